@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-backup chunk state: chunk geometry, the bitmap of copied chunks and
+ * the tree of copies in flight.
+ *
+ * A chunk is in exactly one of three states: copied (its bit is set),
+ * in flight (a copy in bc->inflight covers it) or neither.  A write may
+ * reach the origin only once every chunk it touches is copied; this file
+ * answers which of the three states a chunk is in.
+ *
+ * Copyright (C) 2026 The dm-backup authors
+ */
+#include <linux/bitmap.h>
+
+#include "dm-backup.h"
+
+sector_t backup_chunk_to_sector(struct backup_c *bc, unsigned long chunk)
+{
+	return (sector_t)chunk << bc->chunk_shift;
+}
+
+/* Sectors covered by @nr_chunks chunks from @chunk, the last one clipped. */
+unsigned int backup_range_sectors(struct backup_c *bc, unsigned long chunk,
+				  unsigned int nr_chunks)
+{
+	sector_t start = backup_chunk_to_sector(bc, chunk);
+	sector_t end = backup_chunk_to_sector(bc, chunk + nr_chunks);
+
+	return min(end, bc->ti->len) - start;
+}
+
+/* The first and last chunk @bio touches; @bio must carry sectors. */
+void backup_bio_chunks(struct backup_c *bc, struct bio *bio,
+		       unsigned long *first, unsigned long *last)
+{
+	sector_t start = dm_target_offset(bc->ti, bio->bi_iter.bi_sector);
+
+	*first = start >> bc->chunk_shift;
+	*last = (start + bio_sectors(bio) - 1) >> bc->chunk_shift;
+}
+
+/*
+ * Lockless: true when all of [@first, @last] is on the backup device.
+ * Bits are only ever set, after the copy completed, so a set bit can be
+ * trusted without the lock; the barrier orders our caller's I/O after it.
+ */
+bool backup_chunks_copied(struct backup_c *bc, unsigned long first,
+			  unsigned long last)
+{
+	if (find_next_zero_bit(bc->copied, last + 1, first) <= last)
+		return false;
+	/* Pairs with the unlock after bitmap_set() in copy_finish(). */
+	smp_rmb();
+	return true;
+}
+
+unsigned long backup_next_uncopied(struct backup_c *bc, unsigned long chunk,
+				   unsigned long end)
+{
+	return find_next_zero_bit(bc->copied, end, chunk);
+}
+
+/*
+ * Find the copy in flight that covers @chunk.  When there is none,
+ * *@next_start is set to the first chunk of the next copy after @chunk
+ * (ULONG_MAX if none), so callers can size a new copy without overlap.
+ * Caller holds bc->lock.
+ */
+struct backup_copy *backup_inflight_find(struct backup_c *bc,
+					 unsigned long chunk,
+					 unsigned long *next_start)
+{
+	struct rb_node *n = bc->inflight.rb_node;
+
+	*next_start = ULONG_MAX;
+	while (n) {
+		struct backup_copy *copy = rb_entry(n, struct backup_copy, node);
+
+		if (chunk < copy->chunk) {
+			*next_start = copy->chunk;
+			n = n->rb_left;
+		} else if (chunk >= copy->chunk + copy->nr_chunks) {
+			n = n->rb_right;
+		} else {
+			return copy;
+		}
+	}
+	return NULL;
+}
+
+/* Caller holds bc->lock and made sure the range overlaps no other copy. */
+void backup_inflight_insert(struct backup_c *bc, struct backup_copy *copy)
+{
+	struct rb_node **p = &bc->inflight.rb_node, *parent = NULL;
+
+	while (*p) {
+		struct backup_copy *other = rb_entry(*p, struct backup_copy, node);
+
+		parent = *p;
+		if (copy->chunk < other->chunk)
+			p = &(*p)->rb_left;
+		else
+			p = &(*p)->rb_right;
+	}
+	rb_link_node(&copy->node, parent, p);
+	rb_insert_color(&copy->node, &bc->inflight);
+}
+
+void backup_inflight_erase(struct backup_c *bc, struct backup_copy *copy)
+{
+	rb_erase(&copy->node, &bc->inflight);
+}
+
+/*
+ * End (exclusive) of the run of chunks from @chunk that a new copy may
+ * take: not copied, not in flight (before @next_inflight), at most
+ * @limit (exclusive) and at most one copy's worth of bytes.
+ * Caller holds bc->lock.
+ */
+unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
+			     unsigned long limit, unsigned long next_inflight)
+{
+	unsigned long max_chunks = BACKUP_COPY_MAX_BYTES >>
+				   (bc->chunk_shift + SECTOR_SHIFT);
+	unsigned long end = min(limit, next_inflight);
+
+	if (!max_chunks)
+		max_chunks = 1;
+	if (end - chunk > max_chunks)
+		end = chunk + max_chunks;
+	return find_next_bit(bc->copied, end, chunk);
+}

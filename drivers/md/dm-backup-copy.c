@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-backup copy engine and copy-before-write.
+ *
+ * A copy moves a run of chunks from the origin to the same offset on the
+ * backup device: one read into pages, then one write per run of non-zero
+ * chunks and one WRITE_ZEROES per run of zero chunks.  Many copies are in
+ * flight at once, bounded by BACKUP_MAX_COPIES and BACKUP_MAX_PAGES.
+ *
+ * Life of a copy:
+ *   created under bc->lock and put in bc->inflight (writes now wait on it)
+ *   -> pages and read bio allocated, read submitted (from map() without
+ *      sleeping when memory is at hand, otherwise by the worker)
+ *   -> copy_read_endio -> copy_write (copy_wq) -> copy_write_endio
+ *   -> copy_finish (copy_wq): bits set, copy leaves the tree, waiting
+ *      writes are released.
+ *
+ * Where a write waits for its chunk's copy: backup_cow_bio().
+ *
+ * Copyright (C) 2026 The dm-backup authors
+ */
+#include <linux/bitmap.h>
+#include <linux/blkdev.h>
+#include <linux/string.h>
+
+#include "dm-backup.h"
+
+bool backup_job_active(enum backup_state state)
+{
+	return state == BACKUP_RUNNING || state == BACKUP_PAUSED;
+}
+
+void backup_remap_to_origin(struct backup_c *bc, struct bio *bio)
+{
+	bio_set_dev(bio, bc->origin->bdev);
+	if (bio_sectors(bio))
+		bio->bi_iter.bi_sector = dm_target_offset(bc->ti,
+							  bio->bi_iter.bi_sector);
+}
+
+/*-------------------------------------------------------------------------*/
+/* Budgets: copy structures and buffer pages in flight */
+
+static bool atomic_add_below(atomic_t *v, int n, int max)
+{
+	int old = atomic_read(v);
+
+	do {
+		if (old + n > max)
+			return false;
+	} while (!atomic_try_cmpxchg(v, &old, old + n));
+	return true;
+}
+
+/*
+ * GFP_NOWAIT fails when the budget or memory is exhausted; a sleeping
+ * allocation waits for a copy to end and cannot fail.
+ */
+struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
+{
+	struct backup_copy *copy;
+
+	if (gfpflags_allow_blocking(gfp))
+		wait_event(bc->copy_done_wait,
+			   atomic_add_below(&bc->nr_copies, 1, BACKUP_MAX_COPIES));
+	else if (!atomic_add_below(&bc->nr_copies, 1, BACKUP_MAX_COPIES))
+		return NULL;
+
+	copy = mempool_alloc(&bc->copy_pool, gfp);
+	if (!copy) {
+		atomic_dec(&bc->nr_copies);
+		wake_up_all(&bc->copy_done_wait);
+		return NULL;
+	}
+	copy->bc = bc;
+	return copy;
+}
+
+void backup_copy_free(struct backup_copy *copy)
+{
+	struct backup_c *bc = copy->bc;
+
+	mempool_free(copy, &bc->copy_pool);
+	atomic_dec(&bc->nr_copies);
+	wake_up_all(&bc->copy_done_wait);
+}
+
+static unsigned int copy_bytes(struct backup_copy *copy)
+{
+	return backup_range_sectors(copy->bc, copy->chunk,
+				    copy->nr_chunks) << SECTOR_SHIFT;
+}
+
+static void copy_release_pages(struct backup_copy *copy)
+{
+	struct backup_c *bc = copy->bc;
+	unsigned int i;
+
+	for (i = 0; i < copy->nr_pages; i++)
+		mempool_free(copy->pages[i], &bc->page_pool);
+	atomic_sub(copy->nr_pages, &bc->nr_pages);
+	if (copy->for_walk)
+		atomic_sub(copy->nr_pages, &bc->walk_pages);
+	copy->nr_pages = 0;
+}
+
+/*
+ * Only the worker sleeps here, one copy at a time, and every page it
+ * waits for is held by a copy that needs no more memory to finish: that
+ * is what makes the mempool reserve sufficient.
+ */
+static bool copy_get_pages(struct backup_copy *copy, bool can_sleep)
+{
+	struct backup_c *bc = copy->bc;
+	unsigned int nr = DIV_ROUND_UP(copy_bytes(copy), PAGE_SIZE);
+	gfp_t gfp = can_sleep ? GFP_NOIO : GFP_NOWAIT | __GFP_NOWARN;
+
+	if (can_sleep)
+		wait_event(bc->copy_done_wait,
+			   atomic_add_below(&bc->nr_pages, nr, BACKUP_MAX_PAGES));
+	else if (!atomic_add_below(&bc->nr_pages, nr, BACKUP_MAX_PAGES))
+		return false;
+	if (copy->for_walk)
+		atomic_add(nr, &bc->walk_pages);
+
+	for (copy->nr_pages = 0; copy->nr_pages < nr; copy->nr_pages++) {
+		copy->pages[copy->nr_pages] = mempool_alloc(&bc->page_pool, gfp);
+		if (!copy->pages[copy->nr_pages]) {
+			/* copy_release_pages() returns the whole budget */
+			atomic_sub(nr - copy->nr_pages, &bc->nr_pages);
+			if (copy->for_walk)
+				atomic_sub(nr - copy->nr_pages, &bc->walk_pages);
+			copy_release_pages(copy);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Add @len bytes of the copy buffer from byte @pos to @bio. */
+static void copy_add_pages(struct backup_copy *copy, struct bio *bio,
+			   unsigned int pos, unsigned int len)
+{
+	while (len) {
+		unsigned int off = offset_in_page(pos);
+		unsigned int n = min_t(unsigned int, len, PAGE_SIZE - off);
+
+		__bio_add_page(bio, copy->pages[pos >> PAGE_SHIFT], n, off);
+		pos += n;
+		len -= n;
+	}
+}
+
+/*-------------------------------------------------------------------------*/
+/* The copy: read, detect zeroes, write, finish */
+
+static void copy_finish_work(struct work_struct *ws);
+static void copy_write_work(struct work_struct *ws);
+
+static void copy_queue(struct backup_copy *copy, work_func_t fn)
+{
+	INIT_WORK(&copy->work, fn);
+	queue_work(copy->bc->copy_wq, &copy->work);
+}
+
+static void copy_read_endio(struct bio *bio)
+{
+	struct backup_copy *copy = bio->bi_private;
+
+	if (bio->bi_status) {
+		copy->status = bio->bi_status;
+		copy->read_failed = true;
+	}
+	bio_put(bio);
+	copy_queue(copy, copy->status ? copy_finish_work : copy_write_work);
+}
+
+static struct bio *copy_alloc_read(struct backup_copy *copy, gfp_t gfp)
+{
+	struct backup_c *bc = copy->bc;
+	struct bio *bio;
+
+	bio = bio_alloc_bioset(bc->origin->bdev, copy->nr_pages, REQ_OP_READ,
+			       gfp, &bc->bs);
+	if (!bio)
+		return NULL;
+	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->chunk);
+	bio->bi_end_io = copy_read_endio;
+	bio->bi_private = copy;
+	copy_add_pages(copy, bio, 0, copy_bytes(copy));
+	return bio;
+}
+
+static void copy_submit_read(struct backup_copy *copy, struct bio *bio)
+{
+	backup_throttle_account(copy->bc, copy_bytes(copy));
+	submit_bio_noacct(bio);
+}
+
+/* Start @copy if memory is at hand right now; false if it is not. */
+bool backup_copy_start_nowait(struct backup_copy *copy)
+{
+	struct bio *bio;
+
+	if (!copy_get_pages(copy, false))
+		return false;
+	bio = copy_alloc_read(copy, GFP_NOWAIT | __GFP_NOWARN);
+	if (!bio) {
+		copy_release_pages(copy);
+		return false;
+	}
+	copy_submit_read(copy, bio);
+	return true;
+}
+
+/* Worker only: start @copy, sleeping for memory if need be. */
+void backup_copy_start_wait(struct backup_copy *copy)
+{
+	copy_get_pages(copy, true);
+	copy_submit_read(copy, copy_alloc_read(copy, GFP_NOIO));
+}
+
+/* Is chunk @i of the copy (0-based) all zeroes in the buffer? */
+static bool copy_chunk_is_zero(struct backup_copy *copy, unsigned int i,
+			       unsigned int *bytes)
+{
+	struct backup_c *bc = copy->bc;
+	unsigned int pos = i << (bc->chunk_shift + SECTOR_SHIFT);
+	unsigned int len = backup_range_sectors(bc, copy->chunk + i, 1) <<
+			   SECTOR_SHIFT;
+
+	*bytes = len;
+	while (len) {
+		unsigned int off = offset_in_page(pos);
+		unsigned int n = min_t(unsigned int, len, PAGE_SIZE - off);
+
+		if (memchr_inv(page_address(copy->pages[pos >> PAGE_SHIFT]) + off,
+			       0, n))
+			return false;
+		pos += n;
+		len -= n;
+	}
+	return true;
+}
+
+static void copy_write_done(struct backup_copy *copy)
+{
+	if (atomic_dec_and_test(&copy->pending_writes))
+		copy_queue(copy, copy_finish_work);
+}
+
+static void copy_write_endio(struct bio *bio)
+{
+	struct backup_copy *copy = bio->bi_private;
+
+	if (bio->bi_status == BLK_STS_NOTSUPP &&
+	    bio_op(bio) == REQ_OP_WRITE_ZEROES)
+		copy->retry_data_write = true;
+	else if (bio->bi_status)
+		copy->status = bio->bi_status;
+	bio_put(bio);
+	copy_write_done(copy);
+}
+
+/* Write bytes [@pos, @pos + @len) of the buffer, or zeroes there. */
+static void copy_submit_write(struct backup_copy *copy, unsigned int pos,
+			      unsigned int len, bool zeroes)
+{
+	struct backup_c *bc = copy->bc;
+	struct bio *bio;
+
+	if (zeroes) {
+		bio = bio_alloc_bioset(bc->backup->bdev, 0, REQ_OP_WRITE_ZEROES,
+				       GFP_NOIO, &bc->bs);
+		bio->bi_iter.bi_size = len;
+	} else {
+		bio = bio_alloc_bioset(bc->backup->bdev,
+				       DIV_ROUND_UP(offset_in_page(pos) + len,
+						    PAGE_SIZE),
+				       REQ_OP_WRITE, GFP_NOIO, &bc->bs);
+		copy_add_pages(copy, bio, pos, len);
+	}
+	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->chunk) +
+				 (pos >> SECTOR_SHIFT);
+	bio->bi_end_io = copy_write_endio;
+	bio->bi_private = copy;
+	atomic_inc(&copy->pending_writes);
+	submit_bio_noacct(bio);
+}
+
+static bool backup_can_write_zeroes(struct backup_c *bc)
+{
+	return !test_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags) &&
+	       bdev_write_zeroes_sectors(bc->backup->bdev);
+}
+
+/*
+ * Write the buffer to the backup device, merging neighbouring chunks of
+ * the same kind: zero chunks become WRITE_ZEROES, as in the QEMU job.
+ */
+static void copy_write(struct backup_copy *copy)
+{
+	bool use_zeroes = backup_can_write_zeroes(copy->bc);
+	unsigned int i, pos = 0, run_pos = 0, run_len = 0, bytes;
+	bool run_zero = false;
+
+	copy->nr_zero = 0;
+	/* Held until every write is submitted, so finish cannot run early. */
+	atomic_set(&copy->pending_writes, 1);
+	for (i = 0; i < copy->nr_chunks; i++) {
+		bool zero = use_zeroes && copy_chunk_is_zero(copy, i, &bytes);
+
+		if (!use_zeroes)
+			bytes = backup_range_sectors(copy->bc, copy->chunk + i, 1)
+				<< SECTOR_SHIFT;
+		copy->nr_zero += zero;
+		if (run_len && zero != run_zero) {
+			copy_submit_write(copy, run_pos, run_len, run_zero);
+			run_len = 0;
+		}
+		if (!run_len) {
+			run_pos = pos;
+			run_zero = zero;
+		}
+		run_len += bytes;
+		pos += bytes;
+	}
+	copy_submit_write(copy, run_pos, run_len, run_zero);
+	copy_write_done(copy);
+}
+
+static void copy_write_work(struct work_struct *ws)
+{
+	copy_write(container_of(ws, struct backup_copy, work));
+}
+
+static void backup_resubmit(struct backup_c *bc, struct bio_list *bios)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios))) {
+		if (backup_cow_bio(bc, bio, NULL)) {
+			backup_remap_to_origin(bc, bio);
+			submit_bio_noacct(bio);
+		}
+	}
+}
+
+static void copy_report_error(struct backup_copy *copy, int err)
+{
+	struct backup_c *bc = copy->bc;
+
+	DMERR("%s: copy of chunk %lu failed on %s: error %d",
+	      dm_device_name(dm_table_get_md(bc->ti->table)), copy->chunk,
+	      copy->read_failed ? "origin read" : "backup write", err);
+}
+
+/* The copy is over, for good or bad: publish it and release its writes. */
+static void copy_finish(struct backup_copy *copy)
+{
+	struct backup_c *bc = copy->bc;
+	struct bio_list waiters = BIO_EMPTY_LIST;
+	int err = blk_status_to_errno(copy->status);
+	bool report = false, kick;
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (!err) {
+		bitmap_set(bc->copied, copy->chunk, copy->nr_chunks);
+		bc->nr_copied += copy->nr_chunks;
+		bc->zero_chunks += copy->nr_zero;
+		if (!copy->for_walk)
+			bc->cbw_chunks += copy->nr_chunks;
+	} else if (backup_job_active(bc->state)) {
+		bc->last_error = err;
+		bc->last_error_chunk = copy->chunk;
+		backup_set_state_locked(bc, BACKUP_FAILED);
+		report = true;
+	}
+	backup_inflight_erase(bc, copy);
+	bio_list_merge(&waiters, &copy->waiters);
+	kick = copy->for_walk || bc->nr_copied == bc->nr_chunks;
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	if (report)
+		copy_report_error(copy, err);
+	copy_release_pages(copy);
+	backup_resubmit(bc, &waiters);
+	if (kick)
+		backup_kick(bc);
+	backup_copy_free(copy);
+}
+
+static void copy_finish_work(struct work_struct *ws)
+{
+	struct backup_copy *copy = container_of(ws, struct backup_copy, work);
+
+	if (copy->retry_data_write && !copy->status) {
+		/* The device advertised WRITE_ZEROES but refused it. */
+		set_bit(BACKUP_NO_WRITE_ZEROES, &copy->bc->flags);
+		copy->retry_data_write = false;
+		copy_write(copy);
+		return;
+	}
+	copy_finish(copy);
+}
+
+/*-------------------------------------------------------------------------*/
+/* Copy-before-write */
+
+/* Caller holds bc->lock; @chunk is neither copied nor in flight. */
+void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
+			     unsigned long end, bool for_walk)
+{
+	copy->chunk = chunk;
+	copy->nr_chunks = end - chunk;
+	copy->for_walk = for_walk;
+	copy->retry_data_write = false;
+	copy->status = BLK_STS_OK;
+	copy->read_failed = false;
+	copy->nr_pages = 0;
+	copy->nr_zero = 0;
+	bio_list_init(&copy->waiters);
+	INIT_LIST_HEAD(&copy->list);
+	backup_inflight_insert(copy->bc, copy);
+}
+
+static void backup_start_new_copies(struct backup_c *bc, struct list_head *new)
+{
+	struct backup_copy *copy, *tmp;
+	unsigned long flags;
+	bool deferred = false;
+
+	list_for_each_entry_safe(copy, tmp, new, list) {
+		list_del_init(&copy->list);
+		if (backup_copy_start_nowait(copy))
+			continue;
+		spin_lock_irqsave(&bc->lock, flags);
+		list_add_tail(&copy->list, &bc->pending_copies);
+		spin_unlock_irqrestore(&bc->lock, flags);
+		deferred = true;
+	}
+	if (deferred)
+		backup_kick(bc);
+}
+
+/*
+ * Make sure every chunk @bio is about to change is on the backup device
+ * before @bio reaches the origin.
+ *
+ * Returns true when @bio may go to the origin now.  Otherwise @bio has
+ * been parked: on the waiter list of a copy in flight over one of its
+ * chunks (it is looked at again when that copy ends), or on the deferred
+ * list when no copy could be allocated without sleeping.  Copies are
+ * started for every uncopied chunk of @bio at once, so a large write
+ * waits for them in parallel.
+ *
+ * @spare, if given, is a copy allocated by a caller that may sleep; it is
+ * consumed (set to NULL) when used.
+ */
+bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
+		    struct backup_copy **spare)
+{
+	struct backup_copy *blocker = NULL, *copy;
+	unsigned long first, last, chunk, next, flags;
+	LIST_HEAD(new_copies);
+
+	backup_bio_chunks(bc, bio, &first, &last);
+	if (backup_chunks_copied(bc, first, last))
+		return true;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (!backup_job_active(bc->state)) {
+		spin_unlock_irqrestore(&bc->lock, flags);
+		return true;
+	}
+	chunk = first;
+	while ((chunk = backup_next_uncopied(bc, chunk, last + 1)) <= last) {
+		copy = backup_inflight_find(bc, chunk, &next);
+		if (!copy) {
+			if (spare && *spare) {
+				copy = *spare;
+				*spare = NULL;
+			} else {
+				copy = backup_copy_alloc(bc, GFP_NOWAIT | __GFP_NOWARN);
+			}
+			if (!copy)
+				break;
+			backup_copy_init_locked(copy, chunk,
+						backup_run_end(bc, chunk, last + 1, next),
+						false);
+			list_add_tail(&copy->list, &new_copies);
+		}
+		if (!blocker)
+			blocker = copy;
+		chunk = copy->chunk + copy->nr_chunks;
+	}
+
+	if (blocker)
+		bio_list_add(&blocker->waiters, bio);
+	else if (chunk <= last)
+		bio_list_add(&bc->deferred_bios, bio);
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	backup_start_new_copies(bc, &new_copies);
+	if (!blocker && chunk <= last) {
+		backup_kick(bc);
+		return false;
+	}
+	return !blocker;
+}

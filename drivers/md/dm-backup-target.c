@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-backup: a device-mapper target that takes a live, point-in-time
+ * backup of its origin device onto a backup device, the way QEMU's block
+ * backup job does for a virtual disk.
+ *
+ * This file is the dm glue: table parsing, map, status, messages and the
+ * suspend/resume hooks.  The copy engine is in dm-backup-copy.c, the
+ * chunk state in dm-backup-chunks.c, the walk in dm-backup-walk.c.
+ *
+ * Copyright (C) 2026 The dm-backup authors
+ */
+#include <linux/blkdev.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "dm-backup.h"
+
+static struct kmem_cache *backup_copy_cache;
+
+static const char * const backup_sync_mode_names[] = {
+	[BACKUP_SYNC_FULL]	= "full",
+	[BACKUP_SYNC_TOP]	= "top",
+	[BACKUP_SYNC_NONE]	= "none",
+};
+
+/*-------------------------------------------------------------------------*/
+/* Constructor and destructor */
+
+static int backup_parse_sync_mode(struct backup_c *bc, const char *arg,
+				  char **error)
+{
+	if (!strcasecmp(arg, "full")) {
+		bc->sync_mode = BACKUP_SYNC_FULL;
+		return 0;
+	}
+	if (!strcasecmp(arg, "top") || !strcasecmp(arg, "none")) {
+		*error = "Sync modes top and none are not supported yet";
+		return -EINVAL;
+	}
+	*error = "Invalid sync mode (full, top or none)";
+	return -EINVAL;
+}
+
+static int backup_parse_chunk_size(struct backup_c *bc, const char *arg,
+				   char **error)
+{
+	unsigned int sectors;
+
+	if (kstrtouint(arg, 10, &sectors) || !is_power_of_2(sectors) ||
+	    sectors < BACKUP_MIN_CHUNK_SECTORS ||
+	    sectors > BACKUP_MAX_CHUNK_SECTORS) {
+		*error = "Invalid chunk_size (a power of two from 8 to 2048 sectors)";
+		return -EINVAL;
+	}
+	bc->chunk_sectors = sectors;
+	return 0;
+}
+
+static int backup_parse_speed(const char *arg, u64 *speed, char **error)
+{
+	if (kstrtou64(arg, 10, speed)) {
+		*error = "Invalid speed (bytes per second)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* [<#opt_args> <key> <value>...] */
+static int backup_parse_options(struct backup_c *bc, struct dm_arg_set *as,
+				char **error)
+{
+	static const struct dm_arg opt_args = {
+		0, 4, "Invalid number of optional arguments"
+	};
+	bool seen_speed = false, seen_chunk_size = false;
+	unsigned int argc;
+	const char *key;
+	int r;
+
+	if (!as->argc)
+		return 0;
+	r = dm_read_arg_group(&opt_args, as, &argc, error);
+	if (r)
+		return r;
+	if (argc % 2) {
+		*error = "Optional arguments must be key/value pairs";
+		return -EINVAL;
+	}
+
+	while (argc) {
+		key = dm_shift_arg(as);
+		argc -= 2;
+		if (!strcasecmp(key, "speed") && !seen_speed) {
+			seen_speed = true;
+			r = backup_parse_speed(dm_shift_arg(as), &bc->speed, error);
+		} else if (!strcasecmp(key, "chunk_size") && !seen_chunk_size) {
+			seen_chunk_size = true;
+			r = backup_parse_chunk_size(bc, dm_shift_arg(as), error);
+		} else if (!strcasecmp(key, "speed") ||
+			   !strcasecmp(key, "chunk_size")) {
+			*error = "Duplicate optional argument";
+			r = -EINVAL;
+		} else {
+			*error = "Unknown optional argument";
+			r = -EINVAL;
+		}
+		if (r)
+			return r;
+	}
+	if (as->argc) {
+		*error = "Too many arguments";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
+{
+	struct dm_target *ti = bc->ti;
+	int r;
+
+	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
+			  &bc->origin);
+	if (r) {
+		*error = "Error opening origin device";
+		return r;
+	}
+	r = dm_get_device(ti, argv[1],
+			  dm_table_get_mode(ti->table) | BACKUP_OPEN_WRITE,
+			  &bc->backup);
+	if (r) {
+		*error = "Error opening backup device";
+		return r;
+	}
+	if (bc->origin->bdev == bc->backup->bdev) {
+		*error = "Backup device must differ from the origin device";
+		return -EINVAL;
+	}
+	if (bdev_is_zoned(bc->origin->bdev)) {
+		*error = "Zoned origin devices are not supported";
+		return -EINVAL;
+	}
+	if (bdev_nr_sectors(bc->origin->bdev) < ti->len) {
+		*error = "Origin device is smaller than the target";
+		return -EINVAL;
+	}
+	if (bdev_nr_sectors(bc->backup->bdev) < ti->len) {
+		*error = "Backup device is smaller than the target";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int backup_alloc_job(struct backup_c *bc, char **error)
+{
+	int r;
+
+	bc->chunk_shift = __ffs(bc->chunk_sectors);
+	bc->nr_chunks = DIV_ROUND_UP_SECTOR_T(bc->ti->len, bc->chunk_sectors);
+	bc->copied = kvcalloc(BITS_TO_LONGS(bc->nr_chunks),
+			      sizeof(unsigned long), GFP_KERNEL);
+	if (!bc->copied) {
+		*error = "Cannot allocate the chunk bitmap";
+		return -ENOMEM;
+	}
+
+	r = mempool_init_slab_pool(&bc->copy_pool, 4, backup_copy_cache);
+	if (!r)
+		r = mempool_init_page_pool(&bc->page_pool,
+					   BACKUP_COPY_MAX_PAGES, 0);
+	if (!r)
+		r = bioset_init(&bc->bs, BIO_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+	if (r) {
+		*error = "Cannot allocate memory pools";
+		return r;
+	}
+
+	bc->wq = alloc_workqueue("dm-" DM_MSG_PREFIX, WQ_MEM_RECLAIM, 0);
+	bc->copy_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-copy",
+				      WQ_MEM_RECLAIM, 0);
+	if (!bc->wq || !bc->copy_wq) {
+		*error = "Cannot allocate workqueues";
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void backup_free(struct backup_c *bc)
+{
+	if (bc->copy_wq)
+		destroy_workqueue(bc->copy_wq);
+	if (bc->wq)
+		destroy_workqueue(bc->wq);
+	bioset_exit(&bc->bs);
+	mempool_exit(&bc->page_pool);
+	mempool_exit(&bc->copy_pool);
+	kvfree(bc->copied);
+	if (bc->backup)
+		dm_put_device(bc->ti, bc->backup);
+	if (bc->origin)
+		dm_put_device(bc->ti, bc->origin);
+	kfree(bc);
+}
+
+/*
+ * Construct a backup job:
+ *
+ *   <origin_dev> <backup_dev> <sync_mode> [<#opt_args> <opt_arg>...]
+ *
+ * origin_dev:  the device being backed up; all I/O goes to it.
+ * backup_dev:  receives each chunk at the offset it has on the origin;
+ *              at least as long as the target, not the origin.
+ * sync_mode:   full (walk every chunk); top and none come later.
+ *
+ * Optional arguments, as key/value pairs:
+ *   speed <bytes_per_second>   background copy rate, 0 = unlimited
+ *   chunk_size <sectors>       power of two from 8 to 2048, default 128
+ *
+ * The point in time of the backup is the first resume of the table.
+ */
+static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct dm_arg_set as = { .argc = argc, .argv = argv };
+	struct backup_c *bc;
+	int r;
+
+	if (argc < 3) {
+		ti->error = "Invalid argument count";
+		return -EINVAL;
+	}
+	bc = kzalloc(sizeof(*bc), GFP_KERNEL);
+	if (!bc) {
+		ti->error = "Cannot allocate backup context";
+		return -ENOMEM;
+	}
+	bc->ti = ti;
+	bc->chunk_sectors = BACKUP_DEFAULT_CHUNK_SECTORS;
+	bc->state = BACKUP_RUNNING;
+	spin_lock_init(&bc->lock);
+	bc->inflight = RB_ROOT;
+	bio_list_init(&bc->deferred_bios);
+	INIT_LIST_HEAD(&bc->pending_copies);
+	atomic_set(&bc->nr_copies, 0);
+	atomic_set(&bc->nr_pages, 0);
+	atomic_set(&bc->walk_pages, 0);
+	atomic64_set(&bc->slice_bytes, 0);
+	init_waitqueue_head(&bc->copy_done_wait);
+	INIT_DELAYED_WORK(&bc->worker, backup_do_worker);
+	set_bit(BACKUP_SUSPENDED, &bc->flags);
+
+	dm_consume_args(&as, 3);
+	r = backup_parse_sync_mode(bc, argv[2], &ti->error);
+	if (!r)
+		r = backup_parse_options(bc, &as, &ti->error);
+	if (!r)
+		r = backup_get_devices(bc, argv, &ti->error);
+	if (!r)
+		r = backup_alloc_job(bc, &ti->error);
+	if (r) {
+		backup_free(bc);
+		return r;
+	}
+
+	ti->private = bc;
+	ti->num_flush_bios = 1;
+	ti->num_discard_bios = 1;
+	ti->num_secure_erase_bios = 1;
+	ti->num_write_zeroes_bios = 1;
+	return 0;
+}
+
+/* Stop the walk and wait until no copy is in flight. */
+static void backup_drain(struct backup_c *bc)
+{
+	cancel_delayed_work_sync(&bc->worker);
+	wait_event(bc->copy_done_wait, !atomic_read(&bc->nr_copies));
+}
+
+static void backup_dtr(struct dm_target *ti)
+{
+	struct backup_c *bc = ti->private;
+
+	set_bit(BACKUP_SUSPENDED, &bc->flags);
+	backup_drain(bc);
+	set_bit(BACKUP_DYING, &bc->flags);
+	/* Let the last copy completions return before the worker goes. */
+	destroy_workqueue(bc->copy_wq);
+	bc->copy_wq = NULL;
+	cancel_delayed_work_sync(&bc->worker);
+	backup_free(bc);
+}
+
+/*-------------------------------------------------------------------------*/
+/* I/O */
+
+/* Does @bio change data on the origin? */
+static bool bio_changes_data(struct bio *bio)
+{
+	if (!bio_sectors(bio))
+		return false;
+	switch (bio_op(bio)) {
+	case REQ_OP_WRITE:
+	case REQ_OP_DISCARD:
+	case REQ_OP_SECURE_ERASE:
+	case REQ_OP_WRITE_ZEROES:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int backup_map(struct dm_target *ti, struct bio *bio)
+{
+	struct backup_c *bc = ti->private;
+
+	if (bio_changes_data(bio) && backup_job_active(READ_ONCE(bc->state)) &&
+	    !backup_cow_bio(bc, bio, NULL))
+		return DM_MAPIO_SUBMITTED;
+
+	backup_remap_to_origin(bc, bio);
+	return DM_MAPIO_REMAPPED;
+}
+
+static void backup_presuspend(struct dm_target *ti)
+{
+	struct backup_c *bc = ti->private;
+
+	set_bit(BACKUP_SUSPENDED, &bc->flags);
+}
+
+static void backup_postsuspend(struct dm_target *ti)
+{
+	backup_drain(ti->private);
+}
+
+static void backup_resume(struct dm_target *ti)
+{
+	struct backup_c *bc = ti->private;
+
+	clear_bit(BACKUP_SUSPENDED, &bc->flags);
+	backup_kick(bc);
+}
+
+static int backup_iterate_devices(struct dm_target *ti,
+				  iterate_devices_callout_fn fn, void *data)
+{
+	struct backup_c *bc = ti->private;
+
+	return fn(ti, bc->origin, 0, ti->len, data);
+}
+
+/*-------------------------------------------------------------------------*/
+/* Status and messages */
+
+static unsigned int backup_emit_table(struct backup_c *bc, char *result,
+				      unsigned int maxlen)
+{
+	u64 speed = READ_ONCE(bc->speed);
+	bool chunk_size = bc->chunk_sectors != BACKUP_DEFAULT_CHUNK_SECTORS;
+	unsigned int sz = 0;
+
+	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
+	       backup_sync_mode_names[bc->sync_mode]);
+	if (speed || chunk_size)
+		DMEMIT(" %u", 2 * (!!speed + chunk_size));
+	if (speed)
+		DMEMIT(" speed %llu", speed);
+	if (chunk_size)
+		DMEMIT(" chunk_size %llu", (unsigned long long)bc->chunk_sectors);
+	return sz;
+}
+
+/*
+ * <sync_mode> <state> <copied_chunks>/<total_chunks> <chunk_sectors>
+ * <cbw_chunks> <zero_chunks> <last_error> <last_error_chunk>
+ */
+static void backup_status(struct dm_target *ti, status_type_t type,
+			  unsigned int status_flags, char *result,
+			  unsigned int maxlen)
+{
+	struct backup_c *bc = ti->private;
+	const char *mode = backup_sync_mode_names[bc->sync_mode];
+	unsigned int sz = 0;
+	unsigned long flags;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		spin_lock_irqsave(&bc->lock, flags);
+		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu", mode,
+		       backup_state_name(bc->state), bc->nr_copied,
+		       bc->nr_chunks, (unsigned long long)bc->chunk_sectors,
+		       bc->cbw_chunks, bc->zero_chunks, bc->last_error,
+		       bc->last_error_chunk);
+		spin_unlock_irqrestore(&bc->lock, flags);
+		break;
+	case STATUSTYPE_TABLE:
+		backup_emit_table(bc, result, maxlen);
+		break;
+	case STATUSTYPE_IMA:
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",origin=%s,backup=%s,sync_mode=%s,chunk_size=%llu;",
+		       bc->origin->name, bc->backup->name, mode,
+		       (unsigned long long)bc->chunk_sectors);
+		break;
+	}
+}
+
+static int backup_cancel(struct backup_c *bc)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (backup_job_active(bc->state))
+		backup_set_state_locked(bc, BACKUP_CANCELLED);
+	spin_unlock_irqrestore(&bc->lock, flags);
+	return 0;
+}
+
+static int backup_message(struct dm_target *ti, unsigned int argc, char **argv,
+			  char *result, unsigned int maxlen)
+{
+	struct backup_c *bc = ti->private;
+	const char *dev = dm_device_name(dm_table_get_md(ti->table));
+	char *error;
+	u64 speed;
+
+	if (argc == 1 && !strcasecmp(argv[0], "cancel"))
+		return backup_cancel(bc);
+	if (argc == 2 && !strcasecmp(argv[0], "speed")) {
+		if (backup_parse_speed(argv[1], &speed, &error)) {
+			DMERR("%s: %s: '%s'", dev, error, argv[1]);
+			return -EINVAL;
+		}
+		backup_set_speed(bc, speed);
+		return 0;
+	}
+	DMERR("%s: unsupported message '%s' with %u argument(s)", dev,
+	      argc ? argv[0] : "", argc);
+	return -EINVAL;
+}
+
+static struct target_type backup_target = {
+	.name = "backup",
+	.version = {1, 0, 0},
+	.module = THIS_MODULE,
+	.ctr = backup_ctr,
+	.dtr = backup_dtr,
+	.map = backup_map,
+	.presuspend = backup_presuspend,
+	.postsuspend = backup_postsuspend,
+	.resume = backup_resume,
+	.status = backup_status,
+	.message = backup_message,
+	.iterate_devices = backup_iterate_devices,
+};
+
+static int __init dm_backup_init(void)
+{
+	int r;
+
+	backup_copy_cache = KMEM_CACHE(backup_copy, 0);
+	if (!backup_copy_cache)
+		return -ENOMEM;
+	r = dm_register_target(&backup_target);
+	if (r) {
+		DMERR("register failed %d", r);
+		kmem_cache_destroy(backup_copy_cache);
+	}
+	return r;
+}
+
+static void __exit dm_backup_exit(void)
+{
+	dm_unregister_target(&backup_target);
+	kmem_cache_destroy(backup_copy_cache);
+}
+
+module_init(dm_backup_init);
+module_exit(dm_backup_exit);
+
+MODULE_DESCRIPTION(DM_NAME " live point-in-time backup target");
+MODULE_AUTHOR("The dm-backup authors");
+MODULE_LICENSE("GPL");

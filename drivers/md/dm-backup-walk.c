@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-backup worker: the background walk over the device, its throttle,
+ * and the job's state changes and dm events.
+ *
+ * The worker is one delayed work item, so it never runs twice at once.
+ * Each run retries writes that could not get a copy in map(), starts
+ * copies that wait for memory, lets the walk issue copies up to its
+ * budget, completes the job when every chunk is copied, and raises the
+ * dm event of any state change.
+ *
+ * Copyright (C) 2026 The dm-backup authors
+ */
+#include <linux/blkdev.h>
+#include <linux/ktime.h>
+
+#include "dm-backup.h"
+
+static const char * const backup_state_names[] = {
+	[BACKUP_RUNNING]	= "running",
+	[BACKUP_PAUSED]		= "paused",
+	[BACKUP_COMPLETED]	= "completed",
+	[BACKUP_FAILED]		= "failed",
+	[BACKUP_CANCELLED]	= "cancelled",
+};
+
+const char *backup_state_name(enum backup_state state)
+{
+	return backup_state_names[state];
+}
+
+void backup_kick(struct backup_c *bc)
+{
+	if (!test_bit(BACKUP_DYING, &bc->flags))
+		mod_delayed_work(bc->wq, &bc->worker, 0);
+}
+
+/* Caller holds bc->lock.  The worker raises the dm event. */
+void backup_set_state_locked(struct backup_c *bc, enum backup_state state)
+{
+	if (bc->state == state)
+		return;
+	WRITE_ONCE(bc->state, state);
+	set_bit(BACKUP_EVENT_PENDING, &bc->flags);
+	backup_kick(bc);
+}
+
+/*-------------------------------------------------------------------------*/
+/* Throttle */
+
+void backup_set_speed(struct backup_c *bc, u64 speed)
+{
+	WRITE_ONCE(bc->speed, speed);
+	/* Wake a walk that sleeps out a slice, so the change applies now. */
+	backup_kick(bc);
+}
+
+/* Every copy counts against the budget, but only the walk waits for it. */
+void backup_throttle_account(struct backup_c *bc, unsigned int bytes)
+{
+	if (READ_ONCE(bc->speed))
+		atomic64_add(bytes, &bc->slice_bytes);
+}
+
+static u64 backup_slice_quota(u64 speed)
+{
+	return max_t(u64, div_u64(speed * BACKUP_SLICE_NS, NSEC_PER_SEC), 1);
+}
+
+/*
+ * The walk may copy while the bytes counted in this slice are below the
+ * slice's quota.  What a copy overshoots is carried into the next slices
+ * as debt, so the long-run rate is the speed even when one copy is
+ * larger than a slice's quota.  Returns 0 or the jiffies to wait.
+ */
+static unsigned long backup_throttle_delay(struct backup_c *bc)
+{
+	u64 speed = READ_ONCE(bc->speed);
+	u64 quota, now, used, elapsed, paid;
+
+	if (!speed)
+		return 0;
+	quota = backup_slice_quota(speed);
+	now = ktime_get_ns();
+	if (now >= bc->slice_end_ns) {
+		elapsed = div64_u64(now - bc->slice_end_ns, BACKUP_SLICE_NS) + 1;
+		used = atomic64_read(&bc->slice_bytes);
+		paid = elapsed > div64_u64(used, quota) ? used : elapsed * quota;
+		atomic64_sub(paid, &bc->slice_bytes);
+		bc->slice_end_ns = now + BACKUP_SLICE_NS;
+	}
+	if (atomic64_read(&bc->slice_bytes) < quota)
+		return 0;
+	return max_t(unsigned long, nsecs_to_jiffies(bc->slice_end_ns - now), 1);
+}
+
+/* At low speeds a walk copy is no larger than a slice's quota. */
+static unsigned long backup_walk_limit(struct backup_c *bc, unsigned long chunk)
+{
+	u64 speed = READ_ONCE(bc->speed);
+	u64 chunks;
+
+	if (!speed)
+		return bc->nr_chunks;
+	chunks = backup_slice_quota(speed) >> (bc->chunk_shift + SECTOR_SHIFT);
+	chunks = clamp_t(u64, chunks, 1, bc->nr_chunks - chunk);
+	return chunk + chunks;
+}
+
+/*-------------------------------------------------------------------------*/
+/* The walk */
+
+static bool backup_walk_may_copy(struct backup_c *bc)
+{
+	return bc->sync_mode == BACKUP_SYNC_FULL &&
+	       READ_ONCE(bc->state) == BACKUP_RUNNING &&
+	       !test_bit(BACKUP_SUSPENDED, &bc->flags) &&
+	       !test_bit(BACKUP_DYING, &bc->flags) &&
+	       bc->walk_cursor < bc->nr_chunks;
+}
+
+/*
+ * Issue one walk copy at the cursor: the next run of chunks that are
+ * neither copied nor in flight.  Chunks a write is copying are skipped;
+ * that copy covers them.  Returns false when the walk has nothing left.
+ */
+static bool backup_walk_issue_copy(struct backup_c *bc)
+{
+	struct backup_copy *copy = backup_copy_alloc(bc, GFP_NOIO);
+	struct backup_copy *other;
+	unsigned long chunk = bc->walk_cursor, next = ULONG_MAX, flags;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	while ((chunk = backup_next_uncopied(bc, chunk, bc->nr_chunks)) <
+	       bc->nr_chunks) {
+		other = backup_inflight_find(bc, chunk, &next);
+		if (!other)
+			break;
+		chunk = other->chunk + other->nr_chunks;
+	}
+	if (chunk >= bc->nr_chunks || bc->state != BACKUP_RUNNING) {
+		bc->walk_cursor = chunk;
+		spin_unlock_irqrestore(&bc->lock, flags);
+		backup_copy_free(copy);
+		return false;
+	}
+	backup_copy_init_locked(copy, chunk,
+				backup_run_end(bc, chunk,
+					       backup_walk_limit(bc, chunk), next),
+				true);
+	bc->walk_cursor = chunk + copy->nr_chunks;
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	backup_copy_start_wait(copy);
+	return true;
+}
+
+static void backup_walk(struct backup_c *bc)
+{
+	unsigned long delay;
+
+	while (backup_walk_may_copy(bc)) {
+		/* A walk copy that ends kicks the worker again. */
+		if (atomic_read(&bc->walk_pages) >= BACKUP_WALK_MAX_PAGES)
+			return;
+		delay = backup_throttle_delay(bc);
+		if (delay) {
+			queue_delayed_work(bc->wq, &bc->worker, delay);
+			return;
+		}
+		if (!backup_walk_issue_copy(bc))
+			return;
+	}
+}
+
+/*-------------------------------------------------------------------------*/
+/* The worker */
+
+static void backup_process_deferred_bios(struct backup_c *bc)
+{
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct backup_copy *spare = NULL;
+	unsigned long flags;
+	struct bio *bio;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	bio_list_merge(&bios, &bc->deferred_bios);
+	bio_list_init(&bc->deferred_bios);
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	while ((bio = bio_list_pop(&bios))) {
+		if (!spare)
+			spare = backup_copy_alloc(bc, GFP_NOIO);
+		if (backup_cow_bio(bc, bio, &spare)) {
+			backup_remap_to_origin(bc, bio);
+			submit_bio_noacct(bio);
+		}
+	}
+	if (spare)
+		backup_copy_free(spare);
+}
+
+static void backup_start_pending_copies(struct backup_c *bc)
+{
+	struct backup_copy *copy;
+	unsigned long flags;
+
+	for (;;) {
+		spin_lock_irqsave(&bc->lock, flags);
+		copy = list_first_entry_or_null(&bc->pending_copies,
+						struct backup_copy, list);
+		if (copy)
+			list_del_init(&copy->list);
+		spin_unlock_irqrestore(&bc->lock, flags);
+		if (!copy)
+			return;
+		backup_copy_start_wait(copy);
+	}
+}
+
+/*
+ * Every chunk is on the backup device: flush its cache so that
+ * "completed" means the image is durable, then say so.
+ */
+static void backup_complete_job(struct backup_c *bc)
+{
+	unsigned long flags;
+	bool done;
+	int r;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	done = bc->state == BACKUP_RUNNING && bc->nr_copied == bc->nr_chunks;
+	spin_unlock_irqrestore(&bc->lock, flags);
+	if (!done)
+		return;
+
+	r = blkdev_issue_flush(bc->backup->bdev);
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (bc->state == BACKUP_RUNNING) {
+		if (r) {
+			bc->last_error = r;
+			bc->last_error_chunk = bc->nr_chunks;
+		}
+		backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
+	}
+	spin_unlock_irqrestore(&bc->lock, flags);
+	if (r)
+		DMERR("%s: flushing the backup device failed: error %d",
+		      dm_device_name(dm_table_get_md(bc->ti->table)), r);
+}
+
+void backup_do_worker(struct work_struct *ws)
+{
+	struct backup_c *bc = container_of(to_delayed_work(ws),
+					   struct backup_c, worker);
+
+	backup_process_deferred_bios(bc);
+	backup_start_pending_copies(bc);
+	backup_walk(bc);
+	backup_complete_job(bc);
+	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &bc->flags))
+		dm_table_event(bc->ti->table);
+}

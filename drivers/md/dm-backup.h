@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * dm-backup: a live point-in-time backup of a block device.
+ *
+ * Shared state of the dm glue (dm-backup-target.c), the chunk state
+ * (dm-backup-chunks.c), the copy engine (dm-backup-copy.c) and the
+ * background walk (dm-backup-walk.c).
+ *
+ * Copyright (C) 2026 The dm-backup authors
+ */
+#ifndef DM_BACKUP_H
+#define DM_BACKUP_H
+
+#include <linux/bio.h>
+#include <linux/device-mapper.h>
+#include <linux/mempool.h>
+#include <linux/rbtree.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#define DM_MSG_PREFIX "backup"
+
+/* Chunk size bounds and default, in 512-byte sectors. */
+#define BACKUP_MIN_CHUNK_SECTORS	8
+#define BACKUP_MAX_CHUNK_SECTORS	2048
+#define BACKUP_DEFAULT_CHUNK_SECTORS	128
+
+/* One copy moves at most this much: one read bio, a few write bios. */
+#define BACKUP_COPY_MAX_BYTES		(1024 * 1024)
+#define BACKUP_COPY_MAX_PAGES		(BACKUP_COPY_MAX_BYTES / PAGE_SIZE)
+
+/*
+ * Bounds on copies in flight per device, so that memory stays flat under
+ * any write load: at most BACKUP_MAX_COPIES copy structures and
+ * BACKUP_MAX_PAGES pages of copy buffers.  The walk keeps to half of the
+ * pages so that copy-before-write always finds room.
+ */
+#define BACKUP_MAX_COPIES		256
+#define BACKUP_MAX_PAGES		(16 * 1024 * 1024 / PAGE_SIZE)
+#define BACKUP_WALK_MAX_PAGES		(BACKUP_MAX_PAGES / 2)
+
+/* The throttle works in slices of 100 ms, as the QEMU job does. */
+#define BACKUP_SLICE_NS			(100 * NSEC_PER_MSEC)
+
+/* The open mode of dm_get_device() became a blk_mode_t in 6.5. */
+#ifdef BLK_OPEN_WRITE
+#define BACKUP_OPEN_WRITE	BLK_OPEN_WRITE
+#else
+#define BACKUP_OPEN_WRITE	FMODE_WRITE
+#endif
+
+enum backup_sync_mode {
+	BACKUP_SYNC_FULL,
+	BACKUP_SYNC_TOP,
+	BACKUP_SYNC_NONE,
+};
+
+enum backup_state {
+	BACKUP_RUNNING,
+	BACKUP_PAUSED,
+	BACKUP_COMPLETED,
+	BACKUP_FAILED,
+	BACKUP_CANCELLED,
+};
+
+/* Bits of backup_c->flags. */
+enum backup_flag {
+	BACKUP_SUSPENDED,	/* between presuspend and resume: no new walk copies */
+	BACKUP_DYING,		/* in the destructor: the worker must not be queued */
+	BACKUP_EVENT_PENDING,	/* a state changed: the worker raises a dm event */
+	BACKUP_NO_WRITE_ZEROES,	/* the backup device refused WRITE_ZEROES once */
+};
+
+struct backup_c {
+	struct dm_target *ti;
+	struct dm_dev *origin;
+	struct dm_dev *backup;
+
+	enum backup_sync_mode sync_mode;
+	sector_t chunk_sectors;
+	unsigned int chunk_shift;
+	unsigned long nr_chunks;
+
+	/* Background copy rate limit in bytes/s, 0 = unlimited. */
+	u64 speed;
+
+	/*
+	 * Protects the writers of @copied and @nr_copied, the @inflight tree
+	 * and the waiters queued on its copies, @deferred_bios,
+	 * @pending_copies, @state and the error fields.  Taken from process
+	 * context only (map, workers, message), never from bio completion.
+	 */
+	spinlock_t lock;
+
+	/*
+	 * One bit per chunk, set once the chunk's copy has reached the backup
+	 * device, never cleared.  map() tests it without the lock: a set bit
+	 * means the chunk is safe to overwrite.
+	 */
+	unsigned long *copied;
+	unsigned long nr_copied;
+
+	/*
+	 * Copies in flight, keyed by chunk range (ranges never overlap).  A
+	 * write to a chunk under one waits on that copy's waiter list.
+	 */
+	struct rb_root inflight;
+
+	/* Writes whose copy map() could not allocate; the worker retries. */
+	struct bio_list deferred_bios;
+
+	/*
+	 * Copies created without memory for their buffers yet; the worker
+	 * allocates (and may sleep for) the pages.
+	 */
+	struct list_head pending_copies;
+
+	enum backup_state state;
+	unsigned long flags;
+
+	/* Counters for the status line, under @lock. */
+	unsigned long cbw_chunks;	/* chunks copied because a write came */
+	unsigned long zero_chunks;	/* chunks written as WRITE_ZEROES */
+	int last_error;			/* errno of the last failed copy */
+	unsigned long last_error_chunk;
+
+	/* Copies alive and buffer pages held; see BACKUP_MAX_*. */
+	atomic_t nr_copies;
+	atomic_t nr_pages;
+	atomic_t walk_pages;
+	/*
+	 * Woken whenever a copy ends.  Waiters: the worker waiting for a
+	 * copy or pages to become free, postsuspend and the destructor
+	 * waiting for copies to drain.
+	 */
+	wait_queue_head_t copy_done_wait;
+
+	/* Walk position: worker only. */
+	unsigned long walk_cursor;
+
+	/* Throttle: bytes copied in the current slice, and its end. */
+	atomic64_t slice_bytes;
+	u64 slice_end_ns;		/* worker only */
+
+	/*
+	 * @wq runs the single worker: deferred writes, page allocation for
+	 * pending copies, the walk and dm events.  @copy_wq runs copy
+	 * completions (zero detection, backup writes, finishing).  They are
+	 * apart so that a worker sleeping for memory never blocks the
+	 * completions that free it.
+	 */
+	struct workqueue_struct *wq;
+	struct delayed_work worker;
+	struct workqueue_struct *copy_wq;
+
+	mempool_t copy_pool;
+	mempool_t page_pool;
+	struct bio_set bs;
+};
+
+/* A copy of a range of chunks, origin -> backup. */
+struct backup_copy {
+	struct backup_c *bc;
+	struct rb_node node;		/* in bc->inflight */
+	struct list_head list;		/* on bc->pending_copies */
+	unsigned long chunk;		/* first chunk */
+	unsigned int nr_chunks;
+	bool for_walk;
+	bool retry_data_write;		/* WRITE_ZEROES refused: write the data */
+	unsigned int nr_zero;		/* chunks written as WRITE_ZEROES */
+	atomic_t pending_writes;
+	blk_status_t status;
+	bool read_failed;
+	struct bio_list waiters;	/* bios waiting for this copy, under bc->lock */
+	struct work_struct work;
+	unsigned int nr_pages;
+	struct page *pages[BACKUP_COPY_MAX_PAGES];
+};
+
+/* dm-backup-chunks.c: chunk geometry, copied bitmap, in-flight ranges */
+sector_t backup_chunk_to_sector(struct backup_c *bc, unsigned long chunk);
+unsigned int backup_range_sectors(struct backup_c *bc, unsigned long chunk,
+				  unsigned int nr_chunks);
+void backup_bio_chunks(struct backup_c *bc, struct bio *bio,
+		       unsigned long *first, unsigned long *last);
+bool backup_chunks_copied(struct backup_c *bc, unsigned long first,
+			  unsigned long last);
+struct backup_copy *backup_inflight_find(struct backup_c *bc,
+					 unsigned long chunk,
+					 unsigned long *next_start);
+void backup_inflight_insert(struct backup_c *bc, struct backup_copy *copy);
+void backup_inflight_erase(struct backup_c *bc, struct backup_copy *copy);
+unsigned long backup_next_uncopied(struct backup_c *bc, unsigned long chunk,
+				   unsigned long end);
+unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
+			     unsigned long limit, unsigned long next_inflight);
+
+/* dm-backup-copy.c: the copy engine and copy-before-write */
+struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp);
+void backup_copy_free(struct backup_copy *copy);
+void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
+			     unsigned long end, bool for_walk);
+bool backup_copy_start_nowait(struct backup_copy *copy);
+void backup_copy_start_wait(struct backup_copy *copy);
+bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
+		    struct backup_copy **spare);
+void backup_remap_to_origin(struct backup_c *bc, struct bio *bio);
+bool backup_job_active(enum backup_state state);
+
+/* dm-backup-walk.c: the worker, the walk, the throttle, job state */
+void backup_kick(struct backup_c *bc);
+void backup_do_worker(struct work_struct *ws);
+void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
+void backup_set_speed(struct backup_c *bc, u64 speed);
+void backup_throttle_account(struct backup_c *bc, unsigned int bytes);
+const char *backup_state_name(enum backup_state state);
+
+#endif /* DM_BACKUP_H */

@@ -1,0 +1,99 @@
+# dm-backup helpers for the selftests; source after lib.sh:
+#     . "$DMBT_DIR/lib.sh"; . "$DMBT_DIR/backup.sh"
+
+# bk_table <origin> <backup> <mode> [opt words...]: a table line covering
+# the whole origin.
+bk_table() {
+	_bt_o=$1 _bt_b=$2 _bt_m=$3
+	shift 3
+	echo "0 $(sectors "$_bt_o") backup $_bt_o $_bt_b $_bt_m $*"
+}
+
+# bk_create <name> <origin> <backup> <mode> [opt words...]: create and
+# resume a backup device over the whole origin; the job starts now.
+bk_create() {
+	_bc_n=$1
+	shift
+	_bc_t=$(bk_table "$@")
+	echo "+ dmsetup create $_bc_n --table '$_bc_t'"
+	dmsetup create "$_bc_n" --table "$_bc_t" ||
+		fail "dmsetup create $_bc_n failed: $(dmesg | tail -n 3)"
+}
+
+# bk_copied <name>: chunks copied so far.  bk_total <name>: chunks in all.
+bk_copied() {
+	backup_status "$1" 3 | cut -d/ -f1
+}
+bk_total() {
+	backup_status "$1" 3 | cut -d/ -f2
+}
+
+# bk_cbw <name>: chunks copied because a write came (status field 5).
+bk_cbw() {
+	backup_status "$1" 5
+}
+
+# bk_zero <name>: chunks written as WRITE_ZEROES (status field 6).
+bk_zero() {
+	backup_status "$1" 6
+}
+
+# wait_copied <name> <min_chunks> [timeout_s]: wait until at least
+# min_chunks are copied.
+wait_copied() {
+	_wc_end=$(($(date +%s) + ${3:-60}))
+	while [ "$(bk_copied "$1")" -lt "$2" ]; do
+		[ "$(date +%s)" -lt "$_wc_end" ] ||
+			fail "$1: fewer than $2 chunks copied after ${3:-60}s: $(backup_status "$1")"
+		sleep 0.1
+	done
+}
+
+# save_image <dev> <file>: copy a device to a file (the oracle images).
+save_image() {
+	drop_caches "$1"
+	dd if="$1" of="$2" bs=1M status=none || fail "cannot save $1 to $2"
+}
+
+# pattern_fill <dev> <byte_octal>: fill with one byte value (a sentinel).
+pattern_fill() {
+	_pf_len=$(($(sectors "$1") * 512))
+	tr '\000' "\\$2" </dev/zero | head -c "$_pf_len" |
+		dd of="$1" bs=1M iflag=fullblock conv=notrunc status=none ||
+		fail "pattern_fill $1 failed"
+	sync
+}
+
+# chunk_of <dev> <chunk> <chunk_bytes> <file>: extract one chunk.
+chunk_of() {
+	drop_caches "$1"
+	dd if="$1" of="$4" bs="$3" skip="$2" count=1 status=none ||
+		fail "cannot read chunk $2 of $1"
+}
+
+# write_at <dev> <byte_offset> <bytes> <seed> <expect_file>: write prng
+# data at an offset through <dev> with O_DIRECT and mirror it into the
+# expected image.
+write_at() {
+	dmbt-prng "$4" "$3" >"$DMBT_TMP/wa.$$" || fail "prng failed"
+	dd if="$DMBT_TMP/wa.$$" of="$1" bs=512 seek=$(($2 / 512)) \
+		oflag=direct conv=notrunc status=none || fail "write to $1 at $2 failed"
+	dd if="$DMBT_TMP/wa.$$" of="$5" bs=512 seek=$(($2 / 512)) \
+		conv=notrunc status=none || fail "cannot mirror into $5"
+	rm -f "$DMBT_TMP/wa.$$"
+}
+
+# expect_ctr_error <message> <table line>: creating a device with the table
+# must fail, leave no device behind, and log the message.
+expect_ctr_error() {
+	_ec_msg=$1
+	_ec_table=$2
+	echo "dmbt: ctr case: $_ec_table" >/dev/kmsg
+	if dmsetup create bad --table "$_ec_table" 2>/dev/null; then
+		fail "table accepted: '$_ec_table'"
+	fi
+	dmsetup info bad >/dev/null 2>&1 && dmsetup remove bad
+	dmesg | tail -n 5 | grep -qF "$_ec_msg" ||
+		fail "table '$_ec_table': log lacks '$_ec_msg': $(dmesg | tail -n 3)"
+	echo "refused as expected: '$_ec_table' -> $_ec_msg"
+}
