@@ -24,6 +24,7 @@
 #include <linux/string.h>
 
 #include "dm-backup.h"
+#include "dm_backup_trace.h"
 
 bool backup_job_active(enum backup_state state)
 {
@@ -334,15 +335,33 @@ static void copy_write_work(struct work_struct *ws)
 	copy_write(container_of(ws, struct backup_copy, work));
 }
 
-static void backup_resubmit(struct backup_c *bc, struct bio_list *bios)
+/* Look again at writes a copy released; send down those that may go. */
+void backup_resubmit(struct backup_c *bc, struct bio_list *bios)
 {
 	struct bio *bio;
 
 	while ((bio = bio_list_pop(bios))) {
-		if (backup_cow_bio(bc, bio, NULL)) {
-			backup_remap_to_origin(bc, bio);
-			submit_bio_noacct(bio);
-		}
+		if (!backup_cow_bio(bc, bio, NULL))
+			continue;
+		trace_dm_backup_cow_return(bc->dev, bio->bi_iter.bi_sector,
+					   bio_sectors(bio), 0);
+		backup_remap_to_origin(bc, bio);
+		submit_bio_noacct(bio);
+	}
+}
+
+/* on_cbw_error fail_write: the writes fail with the copy's error. */
+static void backup_fail_bios(struct backup_c *bc, struct bio_list *bios,
+			     blk_status_t status)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios))) {
+		trace_dm_backup_cow_return(bc->dev, bio->bi_iter.bi_sector,
+					   bio_sectors(bio),
+					   blk_status_to_errno(status));
+		bio->bi_status = status;
+		bio_endio(bio);
 	}
 }
 
@@ -350,9 +369,68 @@ static void copy_report_error(struct backup_copy *copy, int err)
 {
 	struct backup_c *bc = copy->bc;
 
-	DMERR("%s: copy of chunk %lu failed on %s: error %d",
-	      dm_device_name(dm_table_get_md(bc->ti->table)), copy->chunk,
-	      copy->read_failed ? "origin read" : "backup write", err);
+	if (copy->read_failed)
+		trace_dm_backup_read_fail(bc->dev, copy->chunk, copy->nr_chunks,
+					  err);
+	else
+		trace_dm_backup_write_fail(bc->dev, copy->chunk,
+					   copy->nr_chunks, err);
+	DMERR_LIMIT("%s: copy of chunk %lu failed on %s: error %d",
+		    dm_device_name(dm_table_get_md(bc->ti->table)), copy->chunk,
+		    copy->read_failed ? "origin read" : "backup write", err);
+}
+
+/* Make the walk come back to @chunk.  Caller holds bc->lock. */
+static void backup_rewind_walk_locked(struct backup_c *bc, unsigned long chunk)
+{
+	bc->walk_cursor = min(bc->walk_cursor, chunk);
+}
+
+/*
+ * Apply the error policies to a failed copy, as QEMU's backup_error_action()
+ * does for the walk.  Returns true when the writes waiting for the copy
+ * must fail too.  Caller holds bc->lock.
+ */
+static bool backup_copy_error_locked(struct backup_copy *copy, int err)
+{
+	struct backup_c *bc = copy->bc;
+	enum backup_error_policy policy;
+
+	if (copy->read_failed)
+		bc->source_errors++;
+	else
+		bc->target_errors++;
+	if (!backup_job_active(bc->state))
+		return false;
+	bc->last_error = err;
+	bc->last_error_chunk = copy->chunk;
+
+	if (!copy->for_walk) {
+		if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
+			/* The chunk stays uncopied: the walk retries it. */
+			backup_rewind_walk_locked(bc, copy->chunk);
+			return true;
+		}
+		backup_set_state_locked(bc, BACKUP_FAILED);
+		return false;
+	}
+
+	policy = copy->read_failed ? bc->on_source_error : bc->on_target_error;
+	if (policy == BACKUP_ERROR_ENOSPC)
+		policy = err == -ENOSPC ? BACKUP_ERROR_STOP : BACKUP_ERROR_REPORT;
+	switch (policy) {
+	case BACKUP_ERROR_IGNORE:
+		bc->skipped_chunks += copy->nr_chunks;
+		break;
+	case BACKUP_ERROR_STOP:
+		backup_rewind_walk_locked(bc, copy->chunk);
+		backup_set_state_locked(bc, BACKUP_PAUSED);
+		break;
+	default:
+		backup_set_state_locked(bc, BACKUP_FAILED);
+		break;
+	}
+	return false;
 }
 
 /* The copy is over, for good or bad: publish it and release its writes. */
@@ -361,7 +439,7 @@ static void copy_finish(struct backup_copy *copy)
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	int err = blk_status_to_errno(copy->status);
-	bool report = false, kick;
+	bool fail_writes = false, kick;
 	unsigned long flags;
 
 	spin_lock_irqsave(&bc->lock, flags);
@@ -371,21 +449,23 @@ static void copy_finish(struct backup_copy *copy)
 		bc->zero_chunks += copy->nr_zero;
 		if (!copy->for_walk)
 			bc->cbw_chunks += copy->nr_chunks;
-	} else if (backup_job_active(bc->state)) {
-		bc->last_error = err;
-		bc->last_error_chunk = copy->chunk;
-		backup_set_state_locked(bc, BACKUP_FAILED);
-		report = true;
+	} else {
+		fail_writes = backup_copy_error_locked(copy, err);
 	}
 	backup_inflight_erase(bc, copy);
 	bio_list_merge(&waiters, &copy->waiters);
-	kick = copy->for_walk || bc->nr_copied == bc->nr_chunks;
+	kick = copy->for_walk || err || backup_job_done_locked(bc);
 	spin_unlock_irqrestore(&bc->lock, flags);
 
-	if (report)
+	if (err)
 		copy_report_error(copy, err);
+	else
+		trace_dm_backup_copy_done(bc->dev, copy->chunk, copy->nr_chunks);
 	copy_release_pages(copy);
-	backup_resubmit(bc, &waiters);
+	if (fail_writes)
+		backup_fail_bios(bc, &waiters, copy->status);
+	else
+		backup_resubmit(bc, &waiters);
 	if (kick)
 		backup_kick(bc);
 	backup_copy_free(copy);
@@ -474,10 +554,21 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		spin_unlock_irqrestore(&bc->lock, flags);
 		return true;
 	}
+	trace_dm_backup_cow_enter(bc->dev, bio->bi_iter.bi_sector,
+				  bio_sectors(bio), first, last);
 	chunk = first;
-	while ((chunk = backup_next_uncopied(bc, chunk, last + 1)) <= last) {
+	while (chunk <= last) {
+		next = backup_next_uncopied(bc, chunk, last + 1);
+		if (next != chunk)
+			trace_dm_backup_cow_skip(bc->dev, chunk, next - chunk);
+		chunk = next;
+		if (chunk > last)
+			break;
 		copy = backup_inflight_find(bc, chunk, &next);
-		if (!copy) {
+		if (copy) {
+			trace_dm_backup_cow_wait(bc->dev, copy->chunk,
+						 copy->nr_chunks);
+		} else {
 			if (spare && *spare) {
 				copy = *spare;
 				*spare = NULL;
@@ -489,6 +580,8 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 			backup_copy_init_locked(copy, chunk,
 						backup_run_end(bc, chunk, last + 1, next),
 						false);
+			trace_dm_backup_cow_process(bc->dev, copy->chunk,
+						    copy->nr_chunks);
 			list_add_tail(&copy->list, &new_copies);
 		}
 		if (!blocker)

@@ -17,12 +17,27 @@
 
 #include "dm-backup.h"
 
+#define CREATE_TRACE_POINTS
+#include "dm_backup_trace.h"
+
 static struct kmem_cache *backup_copy_cache;
 
-static const char * const backup_sync_mode_names[] = {
+const char * const backup_sync_mode_names[] = {
 	[BACKUP_SYNC_FULL]	= "full",
 	[BACKUP_SYNC_TOP]	= "top",
 	[BACKUP_SYNC_NONE]	= "none",
+};
+
+static const char * const backup_error_policy_names[] = {
+	[BACKUP_ERROR_REPORT]	= "report",
+	[BACKUP_ERROR_IGNORE]	= "ignore",
+	[BACKUP_ERROR_STOP]	= "stop",
+	[BACKUP_ERROR_ENOSPC]	= "enospc",
+};
+
+static const char * const backup_cbw_policy_names[] = {
+	[BACKUP_CBW_BREAK_BACKUP]	= "break_backup",
+	[BACKUP_CBW_FAIL_WRITE]		= "fail_write",
 };
 
 /*-------------------------------------------------------------------------*/
@@ -58,7 +73,7 @@ static int backup_parse_chunk_size(struct backup_c *bc, const char *arg,
 	return 0;
 }
 
-static int backup_parse_speed(const char *arg, u64 *speed, char **error)
+int backup_parse_speed(const char *arg, u64 *speed, char **error)
 {
 	if (kstrtou64(arg, 10, speed)) {
 		*error = "Invalid speed (bytes per second)";
@@ -67,17 +82,84 @@ static int backup_parse_speed(const char *arg, u64 *speed, char **error)
 	return 0;
 }
 
-/* [<#opt_args> <key> <value>...] */
+/* Index of @arg in @names[0..@n), or -EINVAL. */
+static int backup_match_name(const char *arg, const char * const *names,
+			     unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcasecmp(arg, names[i]))
+			return i;
+	return -EINVAL;
+}
+
+enum backup_option {
+	BACKUP_OPT_SPEED,
+	BACKUP_OPT_CHUNK_SIZE,
+	BACKUP_OPT_ON_SOURCE_ERROR,
+	BACKUP_OPT_ON_TARGET_ERROR,
+	BACKUP_OPT_ON_CBW_ERROR,
+	BACKUP_NR_OPTIONS,
+};
+
+static const char * const backup_option_names[] = {
+	[BACKUP_OPT_SPEED]		= "speed",
+	[BACKUP_OPT_CHUNK_SIZE]		= "chunk_size",
+	[BACKUP_OPT_ON_SOURCE_ERROR]	= "on_source_error",
+	[BACKUP_OPT_ON_TARGET_ERROR]	= "on_target_error",
+	[BACKUP_OPT_ON_CBW_ERROR]	= "on_cbw_error",
+};
+
+static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
+			       const char *arg, char **error)
+{
+	int r;
+
+	switch (opt) {
+	case BACKUP_OPT_SPEED:
+		return backup_parse_speed(arg, &bc->speed, error);
+	case BACKUP_OPT_CHUNK_SIZE:
+		return backup_parse_chunk_size(bc, arg, error);
+	case BACKUP_OPT_ON_SOURCE_ERROR:
+		/* enospc is about the backup device running out of space. */
+		r = backup_match_name(arg, backup_error_policy_names,
+				      BACKUP_ERROR_ENOSPC);
+		if (r < 0)
+			*error = "Invalid on_source_error (report, ignore or stop)";
+		else
+			bc->on_source_error = r;
+		break;
+	case BACKUP_OPT_ON_TARGET_ERROR:
+		r = backup_match_name(arg, backup_error_policy_names,
+				      ARRAY_SIZE(backup_error_policy_names));
+		if (r < 0)
+			*error = "Invalid on_target_error (report, ignore, stop or enospc)";
+		else
+			bc->on_target_error = r;
+		break;
+	default:
+		r = backup_match_name(arg, backup_cbw_policy_names,
+				      ARRAY_SIZE(backup_cbw_policy_names));
+		if (r < 0)
+			*error = "Invalid on_cbw_error (break_backup or fail_write)";
+		else
+			bc->on_cbw_error = r;
+		break;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* [<#opt_args> <key> <value>...], each key at most once */
 static int backup_parse_options(struct backup_c *bc, struct dm_arg_set *as,
 				char **error)
 {
 	static const struct dm_arg opt_args = {
-		0, 4, "Invalid number of optional arguments"
+		0, 2 * BACKUP_NR_OPTIONS, "Invalid number of optional arguments"
 	};
-	bool seen_speed = false, seen_chunk_size = false;
+	unsigned long seen = 0;
 	unsigned int argc;
-	const char *key;
-	int r;
+	int opt, r;
 
 	if (!as->argc)
 		return 0;
@@ -89,23 +171,18 @@ static int backup_parse_options(struct backup_c *bc, struct dm_arg_set *as,
 		return -EINVAL;
 	}
 
-	while (argc) {
-		key = dm_shift_arg(as);
-		argc -= 2;
-		if (!strcasecmp(key, "speed") && !seen_speed) {
-			seen_speed = true;
-			r = backup_parse_speed(dm_shift_arg(as), &bc->speed, error);
-		} else if (!strcasecmp(key, "chunk_size") && !seen_chunk_size) {
-			seen_chunk_size = true;
-			r = backup_parse_chunk_size(bc, dm_shift_arg(as), error);
-		} else if (!strcasecmp(key, "speed") ||
-			   !strcasecmp(key, "chunk_size")) {
-			*error = "Duplicate optional argument";
-			r = -EINVAL;
-		} else {
+	for (; argc; argc -= 2) {
+		opt = backup_match_name(dm_shift_arg(as), backup_option_names,
+					BACKUP_NR_OPTIONS);
+		if (opt < 0) {
 			*error = "Unknown optional argument";
-			r = -EINVAL;
+			return -EINVAL;
 		}
+		if (__test_and_set_bit(opt, &seen)) {
+			*error = "Duplicate optional argument";
+			return -EINVAL;
+		}
+		r = backup_parse_option(bc, opt, dm_shift_arg(as), error);
 		if (r)
 			return r;
 	}
@@ -214,9 +291,12 @@ static void backup_free(struct backup_c *bc)
  *              at least as long as the target, not the origin.
  * sync_mode:   full (walk every chunk); top and none come later.
  *
- * Optional arguments, as key/value pairs:
+ * Optional arguments, as key/value pairs, each key at most once:
  *   speed <bytes_per_second>   background copy rate, 0 = unlimited
  *   chunk_size <sectors>       power of two from 8 to 2048, default 128
+ *   on_source_error <report|ignore|stop>         walk read errors
+ *   on_target_error <report|ignore|stop|enospc>  walk write errors
+ *   on_cbw_error <break_backup|fail_write>       copy-before-write errors
  *
  * The point in time of the backup is the first resume of the table.
  */
@@ -263,6 +343,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return r;
 	}
 
+	bc->dev = disk_devt(dm_disk(dm_table_get_md(ti->table)));
 	ti->private = bc;
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
@@ -282,6 +363,7 @@ static void backup_dtr(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
 
+	backup_sysfs_detach(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 	backup_drain(bc);
 	set_bit(BACKUP_DYING, &bc->flags);
@@ -339,6 +421,7 @@ static void backup_resume(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
 
+	backup_sysfs_attach(bc);
 	clear_bit(BACKUP_SUSPENDED, &bc->flags);
 	backup_kick(bc);
 }
@@ -354,27 +437,40 @@ static int backup_iterate_devices(struct dm_target *ti,
 /*-------------------------------------------------------------------------*/
 /* Status and messages */
 
-static unsigned int backup_emit_table(struct backup_c *bc, char *result,
-				      unsigned int maxlen)
+static void backup_emit_table(struct backup_c *bc, char *result,
+			      unsigned int maxlen)
 {
 	u64 speed = READ_ONCE(bc->speed);
 	bool chunk_size = bc->chunk_sectors != BACKUP_DEFAULT_CHUNK_SECTORS;
+	bool src = bc->on_source_error != BACKUP_ERROR_REPORT;
+	bool tgt = bc->on_target_error != BACKUP_ERROR_REPORT;
+	bool cbw = bc->on_cbw_error != BACKUP_CBW_BREAK_BACKUP;
+	unsigned int nr = !!speed + chunk_size + src + tgt + cbw;
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
 	       backup_sync_mode_names[bc->sync_mode]);
-	if (speed || chunk_size)
-		DMEMIT(" %u", 2 * (!!speed + chunk_size));
+	if (nr)
+		DMEMIT(" %u", 2 * nr);
 	if (speed)
 		DMEMIT(" speed %llu", speed);
 	if (chunk_size)
 		DMEMIT(" chunk_size %llu", (unsigned long long)bc->chunk_sectors);
-	return sz;
+	if (src)
+		DMEMIT(" on_source_error %s",
+		       backup_error_policy_names[bc->on_source_error]);
+	if (tgt)
+		DMEMIT(" on_target_error %s",
+		       backup_error_policy_names[bc->on_target_error]);
+	if (cbw)
+		DMEMIT(" on_cbw_error %s",
+		       backup_cbw_policy_names[bc->on_cbw_error]);
 }
 
 /*
  * <sync_mode> <state> <copied_chunks>/<total_chunks> <chunk_sectors>
  * <cbw_chunks> <zero_chunks> <last_error> <last_error_chunk>
+ * <source_errors> <target_errors> <skipped_chunks> <speed>
  */
 static void backup_status(struct dm_target *ti, status_type_t type,
 			  unsigned int status_flags, char *result,
@@ -388,11 +484,13 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock_irqsave(&bc->lock, flags);
-		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu", mode,
+		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu %lu %lu %lu %llu", mode,
 		       backup_state_name(bc->state), bc->nr_copied,
 		       bc->nr_chunks, (unsigned long long)bc->chunk_sectors,
 		       bc->cbw_chunks, bc->zero_chunks, bc->last_error,
-		       bc->last_error_chunk);
+		       bc->last_error_chunk, bc->source_errors,
+		       bc->target_errors, bc->skipped_chunks,
+		       READ_ONCE(bc->speed));
 		spin_unlock_irqrestore(&bc->lock, flags);
 		break;
 	case STATUSTYPE_TABLE:
@@ -428,6 +526,20 @@ static int backup_message(struct dm_target *ti, unsigned int argc, char **argv,
 
 	if (argc == 1 && !strcasecmp(argv[0], "cancel"))
 		return backup_cancel(bc);
+	if (argc == 1 && !strcasecmp(argv[0], "pause")) {
+		if (backup_pause(bc)) {
+			DMERR("%s: pause: the job has ended", dev);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (argc == 1 && !strcasecmp(argv[0], "resume")) {
+		if (backup_resume_job(bc)) {
+			DMERR("%s: resume: the job has ended", dev);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (argc == 2 && !strcasecmp(argv[0], "speed")) {
 		if (backup_parse_speed(argv[1], &speed, &error)) {
 			DMERR("%s: %s: '%s'", dev, error, argv[1]);

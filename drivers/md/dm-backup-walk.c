@@ -15,6 +15,7 @@
 #include <linux/ktime.h>
 
 #include "dm-backup.h"
+#include "dm_backup_trace.h"
 
 static const char * const backup_state_names[] = {
 	[BACKUP_RUNNING]	= "running",
@@ -40,6 +41,7 @@ void backup_set_state_locked(struct backup_c *bc, enum backup_state state)
 {
 	if (bc->state == state)
 		return;
+	trace_dm_backup_state(bc->dev, bc->state, state);
 	WRITE_ONCE(bc->state, state);
 	set_bit(BACKUP_EVENT_PENDING, &bc->flags);
 	backup_kick(bc);
@@ -115,8 +117,7 @@ static bool backup_walk_may_copy(struct backup_c *bc)
 	return bc->sync_mode == BACKUP_SYNC_FULL &&
 	       READ_ONCE(bc->state) == BACKUP_RUNNING &&
 	       !test_bit(BACKUP_SUSPENDED, &bc->flags) &&
-	       !test_bit(BACKUP_DYING, &bc->flags) &&
-	       bc->walk_cursor < bc->nr_chunks;
+	       !test_bit(BACKUP_DYING, &bc->flags);
 }
 
 /*
@@ -128,9 +129,10 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 {
 	struct backup_copy *copy = backup_copy_alloc(bc, GFP_NOIO);
 	struct backup_copy *other;
-	unsigned long chunk = bc->walk_cursor, next = ULONG_MAX, flags;
+	unsigned long chunk, next = ULONG_MAX, flags;
 
 	spin_lock_irqsave(&bc->lock, flags);
+	chunk = bc->walk_cursor;
 	while ((chunk = backup_next_uncopied(bc, chunk, bc->nr_chunks)) <
 	       bc->nr_chunks) {
 		other = backup_inflight_find(bc, chunk, &next);
@@ -151,6 +153,7 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 	bc->walk_cursor = chunk + copy->nr_chunks;
 	spin_unlock_irqrestore(&bc->lock, flags);
 
+	trace_dm_backup_walk_copy(bc->dev, copy->chunk, copy->nr_chunks);
 	backup_copy_start_wait(copy);
 	return true;
 }
@@ -192,6 +195,8 @@ static void backup_process_deferred_bios(struct backup_c *bc)
 		if (!spare)
 			spare = backup_copy_alloc(bc, GFP_NOIO);
 		if (backup_cow_bio(bc, bio, &spare)) {
+			trace_dm_backup_cow_return(bc->dev, bio->bi_iter.bi_sector,
+						   bio_sectors(bio), 0);
 			backup_remap_to_origin(bc, bio);
 			submit_bio_noacct(bio);
 		}
@@ -219,8 +224,23 @@ static void backup_start_pending_copies(struct backup_c *bc)
 }
 
 /*
- * Every chunk is on the backup device: flush its cache so that
- * "completed" means the image is durable, then say so.
+ * The job is done when every chunk is copied, or when the walk has been
+ * everywhere and no copy is left in flight (chunks skipped under the
+ * ignore policy stay uncopied).  Caller holds bc->lock.
+ */
+bool backup_job_done_locked(struct backup_c *bc)
+{
+	if (bc->state != BACKUP_RUNNING || bc->sync_mode != BACKUP_SYNC_FULL)
+		return false;
+	return bc->nr_copied == bc->nr_chunks ||
+	       (bc->walk_cursor >= bc->nr_chunks &&
+		RB_EMPTY_ROOT(&bc->inflight) &&
+		bio_list_empty(&bc->deferred_bios));
+}
+
+/*
+ * Flush the backup device's cache so that "completed" means the image is
+ * durable, then say so.
  */
 static void backup_complete_job(struct backup_c *bc)
 {
@@ -229,7 +249,7 @@ static void backup_complete_job(struct backup_c *bc)
 	int r;
 
 	spin_lock_irqsave(&bc->lock, flags);
-	done = bc->state == BACKUP_RUNNING && bc->nr_copied == bc->nr_chunks;
+	done = backup_job_done_locked(bc);
 	spin_unlock_irqrestore(&bc->lock, flags);
 	if (!done)
 		return;
@@ -248,6 +268,40 @@ static void backup_complete_job(struct backup_c *bc)
 	if (r)
 		DMERR("%s: flushing the backup device failed: error %d",
 		      dm_device_name(dm_table_get_md(bc->ti->table)), r);
+}
+
+/* Message "pause": the walk stops, copy-before-write goes on. */
+int backup_pause(struct backup_c *bc)
+{
+	unsigned long flags;
+	int r = 0;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (backup_job_active(bc->state))
+		backup_set_state_locked(bc, BACKUP_PAUSED);
+	else
+		r = -EINVAL;
+	spin_unlock_irqrestore(&bc->lock, flags);
+	return r;
+}
+
+/*
+ * Message "resume": the walk goes on, from the chunk that failed if the
+ * stop policy paused it.
+ */
+int backup_resume_job(struct backup_c *bc)
+{
+	unsigned long flags;
+	int r = 0;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (backup_job_active(bc->state))
+		backup_set_state_locked(bc, BACKUP_RUNNING);
+	else
+		r = -EINVAL;
+	spin_unlock_irqrestore(&bc->lock, flags);
+	backup_kick(bc);
+	return r;
 }
 
 void backup_do_worker(struct work_struct *ws)

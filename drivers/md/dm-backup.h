@@ -55,6 +55,20 @@ enum backup_sync_mode {
 	BACKUP_SYNC_NONE,
 };
 
+/* What the walk does when a copy fails (the seed's BlockdevOnError). */
+enum backup_error_policy {
+	BACKUP_ERROR_REPORT,	/* the job fails */
+	BACKUP_ERROR_IGNORE,	/* skip the chunks, count them, go on */
+	BACKUP_ERROR_STOP,	/* pause; "resume" retries the chunks */
+	BACKUP_ERROR_ENOSPC,	/* stop on -ENOSPC, report otherwise */
+};
+
+/* What a failed copy-before-write does to the write that waits for it. */
+enum backup_cbw_policy {
+	BACKUP_CBW_BREAK_BACKUP,	/* fail the job, let the write through */
+	BACKUP_CBW_FAIL_WRITE,		/* fail the write, keep the backup exact */
+};
+
 enum backup_state {
 	BACKUP_RUNNING,
 	BACKUP_PAUSED,
@@ -75,8 +89,12 @@ struct backup_c {
 	struct dm_target *ti;
 	struct dm_dev *origin;
 	struct dm_dev *backup;
+	dev_t dev;			/* of the dm device, for trace events */
 
 	enum backup_sync_mode sync_mode;
+	enum backup_error_policy on_source_error;
+	enum backup_error_policy on_target_error;
+	enum backup_cbw_policy on_cbw_error;
 	sector_t chunk_sectors;
 	unsigned int chunk_shift;
 	unsigned long nr_chunks;
@@ -123,6 +141,15 @@ struct backup_c {
 	unsigned long zero_chunks;	/* chunks written as WRITE_ZEROES */
 	int last_error;			/* errno of the last failed copy */
 	unsigned long last_error_chunk;
+	unsigned long source_errors;	/* failed copies, by side */
+	unsigned long target_errors;
+	unsigned long skipped_chunks;	/* left uncopied by on_*_error ignore */
+
+	/*
+	 * Next chunk the walk looks at, under @lock: a copy that fails under
+	 * the stop policy (or fail_write) moves it back to retry the chunk.
+	 */
+	unsigned long walk_cursor;
 
 	/* Copies alive and buffer pages held; see BACKUP_MAX_*. */
 	atomic_t nr_copies;
@@ -134,9 +161,6 @@ struct backup_c {
 	 * waiting for copies to drain.
 	 */
 	wait_queue_head_t copy_done_wait;
-
-	/* Walk position: worker only. */
-	unsigned long walk_cursor;
 
 	/* Throttle: bytes copied in the current slice, and its end. */
 	atomic64_t slice_bytes;
@@ -206,6 +230,7 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		    struct backup_copy **spare);
 void backup_remap_to_origin(struct backup_c *bc, struct bio *bio);
 bool backup_job_active(enum backup_state state);
+void backup_resubmit(struct backup_c *bc, struct bio_list *bios);
 
 /* dm-backup-walk.c: the worker, the walk, the throttle, job state */
 void backup_kick(struct backup_c *bc);
@@ -214,5 +239,14 @@ void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
 void backup_set_speed(struct backup_c *bc, u64 speed);
 void backup_throttle_account(struct backup_c *bc, unsigned int bytes);
 const char *backup_state_name(enum backup_state state);
+int backup_pause(struct backup_c *bc);
+int backup_resume_job(struct backup_c *bc);
+int backup_parse_speed(const char *arg, u64 *speed, char **error);
+bool backup_job_done_locked(struct backup_c *bc);
+
+/* dm-backup-sysfs.c: /sys/block/dm-N/backup/ */
+void backup_sysfs_attach(struct backup_c *bc);
+void backup_sysfs_detach(struct backup_c *bc);
+extern const char * const backup_sync_mode_names[];
 
 #endif /* DM_BACKUP_H */
