@@ -1,0 +1,90 @@
+# dm-backup: out-of-tree module build and VM-based test suite.
+#
+#   make [KVER=<kernel release> | KDIR=<kernel build dir>] [W=1] [C=1|2]
+#       Build dm-backup.ko (build/<kver>/src/dm-backup.ko; the default
+#       kernel's copy also lands in ./dm-backup.ko).
+#   make check [KVER=<kver>|all] [T=test_a,test_b]
+#       Build, boot a qemu (TCG) VM per kernel, run the selftests there.
+#       Default kernel: the 6.1 one (Debian's linux-image-amd64).
+#   make demo [KVER=<kver>]     Boot a VM and run selftests/dm-backup/demo.sh.
+#   make shell [KVER=<kver>]    Boot a VM with a shell on the console
+#                               (Ctrl-A x quits qemu).
+#   make clean
+#
+# The module is built once per kernel, so every kernel gets its own copy of
+# the sources under build/<kver>/src/: Kbuild writes objects next to the
+# sources, and two kernels' objects must never mix.
+
+SHELL := /bin/bash
+MODNAME := dm-backup
+
+# ---- kernel selection ------------------------------------------------------
+# Default kernel for plain `make`: the running one if it has a build dir (it
+# has none on the dev machine: its kernel has no module support), else the
+# newest installed headers.
+DEFAULT_KVER := $(shell \
+	if [ -d /lib/modules/$$(uname -r)/build ]; then uname -r; \
+	else ls -d /lib/modules/*/build 2>/dev/null | \
+	     sed 's,^/lib/modules/,,; s,/build$$,,' | sort -V | tail -n1; fi)
+
+ifneq ($(origin KDIR),undefined)
+  # An explicit KDIR wins; name the build dir after the release it builds.
+  # (UTS_RELEASE, not include/config/kernel.release: Debian's headers put
+  # the upstream version "6.1.192" there, not "6.1.0-56-amd64".)
+  KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+else
+  KVER ?= $(DEFAULT_KVER)
+  KDIR := /lib/modules/$(KVER)/build
+endif
+
+BUILD_DIR := $(CURDIR)/build/$(KVER)
+SRC_DIR   := $(BUILD_DIR)/src
+
+# `make check`/`demo` want the KVER the *user* gave (else tests/check.sh
+# picks the 6.1 kernel), not the plain-`make` default computed above.
+USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
+
+.PHONY: all modules check demo shell clean FORCE
+
+all: modules
+
+modules:
+ifeq ($(wildcard $(KDIR)/Makefile),)
+  # No headers (fresh CI machine): install them, then re-run make so that
+  # KVER/KDIR are computed again from what is now installed.
+  ifeq ($(DMBT_DEPS_TRIED),1)
+	@echo "error: kernel build dir '$(KDIR)' not found (KVER='$(KVER)')" >&2; exit 1
+  else
+	tests/install-deps.sh
+	@$(MAKE) --no-print-directory modules DMBT_DEPS_TRIED=1
+  endif
+else
+	@test -f Kbuild -a -d drivers || \
+	  { echo "error: Kbuild or drivers/ missing: no module source to build" >&2; exit 1; }
+	@mkdir -p $(SRC_DIR)
+	@# cp -a keeps mtimes, so unchanged sources are not rebuilt.
+	cp -a Kbuild drivers $(SRC_DIR)/
+	$(MAKE) -C $(KDIR) M=$(SRC_DIR) modules $(if $(W),W=$(W)) $(if $(C),C=$(C))
+	@# Kbuild may put the .ko in a subdirectory; normalise its location.
+	@ko=$$(find $(SRC_DIR) -name $(MODNAME).ko | head -n1); \
+	 if [ -z "$$ko" ]; then echo "error: $(MODNAME).ko not produced" >&2; exit 1; fi; \
+	 if [ "$$ko" != "$(SRC_DIR)/$(MODNAME).ko" ]; then cp "$$ko" $(SRC_DIR)/$(MODNAME).ko; fi
+ifeq ($(KVER),$(DEFAULT_KVER))
+	cp $(SRC_DIR)/$(MODNAME).ko $(CURDIR)/$(MODNAME).ko
+endif
+endif
+
+# check/demo/shell: tests/check.sh builds the module for each kernel (via
+# `make modules KVER=...`), builds the initramfs and boots the VM.
+check:
+	@tests/check.sh --mode check --kver "$(USER_KVER)" --tests "$(T)"
+
+demo:
+	@tests/check.sh --mode demo --kver "$(USER_KVER)"
+
+shell:
+	@tests/check.sh --mode shell --kver "$(USER_KVER)"
+
+clean:
+	rm -rf build $(MODNAME).ko

@@ -1,0 +1,79 @@
+#!/bin/bash
+# Driver behind `make check`, `make demo` and `make shell`.
+#
+#   tests/check.sh [--mode check|demo|shell] [--kver <kver>|all] [--tests a,b]
+#
+# For each kernel: build dm-backup.ko (make modules KVER=...), build the
+# initramfs, boot the VM (tests/run-vm.sh).  Default kernel: Debian's 6.1
+# (linux-image-amd64); "all" = the 6.1 and the 6.12 kernel, one after the
+# other.  Ends with exactly one aggregate "N passed, N failed" line (per-kernel
+# lines are labelled "<kver>: ...") and exits non-zero on any failure.
+set -uo pipefail
+
+MODE=check KVER_ARG= TESTS=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--mode)  MODE=$2; shift 2 ;;
+	--kver)  KVER_ARG=$2; shift 2 ;;
+	--tests) TESTS=$2; shift 2 ;;
+	*) echo "usage: $0 [--mode check|demo|shell] [--kver K|all] [--tests a,b]" >&2; exit 2 ;;
+	esac
+done
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+T_START=$SECONDS
+
+tests/install-deps.sh || { echo "check: installing dependencies failed" >&2; exit 1; }
+
+# newest_kver <series>: newest installed kernel of a series, from /boot
+# (e.g. 6.1 -> 6.1.0-56-amd64; the image linux-image-amd64 depends on).
+newest_kver() {
+	ls /boot/vmlinuz-"$1".* 2>/dev/null | sed 's,^/boot/vmlinuz-,,' | sort -V | tail -n1
+}
+case $KVER_ARG in
+"")  KVERS=$(newest_kver 6.1) ;;
+all) KVERS="$(newest_kver 6.1) $(newest_kver 6.12)" ;;
+*)   KVERS=$KVER_ARG ;;
+esac
+KVERS=$(echo $KVERS)
+[ -n "$KVERS" ] || { echo "check: no 6.1/6.12 kernel found in /boot" >&2; exit 1; }
+if [ "$MODE" = shell ]; then
+	set -- $KVERS
+	KVERS=$1
+fi
+
+TOTAL_P=0 TOTAL_F=0
+for k in $KVERS; do
+	echo "=== $k ==="
+	out=build/$k
+	# Any number in KVER=... inherited through MAKEFLAGS is overridden here.
+	if ! make --no-print-directory -C "$TOP" modules KVER="$k"; then
+		echo "FAIL build ($k: module build failed)"
+		echo "$k: 0 passed, 1 failed"
+		TOTAL_F=$((TOTAL_F + 1))
+		continue
+	fi
+	if ! tests/mkinitramfs.sh "$k" "$out/src/dm-backup.ko" "$out/initramfs.cpio.gz"; then
+		echo "FAIL initramfs ($k: initramfs build failed)"
+		echo "$k: 0 passed, 1 failed"
+		TOTAL_F=$((TOTAL_F + 1))
+		continue
+	fi
+	if [ "$MODE" = shell ]; then
+		exec tests/run-vm.sh "$k" shell
+	fi
+	rm -f "$out/result"
+	DMBT_SUMMARY_LABEL="$k: " tests/run-vm.sh "$k" "$MODE" "${TESTS:-all}"
+	if [ -f "$out/result" ]; then
+		. "$out/result"		# PASSED=.. FAILED=..
+	else
+		PASSED=0 FAILED=1
+		echo "FAIL run-vm ($k: no result)"
+	fi
+	TOTAL_P=$((TOTAL_P + PASSED))
+	TOTAL_F=$((TOTAL_F + FAILED))
+done
+
+echo "check: kernels: $KVERS; total time $((SECONDS - T_START))s"
+echo "$TOTAL_P passed, $TOTAL_F failed"
+[ "$TOTAL_F" -eq 0 ] && [ "$TOTAL_P" -gt 0 ]

@@ -1,0 +1,39 @@
+#!/bin/bash
+# Install everything the dm-backup test harness needs on a Debian 12 host.
+#
+# Idempotent: every package is checked with `dpkg -s` first, and apt-get
+# (which needs root and network, and is slow) only runs when something is
+# actually missing.  Safe to call from every `make` invocation.
+set -euo pipefail
+
+PKGS=(
+	# The two kernels we test against, plus headers to build the module.
+	linux-image-amd64 linux-headers-amd64
+	linux-image-6.12-amd64 linux-headers-6.12-amd64
+	# The VM and the initramfs contents.
+	qemu-system-x86 busybox-static dmsetup kmod util-linux mount
+	e2fsprogs cpio xz-utils coreutils diffutils fio
+	# Module and helper builds (sparse for `make C=1`).
+	gcc make libc6-dev sparse
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	# "install ok installed" is the only state in which the files are there.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+echo "install-deps: installing missing packages: ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+fi
+$SUDO apt-get update
+$SUDO env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,202 @@
+#!/bin/bash
+# Build the test initramfs for one kernel.
+#
+#   tests/mkinitramfs.sh <kver> <dm-backup.ko> <out.cpio.gz>
+#
+# The VM boots straight into this initramfs (no root disk): busybox for the
+# shell and most tools, a few real binaries where busybox's applet is too
+# limited, the kernel modules the tests use (taken from the host's
+# /lib/modules/<kver>), our module, and tools/testing/selftests/dm-backup/
+# as /selftests.  /init is tests/init.sh.
+set -euo pipefail
+
+usage() { echo "usage: $0 <kver> <module.ko> <out.cpio.gz>" >&2; exit 2; }
+[ $# -eq 3 ] || usage
+KVER=$1 MODULE=$2 OUT=$3
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+SELFTESTS=$TOP/tools/testing/selftests/dm-backup
+MODDIR=/lib/modules/$KVER
+
+die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
+
+[ -d "$MODDIR/kernel" ] || die "$MODDIR/kernel missing (is linux-image for $KVER installed?)"
+# The module under test is required: an initramfs without it would run the
+# suite against nothing and every failure would be misleading.
+[ -f "$MODULE" ] || die "module '$MODULE' not found (build it first: make KVER=$KVER)"
+[ -x /bin/busybox ] || die "busybox missing (apt-get install busybox-static)"
+
+ROOT=$(mktemp -d /tmp/dmbt-initramfs.XXXXXX)
+trap 'rm -rf "$ROOT"' EXIT
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,dev,tmp,run,root,lib64}
+mkdir -p "$ROOT"/lib/modules/"$KVER"
+
+# ---- busybox ---------------------------------------------------------------
+# Applets go in /bin only; real binaries go to /usr/{s,}bin, which come first
+# in PATH, so they override the busybox applet of the same name.
+cp /bin/busybox "$ROOT/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	# `busybox --list` names busybox itself: don't replace the binary.
+	[ "$applet" = busybox ] && continue
+	ln -sf busybox "$ROOT/bin/$applet"
+done
+# The kernel runs /sbin/modprobe (request_module) e.g. when dmsetup loads a
+# table whose target isn't loaded yet: make that work.
+ln -sf ../bin/busybox "$ROOT/sbin/modprobe"
+
+# ---- dynamic binaries ------------------------------------------------------
+# copy_bin <path> [dest]: copy a binary and every library ldd lists, at the
+# same paths (so the ELF interpreter and the default search path find them).
+copy_lib() {
+	local lib=$1
+	[ -e "$ROOT$lib" ] && return 0
+	mkdir -p "$ROOT$(dirname "$lib")"
+	cp -L "$lib" "$ROOT$lib"
+}
+copy_bin() {
+	local src=$1 dest=${2:-$1}
+	mkdir -p "$ROOT$(dirname "$dest")"
+	[ "$src" -ef "$ROOT$dest" ] || cp -L "$src" "$ROOT$dest"
+	# ldd prints "libx.so => /path (addr)" or "/lib64/ld-linux... (addr)";
+	# "not a dynamic executable" (static binary) yields nothing.
+	local lib
+	for lib in $(ldd "$src" 2>/dev/null | grep -o '/[^ ]*' || true); do
+		copy_lib "$lib"
+	done
+}
+copy_lib /lib64/ld-linux-x86-64.so.2
+
+# first_of <cmd...>: first existing path among candidates (merged /usr or not).
+first_of() {
+	local p
+	for p in "$@"; do [ -x "$p" ] && { echo "$p"; return 0; }; done
+	return 1
+}
+
+# Required tools, with the reason busybox's applet isn't enough:
+#   dmsetup   - not in busybox
+#   blkdiscard- busybox's has no -z (zero out)
+#   dd, date  - coreutils: dd prints timing and has iflag/oflag=direct,
+#               fullblock; date has %N
+#   cmp       - diffutils: -n/-i and "differ: byte N" for `same`
+#   losetup   - util-linux: --show, -D, --direct-io, --sector-size
+#   blockdev  - util-linux: more options than busybox's
+#   mke2fs/e2fsck - real e2fsprogs (busybox mke2fs is a different program)
+for tool in dmsetup blkdiscard dd date cmp losetup blockdev mke2fs e2fsck; do
+	p=$(first_of /usr/sbin/$tool /usr/bin/$tool /sbin/$tool /bin/$tool) ||
+		die "$tool not found on the host (run tests/install-deps.sh)"
+	case $tool in
+	dd|date|cmp) copy_bin "$p" /usr/bin/$tool ;;
+	*)           copy_bin "$p" /usr/sbin/$tool ;;
+	esac
+done
+ln -sf mke2fs "$ROOT/usr/sbin/mkfs.ext4"
+ln -sf e2fsck "$ROOT/usr/sbin/fsck.ext4"
+cp /etc/mke2fs.conf "$ROOT/etc/mke2fs.conf"
+
+# Optional tools, included when the host has them.  fio only on request
+# (DMBT_WITH_FIO=1): Debian's fio links ceph, gnutls and ICU, ~65 MB of
+# libraries that would triple the initramfs and slow every boot; the suite's
+# own I/O generator (bkp-io.c) does not need it.
+OPTIONAL="thin_check thin_dump era_check era_dump"
+[ "${DMBT_WITH_FIO:-0}" = 1 ] && OPTIONAL="fio $OPTIONAL"
+for tool in $OPTIONAL; do
+	p=$(first_of /usr/bin/$tool /usr/sbin/$tool) || continue
+	copy_bin "$p" /usr/bin/$tool
+done
+
+# Test helpers: every *.c in the selftests directory becomes a binary of the
+# same name (minus .c) in /usr/local/bin.
+shopt -s nullglob
+for c in "$SELFTESTS"/*.c; do
+	name=$(basename "$c" .c)
+	gcc -O2 -Wall -pthread -o "$ROOT/usr/local/bin/$name" "$c" ||
+		die "failed to compile test helper $c"
+	copy_bin "$ROOT/usr/local/bin/$name" /usr/local/bin/$name
+done
+shopt -u nullglob
+
+# ---- kernel modules --------------------------------------------------------
+# Modules the tests may use.  Dependencies are resolved recursively with
+# modinfo -F depends; modules built into this kernel need nothing.  The
+# modules keep their in-tree relative paths under /lib/modules/<kver>/ and
+# `depmod -b` writes modules.dep, so busybox modprobe (and insmod in the
+# order of /lib/modules/<kver>/load-order) both work inside the VM.
+# crc32c_generic first: libcrc32c's softdep "pre: crc32c" is not a
+# dependency modinfo reports, and load-order follows this list's order.
+WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
+	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
+	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2"
+
+declare -A DONE=()
+ORDER=()
+
+# mod_file <name>: path of the module file for KVER, "" if built in.
+mod_file() {
+	local f
+	f=$(modinfo -k "$KVER" -F filename "$1" 2>/dev/null | head -n1) ||
+		die "kernel $KVER has no module '$1'"
+	[ -n "$f" ] || die "kernel $KVER has no module '$1'"
+	case $f in "(builtin)") echo "" ;; *) echo "$f" ;; esac
+}
+
+# add_module <name-or-file>: post-order DFS over dependencies, so ORDER ends
+# up in a valid insmod order.
+add_module() {
+	local spec=$1 file name dep
+	if [ -f "$spec" ]; then file=$spec; else file=$(mod_file "$spec"); fi
+	if [ -z "$file" ]; then
+		echo "mkinitramfs: $spec is built into $KVER" >&2
+		return 0
+	fi
+	name=$(basename "$file"); name=${name%%.ko*}
+	[ -n "${DONE[$name]:-}" ] && return 0
+	DONE[$name]=1
+	# softdep "pre: crc32c" (libcrc32c) names an alias busybox modprobe
+	# doesn't follow: crc32c_generic heads WANT_MODULES instead.
+	for dep in $(modinfo -F depends "$file" | tr ',' ' '); do
+		add_module "$dep"
+	done
+	local rel dest
+	case $file in
+	"$MODDIR"/*) rel=${file#"$MODDIR"/} ;;
+	*)           rel=extra/$(basename "$file") ;;
+	esac
+	rel=${rel%.xz}; rel=${rel%.zst}; rel=${rel%.gz}
+	dest=$ROOT/lib/modules/$KVER/$rel
+	mkdir -p "$(dirname "$dest")"
+	# 6.12's modules are xz-compressed: store them plain, so busybox insmod
+	# and modprobe don't depend on decompression support.
+	case $file in
+	*.ko.xz)  xz -dc "$file" >"$dest" ;;
+	*.ko.zst) zstd -dcq "$file" >"$dest" ;;
+	*.ko.gz)  gzip -dc "$file" >"$dest" ;;
+	*)        cp "$file" "$dest" ;;
+	esac
+	ORDER+=("$name")
+}
+
+for m in $WANT_MODULES; do add_module "$m"; done
+add_module "$(readlink -f "$MODULE")"
+vermagic=$(modinfo -F vermagic "$MODULE" | awk '{print $1}')
+[ "$vermagic" = "$KVER" ] ||
+	die "$MODULE was built for '$vermagic', not $KVER"
+
+for f in modules.builtin modules.builtin.modinfo modules.order; do
+	[ -f "$MODDIR/$f" ] && cp "$MODDIR/$f" "$ROOT/lib/modules/$KVER/"
+done
+depmod -b "$ROOT" "$KVER"
+printf '%s\n' "${ORDER[@]}" >"$ROOT/lib/modules/$KVER/load-order"
+
+# ---- selftests and /init ---------------------------------------------------
+mkdir -p "$ROOT/selftests"
+cp -a "$SELFTESTS"/. "$ROOT/selftests/"
+cp "$TOP/tests/init.sh" "$ROOT/init"
+chmod 755 "$ROOT/init"
+
+# ---- pack ------------------------------------------------------------------
+mkdir -p "$(dirname "$OUT")"
+(cd "$ROOT" && find . -print0 | LC_ALL=C sort -z |
+	cpio --null -o -H newc --quiet -R 0:0) | gzip -1 >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "mkinitramfs: $OUT ($(du -h "$OUT" | cut -f1); modules: ${ORDER[*]})" >&2

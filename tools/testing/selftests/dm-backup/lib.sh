@@ -1,0 +1,245 @@
+# Helpers for dm-backup selftests.  Source it (busybox sh):
+#     . "$DMBT_DIR/lib.sh"
+# The runner (run.sh) exports:
+#   DMBT_DIR   this directory (/selftests in the VM)
+#   DMBT_TMP   a fresh scratch directory (tmpfs) for this test; it is also
+#              the test's working directory and is deleted afterwards
+#   DMBT_TEST  the test's name
+# and cleans up after every test: dm devices, loop devices, brd/null_blk.
+#
+# Functions that can't do their job call `fail`, which exits the test, so
+# tests need no error checks around them.  Careful: inside $(...) `fail` only
+# exits the subshell, e.g. `dev=$(mkloop 16) || exit 1`.
+
+DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
+DMBT_TMP=${DMBT_TMP:-/tmp}
+export DM_DISABLE_UDEV=1
+
+# Debian's busybox-static is built with FEATURE_SH_STANDALONE and
+# PREFER_APPLETS: its sh (and its timeout, env, xargs) run the busybox applet
+# of a name *before* looking at PATH, so the real dd/date/cmp/losetup/...
+# packed into the initramfs would never run.  Shell functions beat applets:
+# route those names to the real binaries.  Where a command is run by another
+# program (timeout 10 dd ..., xargs, sh -c), use the full path instead.
+for _t in dd date cmp losetup blockdev blkdiscard mke2fs; do
+	for _d in /usr/bin /usr/sbin; do
+		if [ -x "$_d/$_t" ]; then
+			eval "$_t() { $_d/$_t \"\$@\"; }"
+			break
+		fi
+	done
+done
+unset _t _d
+
+# fail <msg>: report and end the test as failed.
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# skip <reason>: end the test as skipped (exit 4).  The host counts a skip
+# as a failure: a test that cannot run is a defect of the suite.
+skip() {
+	[ -n "${DMBT_SKIP_FILE:-}" ] && echo "$*" >"$DMBT_SKIP_FILE"
+	echo "SKIP: $*"
+	exit 4
+}
+
+# info <msg>: progress message with the guest uptime.
+info() {
+	echo "[$(cut -d' ' -f1 /proc/uptime)] $*"
+}
+
+# kmsg <msg>: write a line to the kernel log (handy to correlate dmesg).
+kmsg() {
+	echo "dmbt: $*" >/dev/kmsg
+}
+
+# run <cmd...>: echo and run a command, fail the test if it fails.
+run() {
+	echo "+ $*"
+	"$@" || fail "command failed (rc=$?): $*"
+}
+
+# mkloop <size_MiB>: a fresh zero-filled loop device backed by a tmpfs file;
+# prints /dev/loopN.  The backing file is unlinked at once: the memory is
+# freed when the runner detaches the device after the test.
+mkloop() {
+	[ -n "${1:-}" ] || fail "usage: mkloop <size_MiB>"
+	_ml_f=$(mktemp /tmp/dmbt-loop.XXXXXX) || fail "mktemp failed"
+	truncate -s "${1}M" "$_ml_f" || fail "truncate ${1}M failed (tmpfs full?)"
+	_ml_dev=$(losetup --show -f "$_ml_f") || fail "losetup failed"
+	rm -f "$_ml_f"
+	echo "$_ml_dev"
+}
+
+# ramdisk <size_MiB>: a fresh RAM-backed block device (a loop device on
+# tmpfs, see mkloop); prints its path.
+ramdisk() {
+	mkloop "$@"
+}
+
+# mkbrd <n> <size_MiB>: (re)load brd with n RAM disks of size_MiB each;
+# prints "/dev/ram0 /dev/ram1 ...".  brd sizes are module parameters, so all
+# brd disks of a test have the same size: use mkloop for mixed sizes.
+mkbrd() {
+	[ -n "${2:-}" ] || fail "usage: mkbrd <n> <size_MiB>"
+	if grep -q '^brd ' /proc/modules; then
+		rmmod brd || fail "cannot unload brd (a /dev/ram* still in use?)"
+	fi
+	modprobe brd rd_nr="$1" rd_size=$(($2 * 1024)) max_part=0 ||
+		fail "modprobe brd failed"
+	_mb_i=0
+	_mb_out=
+	while [ "$_mb_i" -lt "$1" ]; do
+		[ -b /dev/ram$_mb_i ] || fail "/dev/ram$_mb_i did not appear"
+		_mb_out="$_mb_out${_mb_out:+ }/dev/ram$_mb_i"
+		_mb_i=$((_mb_i + 1))
+	done
+	echo "$_mb_out"
+}
+
+# load_mod <module> [params...]: modprobe (fails the test if that fails).
+load_mod() {
+	modprobe "$@" || fail "modprobe $* failed"
+}
+
+# sectors <dev>: size in 512-byte sectors.
+sectors() {
+	blockdev --getsz "$1" || fail "blockdev --getsz $1 failed"
+}
+
+# prng <seed> <bytes> [offset]: deterministic pseudo-random bytes on stdout
+# (dmbt-prng.c).  A byte depends only on (seed, absolute offset), so any
+# range can be regenerated later as the expected data.  Sizes take K/M/G.
+prng() {
+	dmbt-prng "$@"
+}
+
+# fill_random <dev_or_file> [seed] [bytes]: overwrite with prng data (the
+# whole device by default).  Fast (GB/s) unlike /dev/urandom under TCG.
+fill_random() {
+	_fr_dev=$1
+	_fr_seed=${2:-$$}
+	_fr_len=${3:-}
+	if [ -z "$_fr_len" ]; then
+		if [ -b "$_fr_dev" ]; then
+			_fr_len=$(($(sectors "$_fr_dev") * 512))
+		else
+			_fr_len=$(stat -c %s "$_fr_dev")
+		fi
+	fi
+	if command -v dmbt-prng >/dev/null; then
+		dmbt-prng "$_fr_seed" "$_fr_len" | dd of="$_fr_dev" bs=1M iflag=fullblock \
+			conv=notrunc status=none || fail "fill_random $_fr_dev failed"
+	else
+		# Fallback: slow under TCG, fine for small devices.
+		head -c "$_fr_len" /dev/urandom | dd of="$_fr_dev" bs=1M iflag=fullblock \
+			conv=notrunc status=none || fail "fill_random $_fr_dev failed"
+	fi
+	sync
+}
+
+# drop_caches <dev...>: write back and drop cached pages, so that reads see
+# what is on the device now and not what an earlier read cached (different
+# block devices stacked on each other have separate page caches).
+drop_caches() {
+	sync
+	for _dc in "$@"; do
+		[ -b "$_dc" ] && blockdev --flushbufs "$_dc" 2>/dev/null
+	done
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# same <a> <b> [bytes]: a and b (files or devices) must be identical (the
+# first `bytes` bytes only, if given); otherwise fail naming the first
+# differing offset.  Caches of block devices are dropped first.
+same() {
+	drop_caches "$1" "$2"
+	if [ -n "${3:-}" ]; then
+		_sm_out=$(cmp -n "$3" -- "$1" "$2" 2>&1)
+	else
+		_sm_out=$(cmp -- "$1" "$2" 2>&1)
+	fi
+	[ $? -eq 0 ] && return 0
+	# diffutils cmp: "A B differ: byte 12345, line 7" (1-based byte);
+	# a size mismatch: "cmp: EOF on B after byte N".
+	_sm_byte=$(echo "$_sm_out" | sed -n 's/.*differ: [a-z]* \([0-9][0-9]*\).*/\1/p')
+	if [ -n "$_sm_byte" ]; then
+		_sm_off=$((_sm_byte - 1))
+		fail "$1 and $2 differ at offset $_sm_off (sector $((_sm_off / 512)), 4k block $((_sm_off / 4096)))"
+	fi
+	fail "$1 and $2 differ: $_sm_out"
+}
+
+# backup_status <name> [n]: the backup target's own status words (what
+# follows "<start> <len> backup"), or only the n-th of them:
+#   1 sync_mode  2 state  3 copied/total  4 chunk_sectors  ...
+backup_status() {
+	_bs_name=$1
+	_bs_n=${2:-}
+	_bs_line=$(dmsetup status "$_bs_name" 2>&1 | head -n1)
+	# shellcheck disable=SC2086 # word splitting wanted
+	set -- $_bs_line
+	[ "${3:-}" = backup ] || fail "$_bs_name: not a backup target: $_bs_line"
+	shift 3
+	if [ -z "$_bs_n" ]; then
+		echo "$*"
+	else
+		eval "echo \"\${$_bs_n:-}\""
+	fi
+}
+
+# backup_state <name>: the state word of the status line.
+backup_state() {
+	backup_status "$1" 2
+}
+
+# wait_state <name> <state> [timeout_s=60]: poll dmsetup status until the
+# backup target reports state; fail with the last status line on timeout.
+wait_state() {
+	_ws_end=$(($(date +%s) + ${3:-60}))
+	while :; do
+		_ws_cur=$(backup_status "$1" 2 2>/dev/null)
+		[ "$_ws_cur" = "$2" ] && return 0
+		if [ "$(date +%s)" -ge "$_ws_end" ]; then
+			fail "$1: state did not become '$2' within ${3:-60}s; status: $(dmsetup status "$1" 2>&1)"
+		fi
+		sleep 0.2
+	done
+}
+
+# dmbt_cleanup: remove all dm devices, detach loop devices, unload brd and
+# null_blk; print what could not be cleaned and return non-zero if anything
+# is left.  The runner calls it after every test.
+dmbt_cleanup() {
+	_cl_rc=0
+	for _cl_i in 1 2 3 4 5; do
+		[ -z "$(dmsetup info -c --noheadings -o name 2>/dev/null | grep -v '^No devices found')" ] && break
+		# -f: devices still open get an error table, which also fails any
+		# I/O queued on a suspended device, so the removal can proceed.
+		dmsetup remove_all -f >/dev/null 2>&1
+		sleep 0.5
+	done
+	_cl_left=$(dmsetup info -c --noheadings -o name 2>/dev/null | grep -v '^No devices found')
+	if [ -n "$_cl_left" ]; then
+		echo "cleanup: dm devices left: $(echo $_cl_left)"
+		_cl_rc=1
+	fi
+	losetup -D 2>/dev/null
+	_cl_loops=$(losetup -n -O NAME 2>/dev/null)
+	if [ -n "$_cl_loops" ]; then
+		echo "cleanup: loop devices still attached: $(echo $_cl_loops)"
+		_cl_rc=1
+	fi
+	rm -f /tmp/dmbt-loop.*
+	for _cl_m in brd null_blk; do
+		if grep -q "^$_cl_m " /proc/modules; then
+			rmmod "$_cl_m" 2>/dev/null || { echo "cleanup: cannot unload $_cl_m"; _cl_rc=1; }
+		fi
+	done
+	# A test may unload dm-backup on purpose: the next one gets it back.
+	grep -q '^dm_backup ' /proc/modules || modprobe dm-backup ||
+		{ echo "cleanup: cannot reload dm-backup"; _cl_rc=1; }
+	return $_cl_rc
+}

@@ -1,0 +1,172 @@
+#!/bin/sh
+# KTAP runner for the dm-backup selftests.  Runs inside the test VM (busybox
+# sh), started by /init; can also be run by hand there:
+#     sh /selftests/run.sh [test_name ...]       (default: every test_*.sh)
+#
+# For each test: a marker in the kernel log, the test in its own session
+# under a timeout (default 300 s; a "# timeout: N" line in the test file
+# overrides it), its output prefixed "# ", cleanup (dm, loop, brd, null_blk),
+# then a scan of the kernel log since the marker for BUG/WARNING/lockdep/...
+# which fails the test even if the script passed.  Exit code 4 means skip:
+# reported "ok N name # SKIP reason"; the host counts it as a failure.
+#
+# Output lines the host (tests/run-vm.sh) relies on:
+#   "# dmbt: tests: a b c"   the plan by name (to name tests a crash kept
+#                            from running)
+#   "# dmbt: start NAME"     printed before NAME runs (to blame a crash)
+#   KTAP "ok"/"not ok" lines.
+
+DMBT_DIR=$(cd "$(dirname "$0")" && pwd)
+export DMBT_DIR
+. "$DMBT_DIR/lib.sh"
+
+DEFAULT_TIMEOUT=${DMBT_TIMEOUT:-300}
+RUNDIR=/tmp/dmbt-run		# runner state, survives the test's cleanup
+SCRATCH=/tmp/dmbt-test		# the test's DMBT_TMP, recreated per test
+mkdir -p "$RUNDIR"
+
+# Kernel log lines that mean a kernel bug.  BUG/WARNING must be words, so
+# e.g. "DEBUG" or a driver's "warning:" don't count.
+BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|Call Trace'
+
+# prefix: indent a stream as KTAP diagnostics.
+prefix() {
+	sed "s/^/# $1/"
+}
+
+# bad_lines <file>: print matching lines with the 25 lines after each (the
+# backtrace).
+bad_lines() {
+	awk -v re="$BAD_RE" '$0 ~ re { n = 26 } n > 0 { print; n-- }' "$1"
+}
+
+# kill_session <sid>: kill whatever the test left running (background jobs).
+kill_session() {
+	[ -n "$1" ] || return 0
+	_sid=$1
+	for _p in /proc/[0-9]*; do
+		_pid=${_p#/proc/}
+		_st=$(cat "$_p/stat" 2>/dev/null) || continue
+		_st=${_st##*) }		# drop "pid (comm) ", comm may hold spaces
+		set -- $_st		# state ppid pgrp session ...
+		[ "$4" = "$_sid" ] && kill -9 "$_pid" 2>/dev/null
+	done
+}
+
+# ---- the plan ----------------------------------------------------------------
+if [ $# -eq 0 ]; then
+	set -- $(cd "$DMBT_DIR" && ls test_*.sh 2>/dev/null | sort)
+fi
+TESTS=
+for t in "$@"; do
+	TESTS="$TESTS${TESTS:+ }${t%.sh}"
+done
+
+# Boot problems (a module failed to load, the kernel already complained) are
+# reported as an extra failing test "boot", so they can't go unnoticed.
+BOOT_FAIL=
+dmesg >"$RUNDIR/dmesg.boot"
+if [ -s /tmp/dmbt-boot-errors ] || grep -Eq "$BAD_RE" "$RUNDIR/dmesg.boot"; then
+	BOOT_FAIL=1
+fi
+
+N=$(echo $TESTS | wc -w)
+[ -n "$BOOT_FAIL" ] && N=$((N + 1))
+echo "KTAP version 1"
+echo "1..$N"
+echo "# dmbt: tests: ${BOOT_FAIL:+boot }$TESTS"
+
+IDX=0
+FAILED=0
+if [ -n "$BOOT_FAIL" ]; then
+	IDX=1
+	FAILED=1
+	[ -s /tmp/dmbt-boot-errors ] && prefix "boot: " </tmp/dmbt-boot-errors
+	bad_lines "$RUNDIR/dmesg.boot" | prefix "dmesg: "
+	echo "not ok 1 boot # module load failed or kernel errors during boot"
+fi
+
+# ---- run ---------------------------------------------------------------------
+for name in $TESTS; do
+	IDX=$((IDX + 1))
+	file=$DMBT_DIR/$name.sh
+	if [ ! -f "$file" ]; then
+		echo "not ok $IDX $name # no such test: $file"
+		FAILED=$((FAILED + 1))
+		continue
+	fi
+	to=$(sed -n 's/^#[[:space:]]*timeout:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$file" | head -n1)
+	to=${to:-$DEFAULT_TIMEOUT}
+
+	echo "# dmbt: start $name (timeout ${to}s)"
+	echo "dmbt: start $IDX $name" >/dev/kmsg
+	rm -rf "$SCRATCH" "$RUNDIR"/rc "$RUNDIR"/sid "$RUNDIR"/skip "$RUNDIR"/t1 "$RUNDIR"/cleanup*
+	mkdir -p "$SCRATCH"
+	export DMBT_TMP=$SCRATCH DMBT_TEST=$name DMBT_SKIP_FILE=$RUNDIR/skip
+	t0=$(date +%s.%N)
+
+	# The test runs in its own session (setsid) so that whatever it leaves
+	# running can be killed.  That must happen inside the pipeline: a
+	# leftover background job holds the pipe open, and prefix would never
+	# see EOF.  The pipeline streams the output as it comes, so a crash
+	# mid-test still shows everything up to the crash.  busybox timeout
+	# exits 143 when the time is up.
+	# The dm cleanup also belongs in there: a leftover process blocked on
+	# a suspended device only dies once cleanup fails its I/O.
+	{
+		(cd "$SCRATCH" && setsid sh -c 'echo $$ >"$1"; exec timeout "$2" sh "$3"' \
+			sh "$RUNDIR/sid" "$to" "$file" </dev/null)
+		_rc=$?
+		echo $_rc >"$RUNDIR/rc"
+		date +%s.%N >"$RUNDIR/t1"
+		# Show where tasks are stuck before killing anything.
+		[ $_rc = 143 ] && echo w >/proc/sysrq-trigger
+		_sid=$(cat "$RUNDIR/sid" 2>/dev/null)
+		kill_session "$_sid"
+		dmbt_cleanup >"$RUNDIR/cleanup" 2>&1
+		echo $? >"$RUNDIR/cleanup_rc"
+		kill_session "$_sid"
+	} 2>&1 | prefix ""
+	rc=$(cat "$RUNDIR/rc" 2>/dev/null || echo 255)
+	dur=$(awk -v a="$t0" -v b="$(cat "$RUNDIR/t1")" 'BEGIN { printf "%.1f", b - a }')
+	cleanup_out=$(cat "$RUNDIR/cleanup")
+	cleanup_rc=$(cat "$RUNDIR/cleanup_rc" 2>/dev/null || echo 1)
+	rm -rf "$SCRATCH"
+
+	# Kernel log since this test's marker, including its cleanup.
+	dmesg | sed -n "/dmbt: start $IDX $name\$/,\$p" >"$RUNDIR/dmesg"
+	bad_lines "$RUNDIR/dmesg" >"$RUNDIR/bad"
+
+	reason=
+	case $rc in
+	0) ;;
+	4) ;;
+	143) reason="timeout after ${to}s" ;;
+	*) reason="exit code $rc" ;;
+	esac
+	if [ $cleanup_rc -ne 0 ]; then
+		echo "$cleanup_out" | prefix ""
+		reason="${reason:+$reason; }cleanup failed"
+	fi
+	if [ -s "$RUNDIR/bad" ]; then
+		prefix "dmesg: " <"$RUNDIR/bad"
+		reason="${reason:+$reason; }kernel log reports a bug"
+	elif [ -n "$reason" ]; then
+		# Context for the failure: the end of this test's kernel log.
+		tail -n 30 "$RUNDIR/dmesg" | prefix "dmesg-tail: "
+	fi
+	echo "# duration: ${dur}s"
+
+	if [ -n "$reason" ]; then
+		echo "not ok $IDX $name # $reason"
+		FAILED=$((FAILED + 1))
+	elif [ "$rc" = 4 ]; then
+		echo "ok $IDX $name # SKIP $(cat "$RUNDIR/skip" 2>/dev/null || echo 'no reason given')"
+		FAILED=$((FAILED + 1))	# a skip is a defect here
+	else
+		echo "ok $IDX $name"
+	fi
+done
+
+echo "# dmbt: $FAILED of $N failed or skipped"
+[ "$FAILED" -eq 0 ]
