@@ -365,7 +365,7 @@ static void backup_fail_bios(struct backup_c *bc, struct bio_list *bios,
 	}
 }
 
-static void copy_report_error(struct backup_copy *copy, int err)
+static void copy_trace_error(struct backup_copy *copy, int err)
 {
 	struct backup_c *bc = copy->bc;
 
@@ -375,6 +375,12 @@ static void copy_report_error(struct backup_copy *copy, int err)
 	else
 		trace_dm_backup_write_fail(bc->dev, copy->chunk,
 					   copy->nr_chunks, err);
+}
+
+static void copy_report_error(struct backup_copy *copy, int err)
+{
+	struct backup_c *bc = copy->bc;
+
 	DMERR_LIMIT("%s: copy of chunk %lu failed on %s: error %d",
 		    dm_device_name(dm_table_get_md(bc->ti->table)), copy->chunk,
 		    copy->read_failed ? "origin read" : "backup write", err);
@@ -386,22 +392,36 @@ static void backup_rewind_walk_locked(struct backup_c *bc, unsigned long chunk)
 	bc->walk_cursor = min(bc->walk_cursor, chunk);
 }
 
+enum copy_error_action {
+	COPY_ERROR_RELEASE,	/* waiting writes go on (or are looked at again) */
+	COPY_ERROR_FAIL_WRITES,	/* waiting writes fail with the copy's error */
+	COPY_ERROR_RETRY,	/* the walk retries the chunks one by one */
+};
+
 /*
  * Apply the error policies to a failed copy, as QEMU's backup_error_action()
- * does for the walk.  Returns true when the writes waiting for the copy
- * must fail too.  Caller holds bc->lock.
+ * does for the walk.  Caller holds bc->lock.
  */
-static bool backup_copy_error_locked(struct backup_copy *copy, int err)
+static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
+						       int err)
 {
 	struct backup_c *bc = copy->bc;
 	enum backup_error_policy policy;
 
+	if (copy->for_walk && copy->nr_chunks > 1 &&
+	    backup_job_active(bc->state)) {
+		/* Find which chunks are bad before a policy judges them. */
+		backup_rewind_walk_locked(bc, copy->chunk);
+		bc->walk_single_end = max(bc->walk_single_end,
+					  copy->chunk + copy->nr_chunks);
+		return COPY_ERROR_RETRY;
+	}
 	if (copy->read_failed)
 		bc->source_errors++;
 	else
 		bc->target_errors++;
 	if (!backup_job_active(bc->state))
-		return false;
+		return COPY_ERROR_RELEASE;
 	bc->last_error = err;
 	bc->last_error_chunk = copy->chunk;
 
@@ -409,10 +429,10 @@ static bool backup_copy_error_locked(struct backup_copy *copy, int err)
 		if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
 			/* The chunk stays uncopied: the walk retries it. */
 			backup_rewind_walk_locked(bc, copy->chunk);
-			return true;
+			return COPY_ERROR_FAIL_WRITES;
 		}
 		backup_set_state_locked(bc, BACKUP_FAILED);
-		return false;
+		return COPY_ERROR_RELEASE;
 	}
 
 	policy = copy->read_failed ? bc->on_source_error : bc->on_target_error;
@@ -430,7 +450,7 @@ static bool backup_copy_error_locked(struct backup_copy *copy, int err)
 		backup_set_state_locked(bc, BACKUP_FAILED);
 		break;
 	}
-	return false;
+	return COPY_ERROR_RELEASE;
 }
 
 /* The copy is over, for good or bad: publish it and release its writes. */
@@ -439,8 +459,9 @@ static void copy_finish(struct backup_copy *copy)
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	int err = blk_status_to_errno(copy->status);
-	bool fail_writes = false, kick;
+	enum copy_error_action action = COPY_ERROR_RELEASE;
 	unsigned long flags;
+	bool kick;
 
 	spin_lock_irqsave(&bc->lock, flags);
 	if (!err) {
@@ -450,19 +471,22 @@ static void copy_finish(struct backup_copy *copy)
 		if (!copy->for_walk)
 			bc->cbw_chunks += copy->nr_chunks;
 	} else {
-		fail_writes = backup_copy_error_locked(copy, err);
+		action = backup_copy_error_locked(copy, err);
 	}
 	backup_inflight_erase(bc, copy);
 	bio_list_merge(&waiters, &copy->waiters);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
 	spin_unlock_irqrestore(&bc->lock, flags);
 
-	if (err)
-		copy_report_error(copy, err);
-	else
+	if (err) {
+		copy_trace_error(copy, err);
+		if (action != COPY_ERROR_RETRY)
+			copy_report_error(copy, err);
+	} else {
 		trace_dm_backup_copy_done(bc->dev, copy->chunk, copy->nr_chunks);
+	}
 	copy_release_pages(copy);
-	if (fail_writes)
+	if (action == COPY_ERROR_FAIL_WRITES)
 		backup_fail_bios(bc, &waiters, copy->status);
 	else
 		backup_resubmit(bc, &waiters);

@@ -96,12 +96,17 @@ static unsigned long backup_throttle_delay(struct backup_c *bc)
 	return max_t(unsigned long, nsecs_to_jiffies(bc->slice_end_ns - now), 1);
 }
 
-/* At low speeds a walk copy is no larger than a slice's quota. */
+/*
+ * At low speeds a walk copy is no larger than a slice's quota; after a
+ * failed copy, it is one chunk.  Caller holds bc->lock.
+ */
 static unsigned long backup_walk_limit(struct backup_c *bc, unsigned long chunk)
 {
 	u64 speed = READ_ONCE(bc->speed);
 	u64 chunks;
 
+	if (chunk < bc->walk_single_end)
+		return chunk + 1;
 	if (!speed)
 		return bc->nr_chunks;
 	chunks = backup_slice_quota(speed) >> (bc->chunk_shift + SECTOR_SHIFT);

@@ -150,6 +150,11 @@ struct backup_c {
 	 * the stop policy (or fail_write) moves it back to retry the chunk.
 	 */
 	unsigned long walk_cursor;
+	/*
+	 * Below this chunk the walk copies one chunk at a time, to isolate
+	 * the bad chunks of a failed multi-chunk copy.  Under @lock.
+	 */
+	unsigned long walk_single_end;
 
 	/* Copies alive and buffer pages held; see BACKUP_MAX_*. */
 	atomic_t nr_copies;
