@@ -72,12 +72,15 @@ chunk_of() {
 }
 
 # write_at <dev> <byte_offset> <bytes> <seed> <expect_file>: write prng
-# data at an offset through <dev> with O_DIRECT and mirror it into the
-# expected image.
+# data at an offset through <dev> with O_DIRECT, as one bio of <bytes>
+# (a multiple of 512), and mirror it into the expected image.
 write_at() {
+	[ $(($2 % 512)) -eq 0 ] && [ $(($3 % 512)) -eq 0 ] ||
+		fail "write_at $2 $3: offset and length must be multiples of 512"
 	dmbt-prng "$4" "$3" >"$DMBT_TMP/wa.$$" || fail "prng failed"
-	dd if="$DMBT_TMP/wa.$$" of="$1" bs=512 seek=$(($2 / 512)) \
-		oflag=direct conv=notrunc status=none || fail "write to $1 at $2 failed"
+	dd if="$DMBT_TMP/wa.$$" of="$1" bs="$3" count=1 seek="$2" \
+		oflag=direct,seek_bytes conv=notrunc status=none ||
+		fail "write to $1 at $2 failed"
 	dd if="$DMBT_TMP/wa.$$" of="$5" bs=512 seek=$(($2 / 512)) \
 		conv=notrunc status=none || fail "cannot mirror into $5"
 	rm -f "$DMBT_TMP/wa.$$"

@@ -58,7 +58,7 @@ while :; do
 	sleep 0.2
 done
 cbw=$(bk_cbw bk)
-write_at /dev/mapper/bk $((CH + 60000)) 10240 23 "$DMBT_TMP/expect"
+write_at /dev/mapper/bk $((CH + 60416)) 10240 23 "$DMBT_TMP/expect"
 [ "$(bk_cbw bk)" -eq "$cbw" ] || fail "a write to a copied chunk started a copy"
 [ "$(backup_state bk)" = running ] || fail "job ended early: $(backup_status bk)"
 

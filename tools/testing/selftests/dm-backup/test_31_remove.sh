@@ -17,8 +17,8 @@ run dmsetup create slowb --table "0 $n delay $b 0 0 $b 0 1000"
 
 info "remove mid-walk, copies in flight"
 bk_create bk "$o" /dev/mapper/slowb full
-write_at /dev/mapper/bk 1000000 70000 1 "$DMBT_TMP/expect"
-write_at /dev/mapper/bk 9000000 4096 2 "$DMBT_TMP/expect"
+write_at /dev/mapper/bk 999936 70144 1 "$DMBT_TMP/expect"
+write_at /dev/mapper/bk 8999936 4096 2 "$DMBT_TMP/expect"
 [ "$(backup_state bk)" = running ] || fail "job not running: $(backup_status bk)"
 run dmsetup remove bk
 same "$o" "$DMBT_TMP/expect"
@@ -33,7 +33,7 @@ info "remove after cancel"
 bk_create bk "$o" /dev/mapper/slowb full 2 speed 1048576
 run dmsetup message bk 0 cancel
 wait_state bk cancelled 10
-write_at /dev/mapper/bk 5000000 4096 3 "$DMBT_TMP/expect"
+write_at /dev/mapper/bk 4999680 4096 3 "$DMBT_TMP/expect"
 run dmsetup remove bk
 same "$o" "$DMBT_TMP/expect"
 
