@@ -266,6 +266,7 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 
 static void backup_free(struct backup_c *bc)
 {
+	backup_unregister_job(bc);
 	if (bc->copy_wq)
 		destroy_workqueue(bc->copy_wq);
 	if (bc->wq)
@@ -298,7 +299,9 @@ static void backup_free(struct backup_c *bc)
  *   on_target_error <report|ignore|stop|enospc>  walk write errors
  *   on_cbw_error <break_backup|fail_write>       copy-before-write errors
  *
- * The point in time of the backup is the first resume of the table.
+ * The point in time of the backup is the first resume of the table.  A
+ * reloaded table naming the same origin and backup device takes the
+ * running job over (dm-backup-handover.c).
  */
 static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -316,6 +319,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return -ENOMEM;
 	}
 	bc->ti = ti;
+	INIT_LIST_HEAD(&bc->jobs_entry);
 	bc->chunk_sectors = BACKUP_DEFAULT_CHUNK_SECTORS;
 	bc->state = BACKUP_RUNNING;
 	spin_lock_init(&bc->lock);
@@ -338,6 +342,8 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = backup_get_devices(bc, argv, &ti->error);
 	if (!r)
 		r = backup_alloc_job(bc, &ti->error);
+	if (!r)
+		r = backup_register_job(bc, &ti->error);
 	if (r) {
 		backup_free(bc);
 		return r;
@@ -415,6 +421,12 @@ static void backup_presuspend(struct dm_target *ti)
 static void backup_postsuspend(struct dm_target *ti)
 {
 	backup_drain(ti->private);
+}
+
+static int backup_preresume(struct dm_target *ti)
+{
+	backup_take_over(ti->private);
+	return 0;
 }
 
 static void backup_resume(struct dm_target *ti)
@@ -562,6 +574,7 @@ static struct target_type backup_target = {
 	.map = backup_map,
 	.presuspend = backup_presuspend,
 	.postsuspend = backup_postsuspend,
+	.preresume = backup_preresume,
 	.resume = backup_resume,
 	.status = backup_status,
 	.message = backup_message,

@@ -87,6 +87,9 @@ enum backup_flag {
 
 struct backup_c {
 	struct dm_target *ti;
+	struct mapped_device *md;
+	struct list_head jobs_entry;	/* on backup_jobs, dm-backup-handover.c */
+	bool live;			/* owns the device's job; under backup_jobs_lock */
 	struct dm_dev *origin;
 	struct dm_dev *backup;
 	dev_t dev;			/* of the dm device, for trace events */
@@ -248,6 +251,11 @@ int backup_pause(struct backup_c *bc);
 int backup_resume_job(struct backup_c *bc);
 int backup_parse_speed(const char *arg, u64 *speed, char **error);
 bool backup_job_done_locked(struct backup_c *bc);
+
+/* dm-backup-handover.c: job registry, handover on table reload */
+int backup_register_job(struct backup_c *bc, char **error);
+void backup_unregister_job(struct backup_c *bc);
+void backup_take_over(struct backup_c *bc);
 
 /* dm-backup-sysfs.c: /sys/block/dm-N/backup/ */
 void backup_sysfs_attach(struct backup_c *bc);

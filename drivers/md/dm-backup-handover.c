@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-backup job registry and handover.
+ *
+ * Every constructed instance is registered with its dm device.  When a
+ * table is reloaded, the new instance is constructed while the old one is
+ * live, and resumed after the old one was suspended (and drained) but
+ * before it is destroyed.  If both name the same origin and backup device,
+ * the new instance takes the job over at preresume, as dm-snapshot hands
+ * its exceptions over: the copied bitmap, the counters, the state and the
+ * walk position move, so nothing is copied twice and the point in time
+ * stays the first resume of the first table.  Options that may change
+ * (speed, error policies) come from the new table.
+ *
+ * The registry also keeps two devices from writing one backup device.
+ *
+ * Copyright (C) 2026 The dm-backup authors
+ */
+#include <linux/blkdev.h>
+#include <linux/mutex.h>
+
+#include "dm-backup.h"
+
+/*
+ * Protects backup_jobs and every instance's @live.  Taken in ctr, dtr and
+ * preresume only, which dm serialises per device but not across devices.
+ */
+static DEFINE_MUTEX(backup_jobs_lock);
+static LIST_HEAD(backup_jobs);
+
+static bool backup_same_devices(struct backup_c *a, struct backup_c *b)
+{
+	return a->origin->bdev == b->origin->bdev &&
+	       a->backup->bdev == b->backup->bdev;
+}
+
+/* The job a reload of @bc's device would take over, if any. */
+static struct backup_c *backup_live_job(struct backup_c *bc)
+{
+	struct backup_c *other;
+
+	list_for_each_entry(other, &backup_jobs, jobs_entry)
+		if (other != bc && other->md == bc->md && other->live)
+			return other;
+	return NULL;
+}
+
+/* What a reload may not change about a running job. */
+static int backup_check_reload(struct backup_c *bc, struct backup_c *old,
+			       char **error)
+{
+	if (bc->sync_mode != old->sync_mode) {
+		*error = "A reload cannot change the sync_mode of the running job";
+		return -EINVAL;
+	}
+	if (bc->chunk_sectors != old->chunk_sectors) {
+		*error = "A reload cannot change the chunk_size of the running job";
+		return -EINVAL;
+	}
+	if (bc->ti->len != old->ti->len) {
+		*error = "A reload cannot change the length of the running job";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int backup_register_job(struct backup_c *bc, char **error)
+{
+	struct backup_c *other;
+	int r = 0;
+
+	bc->md = dm_table_get_md(bc->ti->table);
+	mutex_lock(&backup_jobs_lock);
+	list_for_each_entry(other, &backup_jobs, jobs_entry) {
+		if (other->md != bc->md &&
+		    other->backup->bdev == bc->backup->bdev) {
+			*error = "Backup device is in use by another backup job";
+			r = -EBUSY;
+			goto out;
+		}
+	}
+	other = backup_live_job(bc);
+	if (other && backup_same_devices(bc, other)) {
+		r = backup_check_reload(bc, other, error);
+		if (r)
+			goto out;
+	}
+	list_add(&bc->jobs_entry, &backup_jobs);
+out:
+	mutex_unlock(&backup_jobs_lock);
+	return r;
+}
+
+void backup_unregister_job(struct backup_c *bc)
+{
+	mutex_lock(&backup_jobs_lock);
+	list_del_init(&bc->jobs_entry);
+	mutex_unlock(&backup_jobs_lock);
+}
+
+/* Move the job from @old, which is suspended and drained, to @bc. */
+static void backup_move_job(struct backup_c *bc, struct backup_c *old)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&old->lock, flags);
+	spin_lock(&bc->lock);
+	WARN_ON_ONCE(!RB_EMPTY_ROOT(&old->inflight));
+	swap(bc->copied, old->copied);
+	bc->nr_copied = old->nr_copied;
+	bc->state = old->state;
+	bc->cbw_chunks = old->cbw_chunks;
+	bc->zero_chunks = old->zero_chunks;
+	bc->last_error = old->last_error;
+	bc->last_error_chunk = old->last_error_chunk;
+	bc->source_errors = old->source_errors;
+	bc->target_errors = old->target_errors;
+	bc->skipped_chunks = old->skipped_chunks;
+	bc->walk_cursor = old->walk_cursor;
+	bc->walk_single_end = old->walk_single_end;
+	if (test_bit(BACKUP_NO_WRITE_ZEROES, &old->flags))
+		set_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags);
+	/* The old instance must not act on the job any more. */
+	old->nr_copied = 0;
+	old->state = BACKUP_CANCELLED;
+	spin_unlock(&bc->lock);
+	spin_unlock_irqrestore(&old->lock, flags);
+}
+
+/* At preresume: take over the job of the table this one replaces. */
+void backup_take_over(struct backup_c *bc)
+{
+	struct backup_c *old;
+
+	mutex_lock(&backup_jobs_lock);
+	if (!bc->live) {
+		old = backup_live_job(bc);
+		if (old && backup_same_devices(bc, old) &&
+		    !backup_check_reload(bc, old, &bc->ti->error)) {
+			backup_move_job(bc, old);
+			old->live = false;
+			DMINFO("%s: reloaded table took over the running job",
+			       dm_device_name(bc->md));
+		} else if (old) {
+			old->live = false;
+		}
+		bc->live = true;
+	}
+	mutex_unlock(&backup_jobs_lock);
+}
