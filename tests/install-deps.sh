@@ -13,8 +13,12 @@ PKGS=(
 	# The VM and the initramfs contents.
 	qemu-system-x86 busybox-static dmsetup kmod util-linux mount
 	e2fsprogs cpio xz-utils coreutils diffutils fio
+	# thin_delta and era_invalidate for incremental backups (sync mode top).
+	thin-provisioning-tools
 	# Module and helper builds (sparse for `make C=1`).
 	gcc make libc6-dev sparse
+	# tools/dmbackup-map parses thin_delta and era_invalidate XML.
+	libexpat1-dev
 )
 
 missing=()

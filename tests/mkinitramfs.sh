@@ -94,6 +94,14 @@ ln -sf mke2fs "$ROOT/usr/sbin/mkfs.ext4"
 ln -sf e2fsck "$ROOT/usr/sbin/fsck.ext4"
 cp /etc/mke2fs.conf "$ROOT/etc/mke2fs.conf"
 
+# thin-provisioning-tools for the incremental backup tests: one binary
+# that acts on its argv[0].
+for tool in thin_delta era_invalidate; do
+	p=$(first_of /usr/sbin/$tool /usr/bin/$tool) ||
+		die "$tool not found on the host (run tests/install-deps.sh)"
+	copy_bin "$p" /usr/sbin/$tool
+done
+
 # Optional tools, included when the host has them.  fio only on request
 # (DMBT_WITH_FIO=1): Debian's fio links ceph, gnutls and ICU, ~65 MB of
 # libraries that would triple the initramfs and slow every boot; the suite's
@@ -115,6 +123,12 @@ for c in "$SELFTESTS"/*.c; do
 	copy_bin "$ROOT/usr/local/bin/$name" /usr/local/bin/$name
 done
 shopt -u nullglob
+
+# The map tool of sync mode top.
+gcc -O2 -Wall -o "$ROOT/usr/local/bin/dmbackup-map" \
+	"$TOP/tools/dmbackup-map/dmbackup-map.c" -lexpat ||
+	die "failed to compile tools/dmbackup-map"
+copy_bin "$ROOT/usr/local/bin/dmbackup-map" /usr/local/bin/dmbackup-map
 
 # ---- kernel modules --------------------------------------------------------
 # Modules the tests may use.  Dependencies are resolved recursively with

@@ -11,6 +11,7 @@
  * Copyright (C) 2026 The dm-backup authors
  */
 #include <linux/bitmap.h>
+#include <linux/blkdev.h>
 
 #include "dm-backup.h"
 
@@ -129,4 +130,60 @@ unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
 	if (end - chunk > max_chunks)
 		end = chunk + max_chunks;
 	return find_next_bit(bc->copied, end, chunk);
+}
+
+/* Mark the chunks of one map byte: a clear bit means "not to copy". */
+static void backup_apply_map_byte(struct backup_c *bc, unsigned long chunk,
+				  u8 byte)
+{
+	unsigned int i;
+
+	for (i = 0; i < 8 && chunk + i < bc->nr_chunks; i++)
+		if (!(byte & (1 << i)))
+			__set_bit(chunk + i, bc->copied);
+}
+
+/*
+ * Top mode: read the allocation map, one bit per chunk (bit i is bit i % 8
+ * of byte i / 8, least significant first; set = copy this chunk), and mark
+ * the chunks it leaves out as if they were copied.  Constructor only.
+ */
+int backup_read_map(struct backup_c *bc, char **error)
+{
+	struct block_device *bdev = bc->map->bdev;
+	size_t bytes = DIV_ROUND_UP(bc->nr_chunks, 8), pos, i;
+	struct bio_vec bvec;
+	struct page *page;
+	struct bio bio;
+	int r = 0;
+
+	if ((u64)bdev_nr_sectors(bdev) << SECTOR_SHIFT < bytes) {
+		*error = "Map device is too small: it needs one bit per chunk";
+		return -EINVAL;
+	}
+	page = alloc_page(GFP_KERNEL);
+	if (!page) {
+		*error = "Cannot allocate memory to read the map";
+		return -ENOMEM;
+	}
+	for (pos = 0; pos < bytes && !r; pos += PAGE_SIZE) {
+		size_t n = min_t(size_t, bytes - pos, PAGE_SIZE);
+		u8 *data = page_address(page);
+
+		bio_init(&bio, bdev, &bvec, 1, REQ_OP_READ);
+		bio.bi_iter.bi_sector = pos >> SECTOR_SHIFT;
+		__bio_add_page(&bio, page, round_up(n, SECTOR_SIZE), 0);
+		r = submit_bio_wait(&bio);
+		bio_uninit(&bio);
+		if (r) {
+			*error = "Cannot read the map device";
+			break;
+		}
+		for (i = 0; i < n; i++)
+			backup_apply_map_byte(bc, (pos + i) * 8, data[i]);
+	}
+	__free_page(page);
+	bc->nr_unmapped = bitmap_weight(bc->copied, bc->nr_chunks);
+	bc->nr_copied = bc->nr_unmapped;
+	return r;
 }

@@ -57,6 +57,11 @@ static int backup_check_reload(struct backup_c *bc, struct backup_c *old,
 		*error = "A reload cannot change the chunk_size of the running job";
 		return -EINVAL;
 	}
+	if (!bc->map != !old->map ||
+	    (bc->map && bc->map->bdev != old->map->bdev)) {
+		*error = "A reload cannot change the map of the running job";
+		return -EINVAL;
+	}
 	if (bc->ti->len != old->ti->len) {
 		*error = "A reload cannot change the length of the running job";
 		return -EINVAL;

@@ -102,7 +102,8 @@ static ssize_t progress_show(struct backup_c *bc, char *buf)
 	spin_lock_irqsave(&bc->lock, flags);
 	copied = bc->nr_copied;
 	spin_unlock_irqrestore(&bc->lock, flags);
-	return sysfs_emit(buf, "%lu/%lu\n", copied, bc->nr_chunks);
+	return sysfs_emit(buf, "%lu/%lu\n", copied - bc->nr_unmapped,
+			  bc->nr_chunks - bc->nr_unmapped);
 }
 
 static ssize_t sync_mode_show(struct backup_c *bc, char *buf)

@@ -46,13 +46,13 @@ static const char * const backup_cbw_policy_names[] = {
 static int backup_parse_sync_mode(struct backup_c *bc, const char *arg,
 				  char **error)
 {
-	if (!strcasecmp(arg, "full")) {
-		bc->sync_mode = BACKUP_SYNC_FULL;
-		return 0;
-	}
-	if (!strcasecmp(arg, "top") || !strcasecmp(arg, "none")) {
-		*error = "Sync modes top and none are not supported yet";
-		return -EINVAL;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(backup_sync_mode_names); i++) {
+		if (!strcasecmp(arg, backup_sync_mode_names[i])) {
+			bc->sync_mode = i;
+			return 0;
+		}
 	}
 	*error = "Invalid sync mode (full, top or none)";
 	return -EINVAL;
@@ -100,6 +100,7 @@ enum backup_option {
 	BACKUP_OPT_ON_SOURCE_ERROR,
 	BACKUP_OPT_ON_TARGET_ERROR,
 	BACKUP_OPT_ON_CBW_ERROR,
+	BACKUP_OPT_MAP,
 	BACKUP_NR_OPTIONS,
 };
 
@@ -109,6 +110,7 @@ static const char * const backup_option_names[] = {
 	[BACKUP_OPT_ON_SOURCE_ERROR]	= "on_source_error",
 	[BACKUP_OPT_ON_TARGET_ERROR]	= "on_target_error",
 	[BACKUP_OPT_ON_CBW_ERROR]	= "on_cbw_error",
+	[BACKUP_OPT_MAP]		= "map",
 };
 
 static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
@@ -137,6 +139,11 @@ static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
 			*error = "Invalid on_target_error (report, ignore, stop or enospc)";
 		else
 			bc->on_target_error = r;
+		break;
+	case BACKUP_OPT_MAP:
+		r = dm_get_device(bc->ti, arg, BLK_OPEN_READ_COMPAT, &bc->map);
+		if (r)
+			*error = "Error opening map device";
 		break;
 	default:
 		r = backup_match_name(arg, backup_cbw_policy_names,
@@ -227,6 +234,14 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		*error = "Backup device is smaller than the target";
 		return -EINVAL;
 	}
+	if (bc->sync_mode == BACKUP_SYNC_TOP && !bc->map) {
+		*error = "Sync mode top needs a map";
+		return -EINVAL;
+	}
+	if (bc->sync_mode != BACKUP_SYNC_TOP && bc->map) {
+		*error = "A map is only for sync mode top";
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -241,6 +256,11 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 	if (!bc->copied) {
 		*error = "Cannot allocate the chunk bitmap";
 		return -ENOMEM;
+	}
+	if (bc->map) {
+		r = backup_read_map(bc, error);
+		if (r)
+			return r;
 	}
 
 	r = mempool_init_slab_pool(&bc->copy_pool, 4, backup_copy_cache);
@@ -275,6 +295,8 @@ static void backup_free(struct backup_c *bc)
 	mempool_exit(&bc->page_pool);
 	mempool_exit(&bc->copy_pool);
 	kvfree(bc->copied);
+	if (bc->map)
+		dm_put_device(bc->ti, bc->map);
 	if (bc->backup)
 		dm_put_device(bc->ti, bc->backup);
 	if (bc->origin)
@@ -290,7 +312,10 @@ static void backup_free(struct backup_c *bc)
  * origin_dev:  the device being backed up; all I/O goes to it.
  * backup_dev:  receives each chunk at the offset it has on the origin;
  *              at least as long as the target, not the origin.
- * sync_mode:   full (walk every chunk); top and none come later.
+ * sync_mode:   full: the walk copies every chunk;
+ *              top:  the walk copies the chunks the map marks, and only
+ *                    those are copied before writes;
+ *              none: no walk, copy-before-write only.
  *
  * Optional arguments, as key/value pairs, each key at most once:
  *   speed <bytes_per_second>   background copy rate, 0 = unlimited
@@ -298,6 +323,7 @@ static void backup_free(struct backup_c *bc)
  *   on_source_error <report|ignore|stop>         walk read errors
  *   on_target_error <report|ignore|stop|enospc>  walk write errors
  *   on_cbw_error <break_backup|fail_write>       copy-before-write errors
+ *   map <dev>                  top: one bit per chunk, set = copy it
  *
  * The point in time of the backup is the first resume of the table.  A
  * reloaded table naming the same origin and backup device takes the
@@ -457,7 +483,7 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	bool src = bc->on_source_error != BACKUP_ERROR_REPORT;
 	bool tgt = bc->on_target_error != BACKUP_ERROR_REPORT;
 	bool cbw = bc->on_cbw_error != BACKUP_CBW_BREAK_BACKUP;
-	unsigned int nr = !!speed + chunk_size + src + tgt + cbw;
+	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map;
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
@@ -477,6 +503,8 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	if (cbw)
 		DMEMIT(" on_cbw_error %s",
 		       backup_cbw_policy_names[bc->on_cbw_error]);
+	if (bc->map)
+		DMEMIT(" map %s", bc->map->name);
 }
 
 /*
@@ -497,8 +525,10 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_INFO:
 		spin_lock_irqsave(&bc->lock, flags);
 		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu %lu %lu %lu %llu", mode,
-		       backup_state_name(bc->state), bc->nr_copied,
-		       bc->nr_chunks, (unsigned long long)bc->chunk_sectors,
+		       backup_state_name(bc->state),
+		       bc->nr_copied - bc->nr_unmapped,
+		       bc->nr_chunks - bc->nr_unmapped,
+		       (unsigned long long)bc->chunk_sectors,
 		       bc->cbw_chunks, bc->zero_chunks, bc->last_error,
 		       bc->last_error_chunk, bc->source_errors,
 		       bc->target_errors, bc->skipped_chunks,

@@ -119,7 +119,7 @@ static unsigned long backup_walk_limit(struct backup_c *bc, unsigned long chunk)
 
 static bool backup_walk_may_copy(struct backup_c *bc)
 {
-	return bc->sync_mode == BACKUP_SYNC_FULL &&
+	return bc->sync_mode != BACKUP_SYNC_NONE &&
 	       READ_ONCE(bc->state) == BACKUP_RUNNING &&
 	       !test_bit(BACKUP_SUSPENDED, &bc->flags) &&
 	       !test_bit(BACKUP_DYING, &bc->flags);
@@ -235,7 +235,8 @@ static void backup_start_pending_copies(struct backup_c *bc)
  */
 bool backup_job_done_locked(struct backup_c *bc)
 {
-	if (bc->state != BACKUP_RUNNING || bc->sync_mode != BACKUP_SYNC_FULL)
+	/* In sync mode none the job runs until it is cancelled. */
+	if (bc->state != BACKUP_RUNNING || bc->sync_mode == BACKUP_SYNC_NONE)
 		return false;
 	return bc->nr_copied == bc->nr_chunks ||
 	       (bc->walk_cursor >= bc->nr_chunks &&

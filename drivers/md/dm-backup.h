@@ -45,8 +45,10 @@
 /* The open mode of dm_get_device() became a blk_mode_t in 6.5. */
 #ifdef BLK_OPEN_WRITE
 #define BACKUP_OPEN_WRITE	BLK_OPEN_WRITE
+#define BLK_OPEN_READ_COMPAT	BLK_OPEN_READ
 #else
 #define BACKUP_OPEN_WRITE	FMODE_WRITE
+#define BLK_OPEN_READ_COMPAT	FMODE_READ
 #endif
 
 enum backup_sync_mode {
@@ -92,6 +94,7 @@ struct backup_c {
 	bool live;			/* owns the device's job; under backup_jobs_lock */
 	struct dm_dev *origin;
 	struct dm_dev *backup;
+	struct dm_dev *map;		/* top: which chunks to copy, or NULL */
 	dev_t dev;			/* of the dm device, for trace events */
 
 	enum backup_sync_mode sync_mode;
@@ -120,6 +123,11 @@ struct backup_c {
 	 */
 	unsigned long *copied;
 	unsigned long nr_copied;
+	/*
+	 * In top mode the chunks the map leaves out start with their bit set
+	 * (nothing to copy, no copy-before-write); progress leaves them out.
+	 */
+	unsigned long nr_unmapped;
 
 	/*
 	 * Copies in flight, keyed by chunk range (ranges never overlap).  A
@@ -226,6 +234,8 @@ unsigned long backup_next_uncopied(struct backup_c *bc, unsigned long chunk,
 				   unsigned long end);
 unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
 			     unsigned long limit, unsigned long next_inflight);
+
+int backup_read_map(struct backup_c *bc, char **error);
 
 /* dm-backup-copy.c: the copy engine and copy-before-write */
 struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp);

@@ -15,8 +15,22 @@ expect_ctr_error "Invalid argument count" "0 $n backup $o $b"
 expect_ctr_error "Invalid argument count" "0 $n backup $o"
 expect_ctr_error "Invalid sync mode" "0 $n backup $o $b fast"
 expect_ctr_error "Invalid sync mode" "0 $n backup $o $b ''"
-expect_ctr_error "not supported yet" "0 $n backup $o $b top"
-expect_ctr_error "not supported yet" "0 $n backup $o $b none"
+expect_ctr_error "Sync mode top needs a map" "0 $n backup $o $b top"
+expect_ctr_error "A map is only for sync mode top" "0 $n backup $o $b none 2 map $small"
+expect_ctr_error "A map is only for sync mode top" "0 $n backup $o $b full 2 map $small"
+expect_ctr_error "Error opening map device" "0 $n backup $o $b top 2 map /dev/nonexistent"
+expect_ctr_error "Duplicate optional argument" "0 $n backup $o $b top 4 map $small map $small"
+# A map needs one bit per chunk: 1 GiB of 64 KiB chunks needs 2 KiB of map.
+truncate -s 512 /tmp/dmbt-loop.tinymap
+tiny=$(losetup --show -f /tmp/dmbt-loop.tinymap) || fail "losetup failed"
+run dmsetup create z1 --table "0 2097152 zero"
+run dmsetup create z2 --table "0 2097152 zero"
+expect_ctr_error "Map device is too small" "0 2097152 backup /dev/mapper/z1 /dev/mapper/z2 top 2 map $tiny"
+dmsetup create zz --table "0 2097152 backup /dev/mapper/z1 /dev/mapper/z2 top 4 chunk_size 2048 map $tiny" ||
+	fail "a map of exactly enough bits was refused"
+run dmsetup remove zz
+run dmsetup remove z1
+run dmsetup remove z2
 expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full x"
 expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full -2"
 expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full 6 speed 1 chunk_size 8 speed 2"
@@ -32,6 +46,10 @@ expect_ctr_error "Invalid speed" "0 $n backup $o $b full 2 speed -1"
 expect_ctr_error "Invalid speed" "0 $n backup $o $b full 2 speed abc"
 expect_ctr_error "Invalid speed" "0 $n backup $o $b full 2 speed 5X"
 expect_ctr_error "Invalid speed" "0 $n backup $o $b full 2 speed 18446744073709551616"
+expect_ctr_error "Invalid on_source_error" "0 $n backup $o $b full 2 on_source_error enospc"
+expect_ctr_error "Invalid on_source_error" "0 $n backup $o $b full 2 on_source_error x"
+expect_ctr_error "Invalid on_target_error" "0 $n backup $o $b full 2 on_target_error pause"
+expect_ctr_error "Invalid on_cbw_error" "0 $n backup $o $b full 2 on_cbw_error report"
 for cs in 0 4 100 4096 12 abc -8 4294967304 99999999999999999999; do
 	expect_ctr_error "Invalid chunk_size" "0 $n backup $o $b full 2 chunk_size $cs"
 done
@@ -66,6 +84,11 @@ check_table "full 2 chunk_size 128" "full"
 check_table "full 2 speed 1048576" "full 2 speed 1048576"
 check_table "full 2 chunk_size 8" "full 2 chunk_size 8"
 check_table "full 4 chunk_size 2048 speed 18446744073709551615" "full 4 speed 18446744073709551615 chunk_size 2048"
+check_table "none" "none"
+check_table "NONE 2 speed 5" "none 2 speed 5"
+check_table "full 6 on_cbw_error fail_write on_source_error stop on_target_error enospc" \
+	"full 6 on_source_error stop on_target_error enospc on_cbw_error fail_write"
+check_table "top 4 map $small chunk_size 8" "top 4 chunk_size 8 map $(cat /sys/block/${small#/dev/}/dev)"
 
 info "a refused table changed nothing: the good device still works"
 bk_create live "$o" "$b" full
