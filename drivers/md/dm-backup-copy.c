@@ -458,8 +458,10 @@ static void copy_finish(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
+	struct bio_list readers = BIO_EMPTY_LIST;
 	int err = blk_status_to_errno(copy->status);
 	enum copy_error_action action = COPY_ERROR_RELEASE;
+	blk_status_t status = copy->status;
 	unsigned long flags;
 	bool kick;
 
@@ -475,6 +477,7 @@ static void copy_finish(struct backup_copy *copy)
 	}
 	backup_inflight_erase(bc, copy);
 	bio_list_merge(&waiters, &copy->waiters);
+	bio_list_merge(&readers, &copy->view_waiters);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
 	spin_unlock_irqrestore(&bc->lock, flags);
 
@@ -486,13 +489,52 @@ static void copy_finish(struct backup_copy *copy)
 		trace_dm_backup_copy_done(bc->dev, copy->chunk, copy->nr_chunks);
 	}
 	copy_release_pages(copy);
+	/*
+	 * Free the copy before its bios go on: a view read may wait for a
+	 * reload that waits for this copy.  bc stays: its destructor flushes
+	 * copy_wq, which runs this.
+	 */
+	backup_copy_free(copy);
 	if (action == COPY_ERROR_FAIL_WRITES)
-		backup_fail_bios(bc, &waiters, copy->status);
+		backup_fail_bios(bc, &waiters, status);
 	else
 		backup_resubmit(bc, &waiters);
+	backup_view_resubmit(&readers);
 	if (kick)
 		backup_kick(bc);
-	backup_copy_free(copy);
+}
+
+/*
+ * A view read of an uncopied chunk finished on the origin: the hold that
+ * kept writes off the chunk goes, and the writes and reads parked on it
+ * go on.  The walk may have passed the chunk meanwhile: send it back.
+ */
+static void hold_finish_work(struct work_struct *ws)
+{
+	struct backup_copy *hold = container_of(ws, struct backup_copy, work);
+	struct backup_c *bc = hold->bc;
+	struct bio_list waiters = BIO_EMPTY_LIST;
+	struct bio_list readers = BIO_EMPTY_LIST;
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	backup_inflight_erase(bc, hold);
+	if (!test_bit(hold->chunk, bc->copied))
+		backup_rewind_walk_locked(bc, hold->chunk);
+	bio_list_merge(&waiters, &hold->waiters);
+	bio_list_merge(&readers, &hold->view_waiters);
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	backup_copy_free(hold);
+	backup_resubmit(bc, &waiters);
+	backup_view_resubmit(&readers);
+	backup_kick(bc);
+}
+
+/* From bio completion: the origin read under @hold is done. */
+void backup_hold_release(struct backup_copy *hold)
+{
+	copy_queue(hold, hold_finish_work);
 }
 
 static void copy_finish_work(struct work_struct *ws)
@@ -524,7 +566,9 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 	copy->read_failed = false;
 	copy->nr_pages = 0;
 	copy->nr_zero = 0;
+	copy->hold = false;
 	bio_list_init(&copy->waiters);
+	bio_list_init(&copy->view_waiters);
 	INIT_LIST_HEAD(&copy->list);
 	backup_inflight_insert(copy->bc, copy);
 }

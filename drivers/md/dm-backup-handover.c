@@ -142,7 +142,8 @@ void backup_take_over(struct backup_c *bc)
 		old = backup_live_job(bc);
 		if (old && backup_same_devices(bc, old) &&
 		    !backup_check_reload(bc, old, &bc->ti->error)) {
-			backup_move_job(bc, old);
+			/* Views pause while the job moves, then follow it. */
+			backup_views_switch(old, bc, backup_move_job);
 			old->live = false;
 			DMINFO("%s: reloaded table took over the running job",
 			       dm_device_name(bc->md));
@@ -152,4 +153,26 @@ void backup_take_over(struct backup_c *bc)
 		bc->live = true;
 	}
 	mutex_unlock(&backup_jobs_lock);
+}
+
+void backup_jobs_lock_acquire(void)
+{
+	mutex_lock(&backup_jobs_lock);
+}
+
+void backup_jobs_lock_release(void)
+{
+	mutex_unlock(&backup_jobs_lock);
+}
+
+/* The live job of dm device @dev; caller holds backup_jobs_lock. */
+struct backup_c *backup_find_live_job(dev_t dev)
+{
+	struct backup_c *bc;
+
+	lockdep_assert_held(&backup_jobs_lock);
+	list_for_each_entry(bc, &backup_jobs, jobs_entry)
+		if (bc->live && bc->dev == dev)
+			return bc;
+	return NULL;
 }

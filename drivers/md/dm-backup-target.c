@@ -141,7 +141,7 @@ static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
 			bc->on_target_error = r;
 		break;
 	case BACKUP_OPT_MAP:
-		r = dm_get_device(bc->ti, arg, BLK_OPEN_READ_COMPAT, &bc->map);
+		r = dm_get_device(bc->ti, arg, BACKUP_OPEN_READ, &bc->map);
 		if (r)
 			*error = "Error opening map device";
 		break;
@@ -395,6 +395,8 @@ static void backup_dtr(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
 
+	/* Views of this job fail from now on (unless a reload took it). */
+	backup_views_switch(bc, NULL, NULL);
 	backup_sysfs_detach(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 	backup_drain(bc);
@@ -619,15 +621,23 @@ static int __init dm_backup_init(void)
 	if (!backup_copy_cache)
 		return -ENOMEM;
 	r = dm_register_target(&backup_target);
-	if (r) {
-		DMERR("register failed %d", r);
-		kmem_cache_destroy(backup_copy_cache);
-	}
+	if (r)
+		goto bad_target;
+	r = backup_view_register();
+	if (r)
+		goto bad_view;
+	return 0;
+bad_view:
+	dm_unregister_target(&backup_target);
+bad_target:
+	DMERR("register failed %d", r);
+	kmem_cache_destroy(backup_copy_cache);
 	return r;
 }
 
 static void __exit dm_backup_exit(void)
 {
+	backup_view_unregister();
 	dm_unregister_target(&backup_target);
 	kmem_cache_destroy(backup_copy_cache);
 }

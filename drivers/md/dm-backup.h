@@ -45,10 +45,10 @@
 /* The open mode of dm_get_device() became a blk_mode_t in 6.5. */
 #ifdef BLK_OPEN_WRITE
 #define BACKUP_OPEN_WRITE	BLK_OPEN_WRITE
-#define BLK_OPEN_READ_COMPAT	BLK_OPEN_READ
+#define BACKUP_OPEN_READ	BLK_OPEN_READ
 #else
 #define BACKUP_OPEN_WRITE	FMODE_WRITE
-#define BLK_OPEN_READ_COMPAT	FMODE_READ
+#define BACKUP_OPEN_READ	FMODE_READ
 #endif
 
 enum backup_sync_mode {
@@ -211,7 +211,9 @@ struct backup_copy {
 	atomic_t pending_writes;
 	blk_status_t status;
 	bool read_failed;
-	struct bio_list waiters;	/* bios waiting for this copy, under bc->lock */
+	struct bio_list waiters;	/* writes waiting for this copy, under bc->lock */
+	struct bio_list view_waiters;	/* backup-view reads waiting, under bc->lock */
+	bool hold;			/* no copy: a view reads the origin here */
 	struct work_struct work;
 	unsigned int nr_pages;
 	struct page *pages[BACKUP_COPY_MAX_PAGES];
@@ -262,10 +264,22 @@ int backup_resume_job(struct backup_c *bc);
 int backup_parse_speed(const char *arg, u64 *speed, char **error);
 bool backup_job_done_locked(struct backup_c *bc);
 
+void backup_hold_release(struct backup_copy *hold);
+
+/* dm-backup-view.c: the backup-view target */
+void backup_view_resubmit(struct bio_list *bios);
+void backup_views_switch(struct backup_c *from, struct backup_c *to,
+			 void (*move)(struct backup_c *to, struct backup_c *from));
+int backup_view_register(void);
+void backup_view_unregister(void);
+
 /* dm-backup-handover.c: job registry, handover on table reload */
 int backup_register_job(struct backup_c *bc, char **error);
 void backup_unregister_job(struct backup_c *bc);
 void backup_take_over(struct backup_c *bc);
+struct backup_c *backup_find_live_job(dev_t dev);
+void backup_jobs_lock_acquire(void);
+void backup_jobs_lock_release(void);
 
 /* dm-backup-sysfs.c: /sys/block/dm-N/backup/ */
 void backup_sysfs_attach(struct backup_c *bc);
