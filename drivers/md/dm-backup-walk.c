@@ -276,36 +276,35 @@ static void backup_complete_job(struct backup_c *bc)
 		      dm_device_name(dm_table_get_md(bc->ti->table)), r);
 }
 
-/* Message "pause": the walk stops, copy-before-write goes on. */
-int backup_pause(struct backup_c *bc)
+/*
+ * Messages "pause" (the walk stops, copy-before-write goes on) and
+ * "resume" (the walk goes on, from the chunk that failed if the stop
+ * policy paused it).  Refused once the job has ended.
+ */
+static int backup_set_active_state(struct backup_c *bc,
+				   enum backup_state state)
 {
 	unsigned long flags;
 	int r = 0;
 
 	spin_lock_irqsave(&bc->lock, flags);
 	if (backup_job_active(bc->state))
-		backup_set_state_locked(bc, BACKUP_PAUSED);
+		backup_set_state_locked(bc, state);
 	else
 		r = -EINVAL;
 	spin_unlock_irqrestore(&bc->lock, flags);
 	return r;
 }
 
-/*
- * Message "resume": the walk goes on, from the chunk that failed if the
- * stop policy paused it.
- */
+int backup_pause(struct backup_c *bc)
+{
+	return backup_set_active_state(bc, BACKUP_PAUSED);
+}
+
 int backup_resume_job(struct backup_c *bc)
 {
-	unsigned long flags;
-	int r = 0;
+	int r = backup_set_active_state(bc, BACKUP_RUNNING);
 
-	spin_lock_irqsave(&bc->lock, flags);
-	if (backup_job_active(bc->state))
-		backup_set_state_locked(bc, BACKUP_RUNNING);
-	else
-		r = -EINVAL;
-	spin_unlock_irqrestore(&bc->lock, flags);
 	backup_kick(bc);
 	return r;
 }
