@@ -83,7 +83,30 @@ void backup_copy_free(struct backup_copy *copy)
 
 	mempool_free(copy, &bc->copy_pool);
 	atomic_dec(&bc->nr_copies);
+	smp_mb__after_atomic();	/* pairs with backup_worker_copy_alloc() */
+	if (test_and_clear_bit(BACKUP_STARVED, &bc->flags))
+		backup_kick(bc);
 	wake_up_all(&bc->copy_done_wait);
+}
+
+/*
+ * The worker must not sleep for a copy structure: copies waiting for the
+ * worker to start them hold some.  It tries without sleeping and, when
+ * that fails, is kicked by the next copy that ends.  With no copy alive
+ * there is nobody to wait for, so it may sleep for memory.
+ */
+struct backup_copy *backup_worker_copy_alloc(struct backup_c *bc)
+{
+	struct backup_copy *copy;
+
+	copy = backup_copy_alloc(bc, GFP_NOWAIT | __GFP_NOWARN);
+	if (copy)
+		return copy;
+	if (!atomic_read(&bc->nr_copies))
+		return backup_copy_alloc(bc, GFP_NOIO);
+	set_bit(BACKUP_STARVED, &bc->flags);
+	smp_mb__after_atomic();	/* pairs with backup_copy_free() */
+	return backup_copy_alloc(bc, GFP_NOWAIT | __GFP_NOWARN);
 }
 
 static unsigned int copy_bytes(struct backup_copy *copy)

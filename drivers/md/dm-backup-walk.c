@@ -132,10 +132,12 @@ static bool backup_walk_may_copy(struct backup_c *bc)
  */
 static bool backup_walk_issue_copy(struct backup_c *bc)
 {
-	struct backup_copy *copy = backup_copy_alloc(bc, GFP_NOIO);
+	struct backup_copy *copy = backup_worker_copy_alloc(bc);
 	struct backup_copy *other;
 	unsigned long chunk, next = ULONG_MAX, flags;
 
+	if (!copy)
+		return false;	/* a copy that ends kicks the worker */
 	spin_lock_irqsave(&bc->lock, flags);
 	chunk = bc->walk_cursor;
 	while ((chunk = backup_next_uncopied(bc, chunk, bc->nr_chunks)) <
@@ -198,7 +200,16 @@ static void backup_process_deferred_bios(struct backup_c *bc)
 
 	while ((bio = bio_list_pop(&bios))) {
 		if (!spare)
-			spare = backup_copy_alloc(bc, GFP_NOIO);
+			spare = backup_worker_copy_alloc(bc);
+		if (!spare) {
+			/* Back in front; a copy that ends kicks the worker. */
+			bio_list_add_head(&bios, bio);
+			spin_lock_irqsave(&bc->lock, flags);
+			bio_list_merge(&bios, &bc->deferred_bios);
+			bc->deferred_bios = bios;
+			spin_unlock_irqrestore(&bc->lock, flags);
+			return;
+		}
 		if (backup_cow_bio(bc, bio, &spare)) {
 			trace_dm_backup_cow_return(bc->dev, bio->bi_iter.bi_sector,
 						   bio_sectors(bio), 0);

@@ -85,6 +85,7 @@ enum backup_flag {
 	BACKUP_DYING,		/* in the destructor: the worker must not be queued */
 	BACKUP_EVENT_PENDING,	/* a state changed: the worker raises a dm event */
 	BACKUP_NO_WRITE_ZEROES,	/* the backup device refused WRITE_ZEROES once */
+	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 };
 
 struct backup_c {
@@ -241,6 +242,7 @@ int backup_read_map(struct backup_c *bc, char **error);
 
 /* dm-backup-copy.c: the copy engine and copy-before-write */
 struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp);
+struct backup_copy *backup_worker_copy_alloc(struct backup_c *bc);
 void backup_copy_free(struct backup_copy *copy);
 void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 			     unsigned long end, bool for_walk);

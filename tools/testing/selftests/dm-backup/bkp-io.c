@@ -13,8 +13,8 @@
  *	buffered or O_DIRECT, plus BLKDISCARD and BLKZEROOUT.  Every op is
  *	mirrored into <expect_file>, which must start as a copy of <dev>, so
  *	that afterwards <dev> must equal <expect_file> byte for byte.
- *	Writers never have overlapping ranges in flight at once (a range lock
- *	orders them) but do hit the same chunks at once.  Discarded ranges
+ *	Writers never have ranges in flight at once that share a 4 KiB page
+ *	(a range lock orders them) but do hit the same chunks at once.  Discarded ranges
  *	are expected to read back as zeroes (true for loop devices over
  *	tmpfs files, which the tests use for that).
  *
@@ -93,8 +93,15 @@ static int overlaps_locked(int self, uint64_t start, uint64_t end)
 	return 0;
 }
 
+/*
+ * Ranges are locked in whole pages: a buffered write dirties whole page
+ * cache pages, and an O_DIRECT write sharing a page with one in flight
+ * fails to invalidate it (the kernel then reports EIO at fsync).
+ */
 static void range_lock(int self, uint64_t start, uint64_t end)
 {
+	start &= ~4095ULL;
+	end = (end + 4095) & ~4095ULL;
 	pthread_mutex_lock(&g.lock);
 	while (overlaps_locked(self, start, end))
 		pthread_cond_wait(&g.cond, &g.lock);
