@@ -61,11 +61,15 @@ reload "$(bk_table "$o" "$b" full 2 speed 1048576)"
 [ "$(bk_copied bk)" -ge "$p1" ] || fail "progress went back"
 run dmsetup message bk 0 resume
 
-info "a changed chunk_size is refused and the old job runs on"
+info "a changed chunk_size or sync_mode is refused and the old job runs on"
 if dmsetup load bk --table "$(bk_table "$o" "$b" full 2 chunk_size 256)" 2>/dev/null; then
 	fail "a reload with another chunk_size was accepted"
 fi
 dmesg | tail -n 5 | grep -q "cannot change the chunk_size" || fail "no clear error for chunk_size"
+if dmsetup load bk --table "$(bk_table "$o" "$b" none)" 2>/dev/null; then
+	fail "a reload with another sync_mode was accepted"
+fi
+dmesg | tail -n 5 | grep -q "cannot change the sync_mode" || fail "no clear error for sync_mode"
 if dmsetup load bk --table "$(bk_table "$o" "$b" full 2 speed 1)" &&
    dmsetup clear bk; then :; else fail "load+clear failed"; fi
 dmsetup table bk | grep -q "speed 1048576" || fail "clear changed the live table: $(dmsetup table bk)"
