@@ -7,8 +7,18 @@
 #       Build, boot a qemu (TCG) VM per kernel, run the selftests there.
 #       Default kernel: the 6.1 one (Debian's linux-image-amd64).
 #   make demo [KVER=<kver>]     Boot a VM and run selftests/dm-backup/demo.sh.
+#   make bench [KVER=<kver>|all]
+#                               Boot one VM per kernel and run the benchmark
+#                               (tests/bench.sh); report in bench/results/.
 #   make shell [KVER=<kver>]    Boot a VM with a shell on the console
 #                               (Ctrl-A x quits qemu).
+#   make tools                  Build tools/dmbackup/dmbackup, the admin's CLI
+#                               (needs libdevmapper-dev).
+#   make install [KVER=...] [DESTDIR=...]
+#       Install dm-backup.ko for KVER (the kernel's modules_install, into
+#       /lib/modules/<kver>/updates; it runs depmod), the CLI to
+#       /usr/local/sbin and its man page to /usr/local/share/man/man8.
+#   make uninstall [KVER=...] [DESTDIR=...]   Remove what install installed.
 #   make clean
 #
 # The module is built once per kernel, so every kernel gets its own copy of
@@ -45,7 +55,7 @@ SRC_DIR   := $(BUILD_DIR)/src
 # picks the 6.1 kernel), not the plain-`make` default computed above.
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
-.PHONY: all modules check demo shell clean FORCE
+.PHONY: all modules tools install uninstall check demo bench shell clean FORCE
 
 all: modules
 
@@ -75,6 +85,28 @@ ifeq ($(KVER),$(DEFAULT_KVER))
 endif
 endif
 
+tools:
+	$(MAKE) -C tools/dmbackup
+
+# DESTDIR stages an install (packaging, tests).
+SBINDIR := /usr/local/sbin
+MAN8DIR := /usr/local/share/man/man8
+MODDEST := $(DESTDIR)/lib/modules/$(KVER)/updates
+
+install: modules tools
+	@# No signing: Debian's headers have MODULE_SIG_ALL but not the key.
+	$(MAKE) -C $(KDIR) M=$(SRC_DIR) modules_install INSTALL_MOD_DIR=updates \
+		CONFIG_MODULE_SIG_ALL= \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR))
+	install -D -m 755 tools/dmbackup/dmbackup $(DESTDIR)$(SBINDIR)/dmbackup
+	install -D -m 644 tools/dmbackup/dmbackup.8 $(DESTDIR)$(MAN8DIR)/dmbackup.8
+
+uninstall:
+	rm -f $(MODDEST)/$(MODNAME).ko $(MODDEST)/$(MODNAME).ko.xz \
+	      $(MODDEST)/$(MODNAME).ko.zst $(MODDEST)/$(MODNAME).ko.gz \
+	      $(DESTDIR)$(SBINDIR)/dmbackup $(DESTDIR)$(MAN8DIR)/dmbackup.8
+	$(if $(DESTDIR),,depmod -a $(KVER))
+
 # check/demo/shell: tests/check.sh builds the module for each kernel (via
 # `make modules KVER=...`), builds the initramfs and boots the VM.
 check:
@@ -83,8 +115,12 @@ check:
 demo:
 	@tests/check.sh --mode demo --kver "$(USER_KVER)"
 
+bench:
+	@tests/bench.sh --kver "$(USER_KVER)"
+
 shell:
 	@tests/check.sh --mode shell --kver "$(USER_KVER)"
 
 clean:
 	rm -rf build $(MODNAME).ko
+	$(MAKE) -C tools/dmbackup clean

@@ -6,6 +6,7 @@
 # line asks for:
 #   dmbt.mode=check   /selftests/run.sh with dmbt.tests=<a,b,...|all> (default)
 #   dmbt.mode=demo    /selftests/demo.sh
+#   dmbt.mode=bench   /selftests/bench.sh (the benchmark, tests/bench.sh)
 #   dmbt.mode=shell   an interactive shell on the console
 # and finally prints "DMBT-DONE rc=<n>" (the host's sign that the guest
 # finished on its own) and powers off.  PID 1 must never exit: that panics.
@@ -74,12 +75,12 @@ check)
 	fi
 	rc=$?
 	;;
-demo)
-	if [ -f /selftests/demo.sh ]; then
-		sh /selftests/demo.sh </dev/null
+demo|bench)
+	if [ -f /selftests/$MODE.sh ]; then
+		sh /selftests/$MODE.sh </dev/null
 		rc=$?
 	else
-		echo "dmbt: /selftests/demo.sh does not exist"
+		echo "dmbt: /selftests/$MODE.sh does not exist"
 		rc=127
 	fi
 	;;

@@ -19,6 +19,8 @@ PKGS=(
 	gcc make libc6-dev sparse
 	# tools/dmbackup-map parses thin_delta and era_invalidate XML.
 	libexpat1-dev
+	# tools/dmbackup (the CLI) links libdevmapper.
+	libdevmapper-dev
 )
 
 missing=()

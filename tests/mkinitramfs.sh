@@ -106,7 +106,7 @@ done
 # (DMBT_WITH_FIO=1): Debian's fio links ceph, gnutls and ICU, ~65 MB of
 # libraries that would triple the initramfs and slow every boot; the suite's
 # own I/O generator (bkp-io.c) does not need it.
-OPTIONAL="thin_check thin_dump era_check era_dump"
+OPTIONAL="thin_check thin_dump era_check era_dump script"
 [ "${DMBT_WITH_FIO:-0}" = 1 ] && OPTIONAL="fio $OPTIONAL"
 for tool in $OPTIONAL; do
 	p=$(first_of /usr/bin/$tool /usr/sbin/$tool) || continue
@@ -130,6 +130,11 @@ gcc -O2 -Wall -o "$ROOT/usr/local/bin/dmbackup-map" \
 	die "failed to compile tools/dmbackup-map"
 copy_bin "$ROOT/usr/local/bin/dmbackup-map" /usr/local/bin/dmbackup-map
 
+# The admin's CLI (tools/dmbackup, linked with libdevmapper), for test_6x_*.
+make -s -C "$TOP/tools/dmbackup" OUT="$ROOT/usr/sbin" >&2 ||
+	die "failed to build tools/dmbackup (is libdevmapper-dev installed?)"
+copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
+
 # ---- kernel modules --------------------------------------------------------
 # Modules the tests may use.  Dependencies are resolved recursively with
 # modinfo -F depends; modules built into this kernel need nothing.  The
@@ -140,7 +145,7 @@ copy_bin "$ROOT/usr/local/bin/dmbackup-map" /usr/local/bin/dmbackup-map
 # dependency modinfo reports, and load-order follows this list's order.
 WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
-	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2"
+	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt"
 
 declare -A DONE=()
 ORDER=()

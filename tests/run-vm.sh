@@ -1,7 +1,7 @@
 #!/bin/bash
 # Boot the test VM for one kernel and report the results.
 #
-#   tests/run-vm.sh <kver> <check|demo|shell> [test,test,...|all]
+#   tests/run-vm.sh <kver> <check|demo|bench|shell> [test,test,...|all]
 #
 # Needs build/<kver>/initramfs.cpio.gz (tests/mkinitramfs.sh; `make check`
 # does all of it).  qemu runs under TCG (-enable-kvm hangs on this kind of
@@ -18,20 +18,22 @@
 #   DMBT_APPEND      extra kernel command line
 #   DMBT_INITRD      initramfs to boot (default build/<kver>/initramfs.cpio.gz)
 #   DMBT_QUIET=1     don't echo the console (it still goes to console.log)
+#   DMBT_OUT         directory for console.log, boot-time and result
+#                    (default build/<kver>; tests/bench.sh uses its own)
 #   DMBT_SUMMARY_LABEL  prefix for the summary line (used by tests/check.sh)
 set -uo pipefail
 
-[ $# -ge 2 ] || { echo "usage: $0 <kver> <check|demo|shell> [tests]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 <kver> <check|demo|bench|shell> [tests]" >&2; exit 2; }
 KVER=$1 MODE=$2 TESTS=${3:-all}
 [ -n "$TESTS" ] || TESTS=all
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-OUT=$TOP/build/$KVER
+OUT=${DMBT_OUT:-$TOP/build/$KVER}
 KERNEL=/boot/vmlinuz-$KVER
-INITRD=${DMBT_INITRD:-$OUT/initramfs.cpio.gz}
+INITRD=${DMBT_INITRD:-$TOP/build/$KVER/initramfs.cpio.gz}
 LOG=$OUT/console.log
 TIMEOUT=${DMBT_VM_TIMEOUT:-1200}
 
-case $MODE in check|demo|shell) ;; *) echo "$0: bad mode '$MODE'" >&2; exit 2 ;; esac
+case $MODE in check|demo|bench|shell) ;; *) echo "$0: bad mode '$MODE'" >&2; exit 2 ;; esac
 # The test list ends up on the kernel command line: keep it to safe chars.
 case $TESTS in *[!A-Za-z0-9_.,-]*) echo "$0: bad test list '$TESTS'" >&2; exit 2 ;; esac
 [ -r "$KERNEL" ] || { echo "$0: $KERNEL not found/readable" >&2; exit 2; }
@@ -120,13 +122,14 @@ else
 	DEATH="VM died (qemu exit code $QEMU_RC)"
 fi
 
-if [ "$MODE" = demo ]; then
+if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
+	# One script, one result: bench.sh like demo.sh.
 	if [ -z "$DONE_RC" ]; then
-		add demo FAIL "$DEATH before DMBT-DONE"
+		add "$MODE" FAIL "$DEATH before DMBT-DONE"
 	elif [ "$DONE_RC" = 0 ]; then
-		add demo PASS
+		add "$MODE" PASS
 	else
-		add demo FAIL "demo.sh exit code $DONE_RC"
+		add "$MODE" FAIL "$MODE.sh exit code $DONE_RC"
 	fi
 else
 	if [ -z "$DONE_RC" ]; then

@@ -1,0 +1,99 @@
+# Helpers for the dmbackup CLI tests (test_6x_*); source after lib.sh and
+# backup.sh.
+
+command -v dmbackup >/dev/null || fail "dmbackup is not in the initramfs"
+
+# mkvol <name> <disk>: an LVM-style volume, dm-linear over the whole disk.
+mkvol() {
+	run dmsetup create "$1" --table "0 $(sectors "$2") linear $2 0"
+}
+
+# table_of <name>: the live table, or "" when the device does not exist.
+table_of() {
+	dmsetup table "$1" 2>/dev/null
+}
+
+# expect_refusal <pattern> <cmd...>: cmd must exit 1 and say pattern.
+expect_refusal() {
+	_er_pat=$1
+	shift
+	_er_out=$("$@" 2>&1)
+	_er_rc=$?
+	echo "  $* -> rc $_er_rc: $_er_out"
+	[ "$_er_rc" -eq 1 ] || fail "$*: exit code $_er_rc, want 1 (output: $_er_out)"
+	echo "$_er_out" | grep -q -- "$_er_pat" || fail "$*: no '$_er_pat' in: $_er_out"
+}
+
+# vol_untouched <name> <table> [disk image]: the volume has exactly its
+# original table, live, not suspended, without an inactive table, and no
+# hidden device exists; with an image, the disk still equals it.
+vol_untouched() {
+	[ "$(table_of "$1")" = "$2" ] ||
+		fail "$1: table is '$(table_of "$1")', want '$2'"
+	_vu_info=$(dmsetup info "$1")
+	echo "$_vu_info" | grep -q '^State: *ACTIVE' || fail "$1 is not active: $_vu_info"
+	echo "$_vu_info" | grep -q '^Tables present: *LIVE$' ||
+		fail "$1: tables present: $_vu_info"
+	! dmsetup info "$1-dmbackup-origin" >/dev/null 2>&1 ||
+		fail "the hidden device $1-dmbackup-origin is left over"
+	[ ! -e "/dev/mapper/$1-dmbackup-origin" ] ||
+		fail "/dev/mapper/$1-dmbackup-origin is left over"
+	[ -z "${3:-}" ] || same "/dev/mapper/$1" "$3"
+}
+
+# writer_start <dir> <stopfile>: write files dir/during-N (prng seed 5000+N,
+# 256 KiB each, at most $WRITER_MAX, default 96 = 24 MiB), then keep
+# rewriting dir/churn, until stopfile exists.  stopfile.count: files
+# written; stopfile.beat: writes done (it grows while the volume is live).
+writer_start() {
+	(
+		_w_i=0
+		_w_beat=0
+		while [ ! -e "$2" ]; do
+			_w_beat=$((_w_beat + 1))
+			if [ "$_w_i" -ge "${WRITER_MAX:-96}" ]; then
+				dmbt-prng "$_w_beat" 64K >"$1/churn" || exit 1
+				sync
+				echo "$_w_beat" >"$2.beat"
+				sleep 0.05
+				continue
+			fi
+			_w_i=$((_w_i + 1))
+			dmbt-prng $((5000 + _w_i)) 256K >"$1/during-$_w_i" || exit 1
+			echo "$_w_i" >"$2.count"
+			echo "$_w_beat" >"$2.beat"
+			[ $((_w_i % 8)) -eq 0 ] && sync
+		done
+	) &
+	WRITER=$!
+}
+
+# writer_beats <stopfile>: wait until the writer has written again (fail
+# after 10 s: the volume is stuck, e.g. left suspended).
+writer_beats() {
+	_wb_0=$(cat "$1.beat" 2>/dev/null || echo 0)
+	_wb_i=0
+	while [ "$(cat "$1.beat" 2>/dev/null || echo 0)" -le "$_wb_0" ]; do
+		_wb_i=$((_wb_i + 1))
+		[ $_wb_i -lt 100 ] || fail "the writer is stuck: the volume does not take writes"
+		sleep 0.1
+	done
+}
+
+# writer_stop <stopfile>: stop the writer, fail if it failed; the number of
+# files it wrote goes to $NWRITTEN.
+writer_stop() {
+	: >"$1"
+	wait "$WRITER" || fail "the writer failed"
+	NWRITTEN=$(cat "$1.count" 2>/dev/null || echo 0)
+}
+
+# files_intact <dir> <n>: during-1..n hold their data.
+files_intact() {
+	_fi_j=1
+	while [ "$_fi_j" -le "$2" ]; do
+		dmbt-prng $((5000 + _fi_j)) 256K | cmp -s - "$1/during-$_fi_j" ||
+			fail "file during-$_fi_j is damaged"
+		_fi_j=$((_fi_j + 1))
+	done
+}

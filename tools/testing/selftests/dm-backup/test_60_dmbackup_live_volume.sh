@@ -1,0 +1,84 @@
+#!/bin/sh
+# dmbackup start/wait/finish backs up a mounted ext4 volume (dm-linear over a
+# loop device, like an LVM LV) while files are being written to it.
+# Oracle: the filesystem is frozen (fsfreeze) around `dmbackup start`, so
+# nothing can change the volume between the T0 image read (O_DIRECT) and the
+# point in time inside start; the backup must equal that image bit for bit.
+# Afterwards the volume's table equals the original, the files written
+# meanwhile are intact and e2fsck finds both filesystems clean.
+# timeout: 240
+. "$DMBT_DIR/lib.sh"
+. "$DMBT_DIR/backup.sh"
+. "$DMBT_DIR/dmbackup.sh"
+
+disk=$(mkloop 64) || exit 1
+bdisk=$(mkloop 64) || exit 1
+fill_random "$bdisk" 601		# the backup device starts as garbage
+mkvol vol "$disk"
+run mke2fs -q -t ext4 -F /dev/mapper/vol
+mkdir -p /mnt/vol
+trap 'fsfreeze --unfreeze /mnt/vol 2>/dev/null; umount -l /mnt/vol 2>/dev/null' EXIT
+run mount -t ext4 /dev/mapper/vol /mnt/vol
+for i in 1 2 3 4 5 6 7 8; do
+	dmbt-prng "$i" 1M >/mnt/vol/before-$i
+done
+sync
+table0=$(table_of vol)
+
+WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
+sleep 1
+
+info "freeze, take T0, start the job, thaw"
+run fsfreeze --freeze /mnt/vol
+dd if=/dev/mapper/vol of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
+	{ fsfreeze --unfreeze /mnt/vol; fail "cannot read T0"; }
+dmbackup start /dev/mapper/vol "$bdisk" --speed 8M >"$DMBT_TMP/start.out" 2>&1
+rc=$?
+fsfreeze --unfreeze /mnt/vol
+cat "$DMBT_TMP/start.out"
+[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+
+info "the volume now runs the job over the hidden device"
+dmsetup table vol
+set -- $(table_of vol)
+[ "$3" = backup ] || fail "no backup table on vol: $(table_of vol)"
+[ "$(table_of vol-dmbackup-origin)" = "$table0" ] ||
+	fail "hidden device table '$(table_of vol-dmbackup-origin)' != '$table0'"
+[ -b /dev/mapper/vol-dmbackup-origin ] || fail "no /dev/mapper node for the hidden device"
+[ "$4" = "$(dmsetup info -c --noheadings -o major,minor --separator : vol-dmbackup-origin | tr -d ' ')" ] ||
+	fail "the backup table's origin is not the hidden device"
+
+out=$(dmbackup status)
+echo "$out"
+echo "$out" | grep -q '^vol: full running ' || fail "status: no running job for vol"
+
+info "dmbackup wait (stdout not a tty: plain lines)"
+dmbackup wait /dev/mapper/vol --interval 2 >"$DMBT_TMP/wait.out" 2>&1
+rc=$?
+cat "$DMBT_TMP/wait.out"
+[ $rc -eq 0 ] || fail "dmbackup wait exit code $rc, want 0 (completed)"
+tail -n 1 "$DMBT_TMP/wait.out" | grep -q '^vol: full completed 100.0% 1024/1024 chunks' ||
+	fail "wait: last line is not the completed job"
+grep -q "$(printf '\r')" "$DMBT_TMP/wait.out" && fail "wait drew a progress bar into a pipe"
+cbw=$(bk_cbw vol)
+info "chunks copied before a write: $cbw"
+[ "$cbw" -gt 0 ] || fail "the writer never met the job (no copy-before-write)"
+
+writer_stop "$DMBT_TMP/stop"
+n=$NWRITTEN
+info "$n files written during the job"
+[ "$n" -gt 0 ] || fail "no file was written during the job"
+run dmbackup finish /dev/mapper/vol
+vol_untouched vol "$table0"
+sync
+files_intact /mnt/vol "$n"
+for i in 1 2 3 4 5 6 7 8; do
+	dmbt-prng "$i" 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
+done
+run umount /mnt/vol
+
+info "the backup equals T0 and its filesystem is clean"
+same "$bdisk" "$DMBT_TMP/t0"
+run e2fsck -fn "$bdisk"
+run e2fsck -fn /dev/mapper/vol
+run dmsetup remove vol
