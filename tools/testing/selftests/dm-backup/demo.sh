@@ -2,10 +2,11 @@
 # make demo: back up a live, mounted ext4 volume while files are being
 # written to it, the way an admin would with an LVM volume:
 #   1. "vol" is a dm-linear volume over a 256 MiB disk, ext4, mounted, busy;
-#   2. its mapping is moved to a hidden device "vol-real" and a backup
-#      table is switched in under the name "vol" in one suspend/resume;
+#   2. `dmbackup start` moves its mapping to a hidden device and switches a
+#      backup table in under the name "vol" in one suspend/resume;
 #   3. a throttled full backup runs while files keep being written;
-#   4. the original table is put back, the files written meanwhile are intact;
+#   4. `dmbackup wait`, then `dmbackup finish` puts the original table
+#      back; the files written meanwhile are intact;
 #   5. the backup must equal the volume as it was at the switch (sha256),
 #      and e2fsck must find the backup's filesystem clean.
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
@@ -29,16 +30,19 @@ done
 sync
 df -h /mnt/vol | tail -n 1
 
-step "switch a backup target in under the live volume's name"
-run dmsetup create vol-real --table "$(dmsetup table vol)"
-run dmsetup suspend vol
-# The point in time: the volume is quiesced by the suspend.
-t0=$(sha256sum /dev/mapper/vol-real | cut -d' ' -f1)
+step "dmbackup start: a backup target goes in under the live volume's name"
+# The oracle: freeze the filesystem, read the volume as it is (T0), and
+# switch while it is frozen, so nothing changes between T0 and the switch.
+run fsfreeze --freeze /mnt/vol
+t0=$(dd if=/dev/mapper/vol bs=1M iflag=direct status=none | sha256sum | cut -d' ' -f1)
 echo "T0 sha256 of the volume: $t0"
-run dmsetup load vol --table "0 $n backup /dev/mapper/vol-real $bdisk full 2 speed 33554432"
-run dmsetup resume vol
+dmbackup start /dev/mapper/vol "$bdisk" --speed 32M
+rc=$?
+fsfreeze --unfreeze /mnt/vol
+[ $rc -eq 0 ] || fail "dmbackup start failed"
 start=$(now)
 dmsetup table vol
+dmsetup ls | sed 's/^/  /'
 
 step "keep writing files while the backup runs (speed 32 MiB/s)"
 i=0
@@ -46,20 +50,17 @@ while [ "$(backup_state vol)" = running ]; do
 	i=$((i + 1))
 	dmbt-prng "$((1000 + i))" 512K >/mnt/vol/during-$i
 	[ $((i % 4)) -eq 0 ] && sync
-	[ $((i % 8)) -eq 0 ] && echo "  $(dmsetup status vol)"
+	[ $((i % 16)) -eq 0 ] && dmbackup status vol --interval 0
 	[ "$i" -lt 2000 ] || fail "the backup did not end"
 done
 sync
+run dmbackup wait /dev/mapper/vol
 end=$(now)
-echo "  $(dmsetup status vol)"
-[ "$(backup_state vol)" = completed ] || fail "job ended $(backup_state vol)"
+dmbackup status vol --interval 0
 cbw=$(bk_cbw vol)
 
-step "put the original table back"
-run dmsetup suspend vol
-run dmsetup load vol --table "$(dmsetup table vol-real)"
-run dmsetup resume vol
-run dmsetup remove vol-real
+step "dmbackup finish: the original table goes back"
+run dmbackup finish /dev/mapper/vol
 dmsetup table vol
 for j in $(seq 1 "$i"); do
 	dmbt-prng "$((1000 + j))" 512K | cmp -s - /mnt/vol/during-$j ||
