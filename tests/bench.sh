@@ -1,0 +1,355 @@
+#!/bin/bash
+# Driver behind `make bench`: the dm-backup benchmark (issue 5).
+#
+#   tests/bench.sh [--kver <kver>|all]
+#
+# For each kernel: build dm-backup.ko, build an initramfs with fio (and jq,
+# appended as a second cpio archive), boot one VM in dmbt.mode=bench, which
+# runs tools/testing/selftests/dm-backup/bench.sh: every case on brd ram
+# disks, each repeated BENCH_RUNS times.  The guest prints one
+# "DMBT-BENCH <key> <run> <value>" line per measurement; this script takes
+# median and min-max per key, prints a Markdown report and writes it to
+# bench/results/<date>-<kver>-<shortcommit>.md.
+#
+# The benchmark informs, it is no test: nothing here is part of `make
+# check`.  But it never prints made-up numbers: if the VM run fails or any
+# measurement is missing, it exits non-zero and writes no report.
+#
+# Environment:
+#   BENCH_RUNS     repetitions (3)          BENCH_CASES  e.g. 1,2,5 (1,2,3,4,5,6)
+#   BENCH_WALK_MB  walk region, MiB (1024)  BENCH_RAND_MB random-write region (512)
+#   DMBT_VM_MEM    guest MiB (4096)         DMBT_VM_SMP  vCPUs (2)
+#   DMBT_VM_TIMEOUT  seconds (2400)
+set -uo pipefail
+
+KVER_ARG=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kver) KVER_ARG=$2; shift 2 ;;
+	*) echo "usage: $0 [--kver K|all]" >&2; exit 2 ;;
+	esac
+done
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP" || exit 1
+
+RUNS=${BENCH_RUNS:-3}
+CASES=${BENCH_CASES:-1,2,3,4,5,6}
+WALK_MB=${BENCH_WALK_MB:-1024}
+RAND_MB=${BENCH_RAND_MB:-512}
+export DMBT_VM_MEM=${DMBT_VM_MEM:-4096}
+export DMBT_VM_SMP=${DMBT_VM_SMP:-2}
+export DMBT_VM_TIMEOUT=${DMBT_VM_TIMEOUT:-2400}
+case "$RUNS$WALK_MB$RAND_MB" in *[!0-9]*|'') echo "bench: bad BENCH_RUNS/_MB" >&2; exit 2 ;; esac
+case $CASES in *[!1-6,]*|'') echo "bench: bad BENCH_CASES '$CASES'" >&2; exit 2 ;; esac
+
+die() { echo "bench: ERROR: $*" >&2; exit 1; }
+
+tests/install-deps.sh || die "installing dependencies failed"
+command -v fio >/dev/null || die "fio is not installed on the host (tests/install-deps.sh)"
+if ! command -v jq >/dev/null; then
+	apt-get install -y -q jq >/dev/null || die "jq is missing and could not be installed"
+fi
+
+newest_kver() {
+	ls /boot/vmlinuz-"$1".* 2>/dev/null | sed 's,^/boot/vmlinuz-,,' | sort -V | tail -n1
+}
+case $KVER_ARG in
+"")  KVERS=$(newest_kver 6.1) ;;
+all) KVERS="$(newest_kver 6.1) $(newest_kver 6.12)" ;;
+*)   KVERS=$KVER_ARG ;;
+esac
+KVERS=$(echo $KVERS)
+[ -n "$KVERS" ] || die "no kernel found in /boot"
+
+# append_jq <initramfs.cpio.gz>: a second (concatenated) archive with jq and
+# its libraries; the kernel unpacks both.
+append_jq() {
+	local root f
+	root=$(mktemp -d /tmp/dmbt-bench-jq.XXXXXX)
+	for f in /usr/bin/jq $(ldd /usr/bin/jq | grep -o '/[^ ]*'); do
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+	done
+	(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) |
+		gzip -1 >>"$1"
+	local rc=$?
+	rm -rf "$root"
+	return $rc
+}
+
+# ---- report ------------------------------------------------------------------
+# stats <console.log> <stats file>: "key median min max n" per key.
+stats() {
+	sed -n 's/^DMBT-BENCH \([^ ]*\) \([0-9]*\) \([^ ]*\)$/\1 \3/p' "$1" | sort -k1,1 -s |
+	awk '
+	function flush(   i, j, t, med) {
+		if (key == "") return
+		for (i = 2; i <= n; i++)	# insertion sort, n is tiny
+			for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		printf "%s %.6g %.6g %.6g %d\n", key, med, v[1], v[n], n
+	}
+	$1 != key { flush(); key = $1; n = 0 }
+	{ v[++n] = $2 + 0 }
+	END { flush() }' >"$2"
+}
+
+declare -A MED MIN MAX CNT
+MISSING=()
+load_stats() {
+	local k m lo hi n
+	MED=() MIN=() MAX=() CNT=()
+	while read -r k m lo hi n; do
+		MED[$k]=$m MIN[$k]=$lo MAX[$k]=$hi CNT[$k]=$n
+	done <"$1"
+}
+# need <key>: the key must have one value per run.
+need() {
+	if [ -z "${MED[$1]:-}" ]; then
+		MISSING+=("$1 (no value)")
+	elif [ "${CNT[$1]}" != "$RUNS" ]; then
+		MISSING+=("$1 (${CNT[$1]} of $RUNS runs)")
+	fi
+}
+# num <value>: a readable number.
+num() {
+	awk -v x="$1" 'BEGIN { a = x < 0 ? -x : x
+		if (a >= 100) printf "%.0f", x; else if (a >= 10) printf "%.1f", x
+		else if (a >= 1) printf "%.2f", x; else printf "%.3f", x }'
+}
+# cell <key>: "median (min–max)".
+cell() {
+	need "$1"
+	[ -n "${MED[$1]:-}" ] || { echo "n/a"; return; }
+	if [ "$RUNS" -gt 1 ]; then
+		echo "$(num "${MED[$1]}") ($(num "${MIN[$1]}")–$(num "${MAX[$1]}"))"
+	else
+		num "${MED[$1]}"
+	fi
+}
+med() { need "$1"; echo "${MED[$1]:-0}"; }
+# ratio <keyA> <keyB>: medians A/B, e.g. "0.97x".
+ratio() {
+	local a b
+	a=$(med "$1") b=$(med "$2")
+	awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'
+}
+# verdict <value> <op> <limit>: "met" / "MISSED".
+verdict() {
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+		ok = (op == ">=") ? v >= l : (op == "<=") ? v <= l : (op == "<") ? v < l : 0
+		print ok ? "met" : "**MISSED**" }'
+}
+fx() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+size_label() { case $1 in 1G) echo "1 GiB" ;; 1T) echo "1 TiB" ;; 16T) echo "16 TiB" ;; esac; }
+has_case() { case ",$CASES," in *",$1,"*) return 0 ;; esac; return 1; }
+
+# report <kver> <console.log> <wall seconds> <commit>
+report() {
+	local k=$1 log=$2 wall=$3 commit=$4 st qd c r q x y
+	st=$(dirname "$log")/stats
+	stats "$log" "$st"
+	load_stats "$st"
+	local gsec cfg
+	gsec=$(sed -n 's/^DMBT-BENCH-INFO guest_seconds //p' "$log" | tail -n1)
+	cfg=$(sed -n 's/^DMBT-BENCH-INFO config //p' "$log" | tail -n1)
+	echo "# dm-backup benchmark: $k"
+	echo
+	echo "- kernel: $k (qemu TCG, ${DMBT_VM_SMP} vCPUs, ${DMBT_VM_MEM} MiB; host $(nproc) CPUs, load avg $LOADAVG at start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; other qemu VMs on the host at start: $OTHER_VMS)"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "- commit: $commit"
+	echo "- config: $cfg; brd ram disks; every cell: median (min–max) over $RUNS runs"
+	echo "- runtime: ${gsec%.*} s of benchmark in the guest, ${wall} s wall clock including build and boot"
+	echo "- TCG is slow and noisy: only ratios between rows mean something."
+	echo
+	if has_case 1; then
+		echo "## 1. Walk throughput, unthrottled, idle origin (${WALK_MB} MiB, dmsetup create to \`completed\`)"
+		echo
+		echo "*MB/s*: from \`dmsetup create\` to \`completed\` seen by \`dmsetup wait\` (includes ~70 ms of dmsetup process overhead under TCG); *kernel*: from backup_resume to the running -> completed trace event (ftrace timestamps)."
+		echo
+		echo "| copy | MB/s | vs dd | kernel MB/s | kernel vs dd |"
+		echo "|---|---|---|---|---|"
+		echo "| dd bs=1M iflag=direct oflag=direct | $(cell walk.dd.mbs) | 1.00x | | |"
+		for c in 128:64 512:256 2048:1024; do
+			echo "| dm-backup chunk_size ${c%%:*} (${c#*:} KiB) | $(cell walk.cs${c%%:*}.mbs) | $(ratio walk.cs${c%%:*}.mbs walk.dd.mbs) | $(cell walk.cs${c%%:*}.kmbs) | $(ratio walk.cs${c%%:*}.kmbs walk.dd.mbs) |"
+		done
+		echo
+	fi
+	if has_case 2; then
+		echo "## 2. 4k random writes (fio libaio, direct; one 4 KiB write into each 64 KiB chunk of ${RAND_MB} MiB, random order)"
+		echo
+		echo "dm-snapshot chunk size 128 sectors; dm-backup \`full 2 speed 1\` (walk parked). *first*: every write is the first to its chunk; *copied*: the same writes again (dm-backup: job still running, every chunk copied); *completed*: dm-backup after the job completed."
+		echo
+		for qd in 1 16; do
+			echo "### queue depth $qd"
+			echo
+			echo "| target | IOPS | mean lat µs | p99 lat µs | IOPS vs linear | IOPS vs snap N | p99 vs linear |"
+			echo "|---|---|---|---|---|---|---|"
+			for r in "linear:dm-linear" "snapN:dm-snapshot N, first" "snapP:dm-snapshot P, first" \
+				"bk:dm-backup, first" "snapN_cp:dm-snapshot N, copied" "snapP_cp:dm-snapshot P, copied" \
+				"bk_cp:dm-backup, copied (running)" "bk_done:dm-backup, completed"; do
+				q=r4k.${r%%:*}.qd$qd
+				echo "| ${r#*:} | $(cell $q.iops) | $(cell $q.lat) | $(cell $q.p99) | $(ratio $q.iops r4k.linear.qd$qd.iops) | $(ratio $q.iops r4k.snapN.qd$qd.iops) | $(ratio $q.p99 r4k.linear.qd$qd.p99) |"
+			done
+			echo
+			echo "(chunks the parked walk had copied before the first writes: $(cell r4k.bk_walkcopied.qd$qd))"
+			echo
+		done
+	fi
+	if has_case 3; then
+		echo "## 3. 1 MiB sequential first writes (fio bs=1M, direct, iodepth 1, ${RAND_MB} MiB)"
+		echo
+		echo "| target | MB/s | vs linear | vs snap N |"
+		echo "|---|---|---|---|"
+		for r in "linear:dm-linear" "snapN:dm-snapshot N" "snapP:dm-snapshot P" "bk:dm-backup (walk parked)"; do
+			echo "| ${r#*:} | $(cell seq.${r%%:*}.mbs) | $(ratio seq.${r%%:*}.mbs seq.linear.mbs) | $(ratio seq.${r%%:*}.mbs seq.snapN.mbs) |"
+		done
+		echo
+	fi
+	if has_case 4; then
+		echo "## 4. 4k random writes (qd16, fio) during an unthrottled walk (${WALK_MB} MiB)"
+		echo
+		echo "fio runs on one dm device throughout: dm-linear, then the backup table is swapped in (suspend/load/resume) and the walk runs, then the job has completed. IOPS from the device's write counter per window."
+		echo
+		echo "| measure | value | ratio |"
+		echo "|---|---|---|"
+		echo "| IOPS, dm-linear (4 s before the walk) | $(cell during.linear.iops) | 1.00x |"
+		echo "| IOPS while the walk runs | $(cell during.walk.iops) | $(ratio during.walk.iops during.linear.iops) of linear |"
+		echo "| IOPS after the job completed (4 s) | $(cell during.after.iops) | $(ratio during.after.iops during.linear.iops) of linear |"
+		echo "| walk time with the workload, s | $(cell during.walk.s) | |"
+		echo "| walk MB/s with the workload | $(cell during.walk.mbs) | $(if has_case 1; then ratio during.walk.mbs walk.cs128.mbs; echo " of idle walk"; fi) |"
+		has_case 1 && echo "| walk time idle (case 1, chunk_size 128), s | $(cell walk.cs128.s) | |"
+		echo "| chunks copied by writes (cbw) during the walk | $(cell during.cbw_chunks) | |"
+		echo
+	fi
+	if has_case 5; then
+		echo "## 5. Throttle accuracy (walk rate over 10 s, from status copied chunks)"
+		echo
+		echo "| speed knob MiB/s | measured MiB/s | measured/knob |"
+		echo "|---|---|---|"
+		for x in 8 32 64; do
+			echo "| $x | $(cell thr.$x.mibs) | $(cell thr.$x.ratio) |"
+		done
+		echo
+	fi
+	if has_case 6; then
+		echo "## 6. Scale: constructor time and kernel memory (dm-zero origin, thin backup device, \`full 2 speed 1\`)"
+		echo
+		echo "*ctr* and *resume*: time spent in backup_ctr and in backup_preresume + backup_resume (ftrace function_graph). *dmsetup create*: the whole command (process start, create, load, resume); *zero*: the same for a plain dm-zero table, i.e. dmsetup's own cost here. Memory: /proc/meminfo before create vs 1 s after, KiB; MemFree moves in steps of MiBs for reasons of its own (per-CPU page lists), Slab + VmallocUsed is the precise part."
+		echo
+		echo "| origin | ctr ms | resume ms | dmsetup create ms | same, zero table | ΔSlab+ΔVmallocUsed KiB | ΔMemFree KiB | ΔSlab KiB | ΔSUnreclaim KiB | ΔVmallocUsed KiB |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+		for x in 1G 1T 16T; do
+			y=$(awk -v a="$(med mem.$x.slab)" -v b="$(med mem.$x.vmalloc)" 'BEGIN { print a + b }')
+			echo "| $(size_label $x) | $(cell ctr.k.$x.ms) | $(cell resume.k.$x.ms) | $(cell ctr.bk.$x.ms) | $(cell ctr.zero.$x.ms) | $(num "$y") | $(cell mem.$x.free) | $(cell mem.$x.slab) | $(cell mem.$x.sunrec) | $(cell mem.$x.vmalloc) |"
+		done
+		echo
+		echo "Writes piling up behind copies: fio randwrite 4k, 4 jobs x iodepth 256, 8 s; dm-backup's backup device behind dm-delay (writes 500 ms); baseline: the same fio on a dm-delay device (writes 500 ms). Peak deltas vs before fio, KiB."
+		echo
+		echo "| device | IOPS | peak MemFree drop KiB | peak ΔSlab KiB | peak ΔSUnreclaim KiB |"
+		echo "|---|---|---|---|---|"
+		echo "| dm-delay alone | $(cell pile.base.iops) | $(cell pile.base.free) | $(cell pile.base.slab) | $(cell pile.base.sunrec) |"
+		echo "| dm-backup over dm-delay | $(cell pile.bk.iops) | $(cell pile.bk.free) | $(cell pile.bk.slab) | $(cell pile.bk.sunrec) |"
+		echo
+	fi
+
+	echo "## Targets (issue 5)"
+	echo
+	echo "| target | measured (medians) | verdict |"
+	echo "|---|---|---|"
+	if has_case 1; then
+		for c in 128 512 2048; do
+			x=$(awk -v a="$(med walk.cs$c.mbs)" -v b="$(med walk.dd.mbs)" 'BEGIN { print a / b }')
+			echo "| walk >= 95% of dd (chunk_size $c) | $(fx "$x")x | $(verdict "$x" ">=" 0.95) |"
+			x=$(awk -v a="$(med walk.cs$c.kmbs)" -v b="$(med walk.dd.mbs)" 'BEGIN { print a / b }')
+			echo "| same, kernel-side walk time | $(fx "$x")x | $(verdict "$x" ">=" 0.95) |"
+		done
+	fi
+	if has_case 2; then
+		for qd in 1 16; do
+			for c in bk_cp:"copied, running" bk_done:completed; do
+				x=$(awk -v a="$(med r4k.${c%%:*}.qd$qd.iops)" -v b="$(med r4k.linear.qd$qd.iops)" 'BEGIN { print a / b }')
+				y=$(awk -v a="$(med r4k.${c%%:*}.qd$qd.p99)" -v b="$(med r4k.linear.qd$qd.p99)" 'BEGIN { print a / b }')
+				echo "| writes to copied chunks (${c#*:}) qd$qd: IOPS >= 97% of linear | $(fx "$x")x | $(verdict "$x" ">=" 0.97) |"
+				echo "| same, p99 within 10% of linear | $(fx "$y")x | $(verdict "$y" "<=" 1.10) |"
+			done
+		done
+		x=$(awk -v a="$(med r4k.bk.qd1.iops)" -v b="$(med r4k.snapN.qd1.iops)" 'BEGIN { print a / b }')
+		echo "| first 4k random writes qd1 >= 2x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 2) |"
+		x=$(awk -v a="$(med r4k.bk.qd16.iops)" -v b="$(med r4k.snapN.qd16.iops)" 'BEGIN { print a / b }')
+		echo "| first 4k random writes qd16 >= 3x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 3) |"
+	fi
+	if has_case 3; then
+		x=$(awk -v a="$(med seq.bk.mbs)" -v b="$(med seq.snapN.mbs)" 'BEGIN { print a / b }')
+		echo "| 1 MiB sequential first writes >= 1.5x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 1.5) |"
+	fi
+	if has_case 5; then
+		for x in 8 32 64; do
+			y=$(awk -v r="$(med thr.$x.ratio)" 'BEGIN { d = r - 1; print d < 0 ? -d : d }')
+			echo "| throttle $x MiB/s within ±5% over 10 s | $(fx "$(med thr.$x.ratio)")x (worst run $(fx "${MIN[thr.$x.ratio]:-0}")–$(fx "${MAX[thr.$x.ratio]:-0}")) | $(verdict "$y" "<=" 0.05) |"
+		done
+	fi
+	if has_case 6; then
+		for x in 1G 1T 16T; do
+			y=$(awk -v a="$(med ctr.k.$x.ms)" -v b="$(med resume.k.$x.ms)" 'BEGIN { print a + b }')
+			echo "| construction < 100 ms ($(size_label $x): ctr + resume in the kernel; whole dmsetup create $(num "$(med ctr.bk.$x.ms)") ms, of which dmsetup itself ~$(num "$(med ctr.zero.$x.ms)") ms) | $(num "$y") ms | $(verdict "$y" "<" 100) |"
+		done
+		x=$(awk -v a="$(med mem.16T.slab)" -v b="$(med mem.16T.vmalloc)" -v c="$(med mem.1T.slab)" -v d="$(med mem.1T.vmalloc)" \
+			'BEGIN { printf "%.3f", (a + b - c - d) / 15 / 1024 }')
+		echo "| memory <= 2.1 MiB per TiB (Slab+VmallocUsed, (16 TiB − 1 TiB) / 15) | $x MiB/TiB | $(verdict "$x" "<=" 2.1) |"
+		x=$(awk -v a="$(med mem.16T.free)" -v b="$(med mem.1T.free)" 'BEGIN { printf "%.3f", (a - b) / 15 / 1024 }')
+		echo "| same from MemFree (coarse) | $x MiB/TiB | (informational) |"
+		echo "| fixed part at 1 GiB: Slab+VmallocUsed / MemFree | $(num "$(awk -v a="$(med mem.1G.slab)" -v b="$(med mem.1G.vmalloc)" 'BEGIN { print a + b }')") / $(num "$(med mem.1G.free)") KiB | (informational) |"
+		echo "| memory with 1024 writes waiting (dm-backup minus dm-delay alone, peak MemFree drop) | $(num "$(awk -v a="$(med pile.bk.free)" -v b="$(med pile.base.free)" 'BEGIN { print a - b }')") KiB | (informational) |"
+	fi
+}
+
+T_START=$SECONDS
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+# Other VMs share the host's CPUs with ours: say so in the report.
+OTHER_VMS=$(pgrep -c -f '^qemu-system' || true)
+[ "${OTHER_VMS:-0}" -gt 0 ] &&
+	echo "bench: warning: $OTHER_VMS other qemu VM(s) running on this host: expect noisy numbers" >&2
+RC=0
+for k in $KVERS; do
+	echo "=== bench: $k ==="
+	out=build/$k/bench
+	mkdir -p "$out" bench/results
+	make --no-print-directory -C "$TOP" modules KVER="$k" || die "module build failed for $k"
+	DMBT_WITH_FIO=1 tests/mkinitramfs.sh "$k" "build/$k/src/dm-backup.ko" "$out/initramfs.cpio.gz" ||
+		die "initramfs build failed for $k"
+	append_jq "$out/initramfs.cpio.gz" || die "adding jq to the initramfs failed"
+
+	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [ -n "$(git status --porcelain -- drivers Kbuild 2>/dev/null)" ]; then
+		commit="$commit-dirty"
+		commit_note="$commit (drivers/ or Kbuild differ from HEAD)"
+	else
+		commit_note=$commit
+	fi
+	rm -f "$out/console.log" "$out/result"
+	if ! DMBT_OUT=$out DMBT_INITRD=$out/initramfs.cpio.gz DMBT_SUMMARY_LABEL="bench $k: " \
+		DMBT_APPEND="dmbt.bench_runs=$RUNS dmbt.bench_cases=$CASES dmbt.bench_walk_mb=$WALK_MB dmbt.bench_rand_mb=$RAND_MB ${DMBT_APPEND:-}" \
+		tests/run-vm.sh "$k" bench; then
+		grep -E 'FAIL|fail|DMBT-DONE' "$out/console.log" | tail -n 15 >&2
+		echo "bench: ERROR: the benchmark VM run on $k failed (see $out/console.log); no report written" >&2
+		RC=1
+		continue
+	fi
+	MISSING=()
+	report "$k" "$out/console.log" $((SECONDS - T_START)) "$commit_note" >"$out/report.md"
+	if [ ${#MISSING[@]} -gt 0 ]; then
+		printf 'bench: missing measurement: %s\n' "${MISSING[@]}" >&2
+		echo "bench: ERROR: incomplete results on $k; no report written" >&2
+		RC=1
+		continue
+	fi
+	file=bench/results/$(date -u +%Y-%m-%d)-$k-$commit.md
+	cp "$out/report.md" "$file"
+	echo
+	cat "$file"
+	echo
+	echo "bench: report written to $file"
+done
+echo "bench: kernels: $KVERS; total time $((SECONDS - T_START))s"
+exit $RC
