@@ -89,7 +89,15 @@ static unsigned long backup_throttle_delay(struct backup_c *bc)
 		used = atomic64_read(&bc->slice_bytes);
 		paid = elapsed > div64_u64(used, quota) ? used : elapsed * quota;
 		atomic64_sub(paid, &bc->slice_bytes);
-		bc->slice_end_ns = now + BACKUP_SLICE_NS;
+		/*
+		 * Keep the slices on their schedule: the worker wakes a little
+		 * late (timer granularity), and starting the next slice from
+		 * "now" would lose that much budget every slice.
+		 */
+		if (bc->slice_end_ns)
+			bc->slice_end_ns += elapsed * BACKUP_SLICE_NS;
+		else
+			bc->slice_end_ns = now + BACKUP_SLICE_NS;
 	}
 	if (atomic64_read(&bc->slice_bytes) < quota)
 		return 0;
