@@ -115,13 +115,57 @@ static unsigned int copy_bytes(struct backup_copy *copy)
 				    copy->nr_chunks) << SECTOR_SHIFT;
 }
 
+/*
+ * Buffer pages of ended copies wait in bc->page_cache for the next ones
+ * (up to BACKUP_CACHED_PAGES) instead of going back to the allocator: a
+ * busy walk then costs no page allocation per copy.
+ */
+static unsigned int backup_take_cached_pages(struct backup_c *bc,
+					     struct page **pages,
+					     unsigned int nr)
+{
+	unsigned long flags;
+	unsigned int n = 0;
+
+	spin_lock_irqsave(&bc->page_lock, flags);
+	while (n < nr && !list_empty(&bc->page_cache)) {
+		pages[n] = list_first_entry(&bc->page_cache, struct page, lru);
+		list_del(&pages[n++]->lru);
+	}
+	bc->nr_cached_pages -= n;
+	spin_unlock_irqrestore(&bc->page_lock, flags);
+	return n;
+}
+
+static void backup_cache_pages(struct backup_c *bc, struct page **pages,
+			       unsigned int nr)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->page_lock, flags);
+	while (nr && bc->nr_cached_pages < BACKUP_CACHED_PAGES) {
+		list_add(&pages[--nr]->lru, &bc->page_cache);
+		bc->nr_cached_pages++;
+	}
+	spin_unlock_irqrestore(&bc->page_lock, flags);
+	while (nr)
+		mempool_free(pages[--nr], &bc->page_pool);
+}
+
+/* When the job has ended and in the destructor: give the cache back. */
+void backup_drain_page_cache(struct backup_c *bc)
+{
+	struct page *page;
+
+	while (backup_take_cached_pages(bc, &page, 1))
+		mempool_free(page, &bc->page_pool);
+}
+
 static void copy_release_pages(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
-	unsigned int i;
 
-	for (i = 0; i < copy->nr_pages; i++)
-		mempool_free(copy->pages[i], &bc->page_pool);
+	backup_cache_pages(bc, copy->pages, copy->nr_pages);
 	atomic_sub(copy->nr_pages, &bc->nr_pages);
 	if (copy->for_walk)
 		atomic_sub(copy->nr_pages, &bc->walk_pages);
@@ -147,7 +191,8 @@ static bool copy_get_pages(struct backup_copy *copy, bool can_sleep)
 	if (copy->for_walk)
 		atomic_add(nr, &bc->walk_pages);
 
-	for (copy->nr_pages = 0; copy->nr_pages < nr; copy->nr_pages++) {
+	copy->nr_pages = backup_take_cached_pages(bc, copy->pages, nr);
+	for (; copy->nr_pages < nr; copy->nr_pages++) {
 		copy->pages[copy->nr_pages] = mempool_alloc(&bc->page_pool, gfp);
 		if (!copy->pages[copy->nr_pages]) {
 			/* copy_release_pages() returns the whole budget */

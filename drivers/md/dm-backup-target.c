@@ -292,6 +292,7 @@ static void backup_free(struct backup_c *bc)
 	if (bc->wq)
 		destroy_workqueue(bc->wq);
 	bioset_exit(&bc->bs);
+	backup_drain_page_cache(bc);
 	mempool_exit(&bc->page_pool);
 	mempool_exit(&bc->copy_pool);
 	kvfree(bc->copied);
@@ -352,6 +353,8 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	bc->inflight = RB_ROOT;
 	bio_list_init(&bc->deferred_bios);
 	INIT_LIST_HEAD(&bc->pending_copies);
+	spin_lock_init(&bc->page_lock);
+	INIT_LIST_HEAD(&bc->page_cache);
 	atomic_set(&bc->nr_copies, 0);
 	atomic_set(&bc->nr_pages, 0);
 	atomic_set(&bc->walk_pages, 0);

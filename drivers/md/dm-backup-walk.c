@@ -337,6 +337,8 @@ void backup_do_worker(struct work_struct *ws)
 	backup_start_pending_copies(bc);
 	backup_walk(bc);
 	backup_complete_job(bc);
+	if (!backup_job_active(READ_ONCE(bc->state)))
+		backup_drain_page_cache(bc);
 	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &bc->flags))
 		dm_table_event(bc->ti->table);
 }

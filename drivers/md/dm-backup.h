@@ -38,6 +38,8 @@
 #define BACKUP_MAX_COPIES		256
 #define BACKUP_MAX_PAGES		(16 * 1024 * 1024 / PAGE_SIZE)
 #define BACKUP_WALK_MAX_PAGES		(BACKUP_MAX_PAGES / 2)
+/* Pages of ended copies kept for the next ones, see backup_cache_pages(). */
+#define BACKUP_CACHED_PAGES		BACKUP_WALK_MAX_PAGES
 
 /* The throttle works in slices of 100 ms, as the QEMU job does. */
 #define BACKUP_SLICE_NS			(100 * NSEC_PER_MSEC)
@@ -196,6 +198,10 @@ struct backup_c {
 
 	mempool_t copy_pool;
 	mempool_t page_pool;
+	/* Free buffer pages kept for the next copies; under @page_lock. */
+	spinlock_t page_lock;
+	struct list_head page_cache;
+	unsigned int nr_cached_pages;
 	struct bio_set bs;
 };
 
@@ -247,6 +253,7 @@ void backup_copy_free(struct backup_copy *copy);
 void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 			     unsigned long end, bool for_walk);
 bool backup_copy_start_nowait(struct backup_copy *copy);
+void backup_drain_page_cache(struct backup_c *bc);
 void backup_copy_start_wait(struct backup_copy *copy);
 bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		    struct backup_copy **spare);
