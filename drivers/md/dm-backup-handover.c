@@ -34,13 +34,17 @@ static bool backup_same_devices(struct backup_c *a, struct backup_c *b)
 	       a->backup->bdev == b->backup->bdev;
 }
 
-/* The job a reload of @bc's device would take over, if any. */
+/*
+ * The job a reload of @bc's device would take over, if any: a live job of
+ * the same device, in another table, on the same origin and backup device.
+ */
 static struct backup_c *backup_live_job(struct backup_c *bc)
 {
 	struct backup_c *other;
 
 	list_for_each_entry(other, &backup_jobs, jobs_entry)
-		if (other != bc && other->md == bc->md && other->live)
+		if (other->md == bc->md && other->ti->table != bc->ti->table &&
+		    other->live && backup_same_devices(bc, other))
 			return other;
 	return NULL;
 }
@@ -77,15 +81,21 @@ int backup_register_job(struct backup_c *bc, char **error)
 	bc->md = dm_table_get_md(bc->ti->table);
 	mutex_lock(&backup_jobs_lock);
 	list_for_each_entry(other, &backup_jobs, jobs_entry) {
-		if (other->md != bc->md &&
-		    other->backup->bdev == bc->backup->bdev) {
+		if (other->backup->bdev != bc->backup->bdev)
+			continue;
+		if (other->md != bc->md) {
 			*error = "Backup device is in use by another backup job";
 			r = -EBUSY;
 			goto out;
 		}
+		if (other->ti->table == bc->ti->table) {
+			*error = "Backup device is used by two targets of the table";
+			r = -EINVAL;
+			goto out;
+		}
 	}
 	other = backup_live_job(bc);
-	if (other && backup_same_devices(bc, other)) {
+	if (other) {
 		r = backup_check_reload(bc, other, error);
 		if (r)
 			goto out;
@@ -140,16 +150,16 @@ void backup_take_over(struct backup_c *bc)
 	mutex_lock(&backup_jobs_lock);
 	if (!bc->live) {
 		old = backup_live_job(bc);
-		if (old && backup_same_devices(bc, old) &&
-		    !backup_check_reload(bc, old, &bc->ti->error)) {
+		if (old && !backup_check_reload(bc, old, &bc->ti->error)) {
 			/* Views pause while the job moves, then follow it. */
 			backup_views_switch(old, bc, backup_move_job);
-			old->live = false;
 			DMINFO("%s: reloaded table took over the running job",
 			       dm_device_name(bc->md));
-		} else if (old) {
-			old->live = false;
 		}
+		/* The replaced table's jobs are over. */
+		list_for_each_entry(old, &backup_jobs, jobs_entry)
+			if (old->md == bc->md && old->ti->table != bc->ti->table)
+				old->live = false;
 		bc->live = true;
 	}
 	mutex_unlock(&backup_jobs_lock);
