@@ -1,0 +1,81 @@
+#!/bin/sh
+# Removal and unload races.  The backup device sits behind dm-delay with a
+# 1 s write delay, so writes to uncopied chunks wait on slow copies.
+#  - `dmsetup remove` while writers hold the device open fails with EBUSY
+#    ("Device or resource busy") and changes nothing; the job goes on.
+#  - `rmmod dm-backup` while a device exists fails and the module stays.
+#  - `dmsetup remove --deferred` while open succeeds at once; the device
+#    goes when the last writer closes it.
+#  - plain `dmsetup remove` right after the writers close, with walk
+#    copies still in flight, waits for the copies and succeeds.
+# Oracle: the origin holds every acknowledged write (the expected image);
+# at the end rmmod dm-backup succeeds.
+# timeout: 300
+. "$DMBT_DIR/lib.sh"
+. "$DMBT_DIR/backup.sh"
+
+o=$(mkloop 16) || exit 1
+b=$(mkloop 16) || exit 1
+fill_random "$o" 72
+save_image "$o" "$DMBT_TMP/t0"
+cp "$DMBT_TMP/t0" "$DMBT_TMP/expect"
+n=$(sectors "$b")
+run dmsetup create slowb --table "0 $n delay $b 0 0 $b 0 1000"
+
+writers() {	# writers <seed>: 4 O_DIRECT writers in the background
+	bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" "$1" 32 4 4096 131072 100 0 0 \
+		>"$DMBT_TMP/io.$1" 2>&1 &
+	wpid=$!
+	sleep 1
+}
+still_running() { kill -0 "$wpid" 2>/dev/null; }
+
+info "remove while open: EBUSY"
+bk_create bk "$o" /dev/mapper/slowb full 2 speed 1048576
+writers 1
+still_running || fail "writers finished within 1 s: they did not wait on copies"
+if dmsetup remove bk 2>"$DMBT_TMP/err"; then
+	fail "dmsetup remove succeeded while the device was open"
+fi
+info "refused: $(cat "$DMBT_TMP/err")"
+grep -qi busy "$DMBT_TMP/err" || fail "remove failed without EBUSY: $(cat "$DMBT_TMP/err")"
+dmsetup info bk >/dev/null || fail "bk vanished after a refused remove"
+if rmmod dm-backup 2>/dev/null; then
+	fail "rmmod dm-backup succeeded while a device uses it"
+fi
+grep -q '^dm_backup ' /proc/modules || fail "dm-backup unloaded under a live device"
+wait $wpid || fail "writers failed: $(cat "$DMBT_TMP/io.1")"
+cat "$DMBT_TMP/io.1"
+info "remove right after the writers, copies in flight: $(backup_status bk)"
+[ "$(backup_state bk)" = running ] || fail "job not running: $(backup_status bk)"
+run dmsetup remove bk
+same "$o" "$DMBT_TMP/expect"
+
+info "deferred remove while open"
+bk_create bk "$o" /dev/mapper/slowb full 2 speed 1048576
+writers 2
+still_running || fail "writers finished within 1 s"
+run dmsetup remove --deferred bk
+wait $wpid || fail "writers failed: $(cat "$DMBT_TMP/io.2")"
+cat "$DMBT_TMP/io.2"
+i=0
+while dmsetup info bk >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "deferred remove did not happen: $(dmsetup info bk)"
+	sleep 0.1
+done
+same "$o" "$DMBT_TMP/expect"
+
+# The name goes before the table is destroyed (dm's deferred remove work
+# runs the destructor, which waits for the 1 s copies): slowb may still be
+# held for a moment.
+i=0
+until dmsetup remove slowb 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || fail "slowb still busy 10 s after bk went: $(dmsetup info slowb)"
+	sleep 0.2
+done
+info "slowb removed after $i retries"
+info "nothing left: the module unloads"
+run rmmod dm-backup
+run modprobe dm-backup
