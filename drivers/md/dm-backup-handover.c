@@ -119,7 +119,8 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	unsigned long flags;
 
 	spin_lock_irqsave(&old->lock, flags);
-	spin_lock(&bc->lock);
+	/* Two instances, one lock class: the registry lock orders them. */
+	spin_lock_nested(&bc->lock, SINGLE_DEPTH_NESTING);
 	WARN_ON_ONCE(!RB_EMPTY_ROOT(&old->inflight));
 	swap(bc->copied, old->copied);
 	bc->nr_copied = old->nr_copied;
