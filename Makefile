@@ -6,6 +6,11 @@
 #   make check [KVER=<kver>|all] [T=test_a,test_b]
 #       Build, boot a qemu (TCG) VM per kernel, run the selftests there.
 #       Default kernel: the 6.1 one (Debian's linux-image-amd64).
+#   make check-debug [T=test_a,test_b]
+#       The same on a 6.1 debug kernel (KASAN, lockdep, kmemleak, fault
+#       injection; tests/debug-kernel.config), built from Debian's
+#       linux-source-6.1 on first use and cached in build/debug/.  The
+#       run also fails on a kmemleak report attributed to dm-backup.
 #   make demo [KVER=<kver>]     Boot a VM and run selftests/dm-backup/demo.sh.
 #   make bench [KVER=<kver>|all]
 #                               Boot one VM per kernel and run the benchmark
@@ -55,7 +60,7 @@ SRC_DIR   := $(BUILD_DIR)/src
 # picks the 6.1 kernel), not the plain-`make` default computed above.
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
-.PHONY: all modules tools install uninstall check demo bench shell clean FORCE
+.PHONY: all modules tools install uninstall check check-debug demo bench shell clean FORCE
 
 all: modules
 
@@ -111,6 +116,9 @@ uninstall:
 # `make modules KVER=...`), builds the initramfs and boots the VM.
 check:
 	@tests/check.sh --mode check --kver "$(USER_KVER)" --tests "$(T)"
+
+check-debug:
+	@tests/check.sh --mode check --kver debug --tests "$(T)"
 
 demo:
 	@tests/check.sh --mode demo --kver "$(USER_KVER)"

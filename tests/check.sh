@@ -6,7 +6,9 @@
 # For each kernel: build dm-backup.ko (make modules KVER=...), build the
 # initramfs, boot the VM (tests/run-vm.sh).  Default kernel: Debian's 6.1
 # (linux-image-amd64); "all" = the 6.1 and the 6.12 kernel, one after the
-# other.  Ends with exactly one aggregate "N passed, N failed" line (per-kernel
+# other; "debug" = a 6.1 kernel with KASAN, lockdep, kmemleak and fault
+# injection, built once by tests/debug-kernel.sh (`make check-debug`).
+# Ends with exactly one aggregate "N passed, N failed" line (per-kernel
 # lines are labelled "<kver>: ...") and exits non-zero on any failure.
 set -uo pipefail
 
@@ -33,6 +35,7 @@ newest_kver() {
 case $KVER_ARG in
 "")  KVERS=$(newest_kver 6.1) ;;
 all) KVERS="$(newest_kver 6.1) $(newest_kver 6.12)" ;;
+debug) KVERS=debug ;;
 *)   KVERS=$KVER_ARG ;;
 esac
 KVERS=$(echo $KVERS)
@@ -44,10 +47,33 @@ fi
 
 TOTAL_P=0 TOTAL_F=0
 for k in $KVERS; do
+	KDIR_ARG=()
+	if [ "$k" = debug ]; then
+		# Build (or reuse) the debug kernel; its last line of output is
+		# "KVER=.. KDIR=.. KERNEL=.. MODROOT=..".  Its modules come from
+		# its own modules_install tree, and it boots its own bzImage.
+		echo "=== debug kernel ==="
+		dk=$(tests/debug-kernel.sh | tail -n1)
+		case $dk in
+		KVER=*" KDIR="*" KERNEL="*" MODROOT="*) ;;
+		*)	echo "FAIL build (debug kernel build failed)"
+			echo "debug: 0 passed, 1 failed"
+			TOTAL_F=$((TOTAL_F + 1))
+			continue ;;
+		esac
+		set -- $dk
+		k=${1#KVER=}
+		KDIR_ARG=(KDIR="${2#KDIR=}")
+		export DMBT_KERNEL=${3#KERNEL=} DMBT_MODROOT=${4#MODROOT=}
+		# KASAN's shadow and kmemleak's metadata need room; the suite is
+		# several times slower than on the stock kernels.
+		export DMBT_VM_MEM=${DMBT_VM_MEM:-3072}
+		export DMBT_VM_TIMEOUT=${DMBT_VM_TIMEOUT:-5400}
+	fi
 	echo "=== $k ==="
 	out=build/$k
 	# Any number in KVER=... inherited through MAKEFLAGS is overridden here.
-	if ! make --no-print-directory -C "$TOP" modules KVER="$k"; then
+	if ! make --no-print-directory -C "$TOP" modules KVER="$k" "${KDIR_ARG[@]}"; then
 		echo "FAIL build ($k: module build failed)"
 		echo "$k: 0 passed, 1 failed"
 		TOTAL_F=$((TOTAL_F + 1))

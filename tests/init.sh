@@ -96,6 +96,95 @@ shell)
 	;;
 esac
 
+# ---- kmemleak (debug kernels only) ----------------------------------------------
+# After the suite, on a kernel with kmemleak (`make check-debug`): a check
+# "kmemleak", reported like a test, that fails on any leak attributed to
+# dm-backup (a backtrace naming it) and on any kernel-log splat when
+# dm-backup is unloaded; other leaks are listed but don't fail it (they are
+# the kernel's own, e.g. from boot, not ours to fix).  Scans run with
+# dm-backup loaded (so backtraces name its functions), then again after
+# rmmod (objects only its module data pointed to, i.e. what its exit path
+# forgot, show up only then, their frames in it as bare addresses: matched
+# against the address range it was loaded at).
+# Same patterns as run.sh's BAD_RE.
+BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|Call Trace'
+kmemleak_scan() {
+	# kmemleak ignores objects younger than 5 s; scan twice, so that a
+	# pointer in flight during one scan does not make a leak.
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >"$1"
+}
+kmemleak_check() {
+	_kr=/tmp/dmbt-kmemleak
+	mkdir -p "$_kr"
+	_idx=$(dmesg | sed -n 's/.*dmbt: start \([0-9]*\) .*/\1/p' | tail -n1)
+	_idx=$((${_idx:-0} + 1))
+	echo "# dmbt: start kmemleak"
+	echo "dmbt: start $_idx kmemleak" >/dev/kmsg
+	_t0=$(cut -d' ' -f1 /proc/uptime)
+	_fail=
+	# "dm_backup <size> <refs> <deps> Live 0x<base>"
+	set -- $(grep '^dm_backup ' /proc/modules)
+	if [ $# -ge 6 ]; then
+		_lo=${6#0x}
+		_hi=$(printf '%016x' $(($6 + $2)))
+	else
+		_lo=x _hi=x
+		_fail="dm_backup not loaded"
+	fi
+	kmemleak_scan "$_kr/loaded"
+	rmmod dm_backup >"$_kr/rmmod" 2>&1 ||
+		_fail="${_fail:+$_fail; }rmmod dm_backup failed: $(cat "$_kr/rmmod")"
+	kmemleak_scan "$_kr/unloaded"
+	# One record per leak, from the first scan where it appeared; each
+	# record marked A (attributed to dm-backup) or O (other).
+	awk -v lo="$_lo" -v hi="$_hi" '
+	function flush() {
+		if (rec == "" || seen[obj]++) { rec = ""; return }
+		print (mine ? "A" : "O") rec
+		rec = ""
+	}
+	/^unreferenced object / { flush(); obj = $3; rec = "\n" $0; mine = 0; next }
+	rec != "" {
+		rec = rec "\n" $0
+		if ($0 ~ /dm_backup|dm-backup/) mine = 1
+		# "[<hashed>] 0xffffffffc0401234": a frame in unloaded code.
+		if (match($0, /\] 0x[0-9a-f]+/)) {
+			a = substr($0, RSTART + 4, RLENGTH - 4)
+			if (length(a) == 16 && a >= lo && a < hi) mine = 1
+		}
+	}
+	END { flush() }' "$_kr/loaded" "$_kr/unloaded" >"$_kr/leaks"
+	_mine=$(grep -c '^A$' "$_kr/leaks")
+	_other=$(grep -c '^O$' "$_kr/leaks")
+	if [ "$_mine" -gt 0 ]; then
+		_fail="${_fail:+$_fail; }$_mine leak(s) attributed to dm-backup"
+		echo "# kmemleak: leaks attributed to dm-backup:"
+		awk '/^[AO]$/ { p = ($0 == "A"); next } p' "$_kr/leaks" | sed 's/^/# /'
+	fi
+	if [ "$_other" -gt 0 ]; then
+		echo "# kmemleak: $_other other leak(s), not attributed to dm-backup (not a failure):"
+		awk '/^[AO]$/ { p = ($0 == "O"); next } p' "$_kr/leaks" | head -n 150 | sed 's/^/# /'
+	fi
+	dmesg | sed -n "/dmbt: start $_idx kmemleak\$/,\$p" >"$_kr/dmesg"
+	if grep -Eq "$BAD_RE" "$_kr/dmesg"; then
+		awk -v re="$BAD_RE" '$0 ~ re { n = 26 } n > 0 { print; n-- }' "$_kr/dmesg" |
+			sed 's/^/# dmesg: /'
+		_fail="${_fail:+$_fail; }kernel log reports a bug"
+	fi
+	echo "# duration: $(awk -v a="$_t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+	if [ -n "$_fail" ]; then
+		echo "not ok $_idx kmemleak # $_fail"
+		return 1
+	fi
+	echo "ok $_idx kmemleak"
+}
+if [ "$MODE" = check ] && [ -e /sys/kernel/debug/kmemleak ]; then
+	kmemleak_check || { [ "$rc" != 0 ] || rc=1; }
+fi
+
 echo "DMBT-DONE rc=$rc"
 sync
 poweroff -f

@@ -8,6 +8,11 @@
 # limited, the kernel modules the tests use (taken from the host's
 # /lib/modules/<kver>), our module, and tools/testing/selftests/dm-backup/
 # as /selftests.  /init is tests/init.sh.
+#
+# Environment:
+#   DMBT_MODROOT  take the kernel's modules from $DMBT_MODROOT/lib/modules/<kver>
+#                 (a `make modules_install INSTALL_MOD_PATH=...` tree, e.g.
+#                 the debug kernel's) instead of the host's /lib/modules/<kver>
 set -euo pipefail
 
 usage() { echo "usage: $0 <kver> <module.ko> <out.cpio.gz>" >&2; exit 2; }
@@ -16,7 +21,8 @@ KVER=$1 MODULE=$2 OUT=$3
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 SELFTESTS=$TOP/tools/testing/selftests/dm-backup
-MODDIR=/lib/modules/$KVER
+MODROOT=${DMBT_MODROOT:-}
+MODDIR=$MODROOT/lib/modules/$KVER
 
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
 
@@ -153,7 +159,7 @@ ORDER=()
 # mod_file <name>: path of the module file for KVER, "" if built in.
 mod_file() {
 	local f
-	f=$(modinfo -k "$KVER" -F filename "$1" 2>/dev/null | head -n1) ||
+	f=$(modinfo ${MODROOT:+-b "$MODROOT"} -k "$KVER" -F filename "$1" 2>/dev/null | head -n1) ||
 		die "kernel $KVER has no module '$1'"
 	[ -n "$f" ] || die "kernel $KVER has no module '$1'"
 	case $f in "(builtin)") echo "" ;; *) echo "$f" ;; esac

@@ -17,6 +17,7 @@
 #   DMBT_VM_MEM      MiB of guest RAM (2048)      DMBT_VM_SMP  vCPUs (2)
 #   DMBT_APPEND      extra kernel command line
 #   DMBT_INITRD      initramfs to boot (default build/<kver>/initramfs.cpio.gz)
+#   DMBT_KERNEL      kernel image to boot (default /boot/vmlinuz-<kver>)
 #   DMBT_QUIET=1     don't echo the console (it still goes to console.log)
 #   DMBT_OUT         directory for console.log, boot-time and result
 #                    (default build/<kver>; tests/bench.sh uses its own)
@@ -28,7 +29,7 @@ KVER=$1 MODE=$2 TESTS=${3:-all}
 [ -n "$TESTS" ] || TESTS=all
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${DMBT_OUT:-$TOP/build/$KVER}
-KERNEL=/boot/vmlinuz-$KVER
+KERNEL=${DMBT_KERNEL:-/boot/vmlinuz-$KVER}
 INITRD=${DMBT_INITRD:-$TOP/build/$KVER/initramfs.cpio.gz}
 LOG=$OUT/console.log
 TIMEOUT=${DMBT_VM_TIMEOUT:-1200}

@@ -28,6 +28,9 @@ mkdir -p "$RUNDIR"
 # Kernel log lines that mean a kernel bug.  BUG/WARNING must be words, so
 # e.g. "DEBUG" or a driver's "warning:" don't count.
 BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|Call Trace'
+# Lines that match BAD_RE but report no bug: the boot banner of a kernel with
+# lockdep (make check-debug).
+OK_RE='RCU lockdep checking is enabled'
 
 # prefix: indent a stream as KTAP diagnostics.
 prefix() {
@@ -37,7 +40,7 @@ prefix() {
 # bad_lines <file>: print matching lines with the 25 lines after each (the
 # backtrace).
 bad_lines() {
-	awk -v re="$BAD_RE" '$0 ~ re { n = 26 } n > 0 { print; n-- }' "$1"
+	awk -v re="$BAD_RE" -v ok="$OK_RE" '$0 ~ re && $0 !~ ok { n = 26 } n > 0 { print; n-- }' "$1"
 }
 
 # kill_session <sid>: kill whatever the test left running (background jobs).
@@ -66,7 +69,7 @@ done
 # reported as an extra failing test "boot", so they can't go unnoticed.
 BOOT_FAIL=
 dmesg >"$RUNDIR/dmesg.boot"
-if [ -s /tmp/dmbt-boot-errors ] || grep -Eq "$BAD_RE" "$RUNDIR/dmesg.boot"; then
+if [ -s /tmp/dmbt-boot-errors ] || [ -n "$(bad_lines "$RUNDIR/dmesg.boot")" ]; then
 	BOOT_FAIL=1
 fi
 
