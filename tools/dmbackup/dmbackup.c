@@ -617,7 +617,8 @@ static bool restore_after_start_resume(const struct volume *v, const struct tabl
 static void start_usage(FILE *f)
 {
 	fprintf(f,
-"usage: dmbackup start <volume> <backup_device> [--mode full] [--speed RATE]\n"
+"usage: dmbackup start <volume> <backup_device> [--mode full|none]\n"
+"           [--mode top --map MAP_DEVICE] [--speed RATE]\n"
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
 "           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
@@ -628,6 +629,8 @@ static void start_usage(FILE *f)
 "under the volume's name in one suspend/resume: that resume is the point in\n"
 "time.  RATE is bytes per second with an optional K, M, G or T suffix\n"
 "(powers of 1024), 0 for unlimited.  SECTORS: a power of two, 8 to 2048.\n"
+"--mode none copies only what writes are about to change; --mode top copies\n"
+"the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup-map).\n"
 "Refuses a volume that is not a dm device or already has a backup job, and a\n"
 "backup device that is too small or in use.  On any failure the volume is\n"
 "left exactly as it was.\n");
@@ -638,7 +641,9 @@ static int cmd_start(int argc, char **argv)
 	static const char *const src_pol[] = { "report", "ignore", "stop", NULL };
 	static const char *const tgt_pol[] = { "report", "ignore", "stop", "enospc", NULL };
 	static const char *const cbw_pol[] = { "break_backup", "fail_write", NULL };
+	static const char *const modes[] = { "full", "top", "none", NULL };
 	const char *mode = "full", *vol_arg = NULL, *bdev_arg = NULL;
+	const char *map = NULL;
 	const char *src = NULL, *tgt = NULL, *cbw = NULL;
 	char opts[256] = "", params[512];
 	uint64_t speed = 0, chunk = 0, size;
@@ -672,10 +677,12 @@ static int cmd_start(int argc, char **argv)
 		i++;
 		if (!strcmp(a, "--mode")) {
 			mode = val;
-			if (strcmp(mode, "full")) {
-				err("--mode %s: only 'full' is supported", mode);
+			if (!one_of(mode, modes)) {
+				err("--mode %s: full, top or none", mode);
 				return EX_USAGE;
 			}
+		} else if (!strcmp(a, "--map")) {
+			map = val;
 		} else if (!strcmp(a, "--speed")) {
 			if (!parse_rate(val, &speed)) {
 				err("--speed %s: not a rate (e.g. 33554432, 32M, 1G)", val);
@@ -714,6 +721,10 @@ static int cmd_start(int argc, char **argv)
 	}
 	if (!vol_arg || !bdev_arg)
 		goto usage;
+	if (!strcmp(mode, "top") != !!map) {
+		err("--mode top needs --map, and --map is only for --mode top");
+		return EX_USAGE;
+	}
 
 	/* Optional table arguments, in the kernel's canonical order. */
 #define ADD_OPT(fmt, ...) do { \
@@ -731,6 +742,8 @@ static int cmd_start(int argc, char **argv)
 		ADD_OPT(" on_target_error %s", tgt);
 	if (cbw)
 		ADD_OPT(" on_cbw_error %s", cbw);
+	if (map)
+		ADD_OPT(" map %s", map);
 #undef ADD_OPT
 
 	if (!resolve_volume(vol_arg, &v))
