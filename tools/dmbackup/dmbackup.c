@@ -40,25 +40,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dmbackup.h"
+
 #define HIDDEN_SUFFIX "-dmbackup-origin"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef DM_NAME_LEN
 #define DM_NAME_LEN 128		/* <linux/dm-ioctl.h> */
 #endif
 
-/* Exit codes (documented in dmbackup.8). */
-enum {
-	EX_OK = 0,		/* success; wait: the job completed */
-	EX_ERR = 1,		/* refused or failed; the volume is unchanged */
-	EX_USAGE = 2,		/* bad command line */
-	EX_JOB_FAILED = 3,	/* wait: the job failed */
-	EX_JOB_CANCELLED = 4,	/* wait: the job was cancelled */
-	EX_JOB_SKIPPED = 5,	/* wait: completed, but chunks were skipped */
-};
-
 static const char *prog = "dmbackup";
 
-static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void err(const char *fmt, ...)
+void err(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -502,6 +494,74 @@ static bool one_of(const char *s, const char *const *list)
 	return false;
 }
 
+#define CMD_MAX_OPTS 15
+
+/* Keys of the long options without a short form (getopt_long's val). */
+enum {
+	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
+	OPT_INTERVAL,
+};
+
+/*
+ * parse_args - the command line of a subcommand (@argv[0] is its name), the
+ * same way for all of them: getopt_long, so options may come before,
+ * between or after the positional arguments.  Returns ARGS_OK, or the exit
+ * code for the caller to return: EX_OK after --help, EX_USAGE (with the
+ * usage on stderr) for a bad command line, or what @cl->opt returned.
+ */
+int parse_args(struct cmd_line *cl, int argc, char **argv)
+{
+	struct option lopts[CMD_MAX_OPTS + 2] = {
+		{ "help", no_argument, NULL, 'h' },
+	};
+	/* ':' first: getopt returns ':' for a missing argument, '?' else. */
+	char sopts[2 * CMD_MAX_OPTS + 3] = ":h", *sp = sopts + 2;
+	const struct option *o;
+	int n = 1, c, r;
+
+	for (o = cl->opts; o && o->name; o++) {
+		if (n == ARRAY_SIZE(lopts) - 1)
+			abort();	/* a bug: raise CMD_MAX_OPTS */
+		lopts[n++] = *o;
+		if (o->val < 128 && isalpha(o->val)) {
+			*sp++ = o->val;
+			if (o->has_arg == required_argument)
+				*sp++ = ':';
+		}
+	}
+	opterr = 0;		/* our messages name the subcommand */
+	optind = 0;		/* glibc: start afresh */
+	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(cl->usage, stdout);
+			return EX_OK;
+		case ':':
+			err("%s: %s needs an argument", cl->name, argv[optind - 1]);
+			goto usage;
+		case '?':
+			if (optopt)
+				err("%s: unknown option -%c", cl->name, optopt);
+			else
+				err("%s: unknown option %s", cl->name, argv[optind - 1]);
+			goto usage;
+		default:
+			r = cl->opt(cl->ctx, c, optarg);
+			if (r != EX_OK)
+				return r;
+		}
+	}
+	cl->npos = argc - optind;
+	if (cl->npos < cl->min_pos || cl->npos > cl->max_pos)
+		goto usage;
+	for (n = 0; n < cl->npos; n++)
+		cl->pos[n] = argv[optind + n];
+	return ARGS_OK;
+usage:
+	fputs(cl->usage, stderr);
+	return EX_USAGE;
+}
+
 /* ---- start ------------------------------------------------------------------ */
 
 /*
@@ -614,9 +674,7 @@ static bool restore_after_start_resume(const struct volume *v, const struct tabl
 	return ok && simple_op(DM_DEVICE_RESUME, v->name);
 }
 
-static void start_usage(FILE *f)
-{
-	fprintf(f,
+static const char start_usage[] =
 "usage: dmbackup start <volume> <backup_device> [--mode full|none]\n"
 "           [--mode top --map MAP_DEVICE] [--speed RATE]\n"
 "           [--on-source-error report|ignore|stop]\n"
@@ -633,118 +691,137 @@ static void start_usage(FILE *f)
 "the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup-map).\n"
 "Refuses a volume that is not a dm device or already has a backup job, and a\n"
 "backup device that is too small or in use.  On any failure the volume is\n"
-"left exactly as it was.\n");
+"left exactly as it was.\n";
+
+/* The options of start; NULL or 0: left out of the table (the default). */
+struct start_args {
+	const char *mode, *map, *src, *tgt, *cbw;
+	uint64_t speed, chunk;
+};
+
+/* bad_value - "--OPT VAL: WANT" for an option value; the exit code. */
+static int bad_value(const char *opt, const char *val, const char *want)
+{
+	err("--%s %s: %s", opt, val, want);
+	return EX_USAGE;
 }
 
-static int cmd_start(int argc, char **argv)
+/* pick - an option whose value must be one of @list: store it in *@dst. */
+static int pick(const char **dst, const char *opt, const char *val,
+		const char *const *list, const char *want)
+{
+	*dst = val;
+	return one_of(val, list) ? EX_OK : bad_value(opt, val, want);
+}
+
+static int start_opt(void *ctx, int key, const char *val)
 {
 	static const char *const src_pol[] = { "report", "ignore", "stop", NULL };
 	static const char *const tgt_pol[] = { "report", "ignore", "stop", "enospc", NULL };
 	static const char *const cbw_pol[] = { "break_backup", "fail_write", NULL };
 	static const char *const modes[] = { "full", "top", "none", NULL };
-	const char *mode = "full", *vol_arg = NULL, *bdev_arg = NULL;
-	const char *map = NULL;
-	const char *src = NULL, *tgt = NULL, *cbw = NULL;
-	char opts[256] = "", params[512];
-	uint64_t speed = 0, chunk = 0, size;
-	bool have_speed = false;
-	struct table orig, bk = { 0 };
-	struct target bkt;
-	struct dm_info hinfo;
-	struct volume v;
-	dev_t bdev;
-	int nopt = 0, i;
+	struct start_args *a = ctx;
+	char *end;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			start_usage(stdout);
-			return EX_OK;
-		}
-		if (a[0] != '-' || !a[1]) {
-			if (!vol_arg)
-				vol_arg = a;
-			else if (!bdev_arg)
-				bdev_arg = a;
-			else
-				goto usage;
-			continue;
-		}
-		if (!val)
-			goto usage;
-		i++;
-		if (!strcmp(a, "--mode")) {
-			mode = val;
-			if (!one_of(mode, modes)) {
-				err("--mode %s: full, top or none", mode);
-				return EX_USAGE;
-			}
-		} else if (!strcmp(a, "--map")) {
-			map = val;
-		} else if (!strcmp(a, "--speed")) {
-			if (!parse_rate(val, &speed)) {
-				err("--speed %s: not a rate (e.g. 33554432, 32M, 1G)", val);
-				return EX_USAGE;
-			}
-			have_speed = true;
-		} else if (!strcmp(a, "--chunk-size")) {
-			char *end;
-
-			chunk = strtoull(val, &end, 10);
-			if (*end || chunk < 8 || chunk > 2048 || (chunk & (chunk - 1))) {
-				err("--chunk-size %s: a power of two from 8 to 2048 sectors", val);
-				return EX_USAGE;
-			}
-		} else if (!strcmp(a, "--on-source-error")) {
-			src = val;
-			if (!one_of(src, src_pol)) {
-				err("--on-source-error %s: report, ignore or stop", src);
-				return EX_USAGE;
-			}
-		} else if (!strcmp(a, "--on-target-error")) {
-			tgt = val;
-			if (!one_of(tgt, tgt_pol)) {
-				err("--on-target-error %s: report, ignore, stop or enospc", tgt);
-				return EX_USAGE;
-			}
-		} else if (!strcmp(a, "--on-cbw-error")) {
-			cbw = val;
-			if (!one_of(cbw, cbw_pol)) {
-				err("--on-cbw-error %s: break_backup or fail_write", cbw);
-				return EX_USAGE;
-			}
-		} else {
-			goto usage;
-		}
+	switch (key) {
+	case OPT_MODE:
+		return pick(&a->mode, "mode", val, modes, "full, top or none");
+	case OPT_SRC:
+		return pick(&a->src, "on-source-error", val, src_pol,
+			    "report, ignore or stop");
+	case OPT_TGT:
+		return pick(&a->tgt, "on-target-error", val, tgt_pol,
+			    "report, ignore, stop or enospc");
+	case OPT_CBW:
+		return pick(&a->cbw, "on-cbw-error", val, cbw_pol,
+			    "break_backup or fail_write");
+	case OPT_MAP:
+		a->map = val;
+		break;
+	case OPT_SPEED:
+		if (!parse_rate(val, &a->speed))
+			return bad_value("speed", val, "not a rate (e.g. 33554432, 32M, 1G)");
+		break;
+	case OPT_CHUNK:
+		a->chunk = strtoull(val, &end, 10);
+		if (*end || a->chunk < 8 || a->chunk > 2048 || (a->chunk & (a->chunk - 1)))
+			return bad_value("chunk-size", val,
+					 "a power of two from 8 to 2048 sectors");
+		break;
 	}
-	if (!vol_arg || !bdev_arg)
-		goto usage;
-	if (!strcmp(mode, "top") != !!map) {
-		err("--mode top needs --map, and --map is only for --mode top");
-		return EX_USAGE;
-	}
+	return EX_OK;
+}
 
-	/* Optional table arguments, in the kernel's canonical order. */
+/*
+ * start_table_args - "<mode> [<#opt_args> <opt_arg>...]" of the backup
+ * table, the optional arguments in the kernel's canonical order.
+ */
+static void start_table_args(const struct start_args *a, char *buf, size_t len)
+{
+	char opts[256] = "";
+	int nopt = 0;
+
 #define ADD_OPT(fmt, ...) do { \
 		size_t l = strlen(opts); \
 		snprintf(opts + l, sizeof(opts) - l, fmt, __VA_ARGS__); \
 		nopt += 2; \
 	} while (0)
-	if (have_speed && speed)
-		ADD_OPT(" speed %" PRIu64, speed);
-	if (chunk)
-		ADD_OPT(" chunk_size %" PRIu64, chunk);
-	if (src)
-		ADD_OPT(" on_source_error %s", src);
-	if (tgt)
-		ADD_OPT(" on_target_error %s", tgt);
-	if (cbw)
-		ADD_OPT(" on_cbw_error %s", cbw);
-	if (map)
-		ADD_OPT(" map %s", map);
+	if (a->speed)
+		ADD_OPT(" speed %" PRIu64, a->speed);
+	if (a->chunk)
+		ADD_OPT(" chunk_size %" PRIu64, a->chunk);
+	if (a->src)
+		ADD_OPT(" on_source_error %s", a->src);
+	if (a->tgt)
+		ADD_OPT(" on_target_error %s", a->tgt);
+	if (a->cbw)
+		ADD_OPT(" on_cbw_error %s", a->cbw);
+	if (a->map)
+		ADD_OPT(" map %s", a->map);
 #undef ADD_OPT
+	if (nopt)
+		snprintf(buf, len, "%s %d%s", a->mode, nopt, opts);
+	else
+		snprintf(buf, len, "%s", a->mode);
+}
+
+static int cmd_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "map", required_argument, NULL, OPT_MAP },
+		{ "speed", required_argument, NULL, OPT_SPEED },
+		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+		{ "on-source-error", required_argument, NULL, OPT_SRC },
+		{ "on-target-error", required_argument, NULL, OPT_TGT },
+		{ "on-cbw-error", required_argument, NULL, OPT_CBW },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct start_args a = { .mode = "full" };
+	struct cmd_line cl = {
+		.name = "start", .usage = start_usage, .opts = opts,
+		.min_pos = 2, .max_pos = 2, .opt = start_opt, .ctx = &a,
+	};
+	const char *vol_arg, *bdev_arg;
+	char targs[384], params[512];
+	uint64_t size;
+	struct table orig, bk = { 0 };
+	struct target bkt;
+	struct dm_info hinfo;
+	struct volume v;
+	dev_t bdev;
+	int i;
+
+	i = parse_args(&cl, argc, argv);
+	if (i != ARGS_OK)
+		return i;
+	vol_arg = cl.pos[0];
+	bdev_arg = cl.pos[1];
+	if (!strcmp(a.mode, "top") != !!a.map) {
+		err("--mode top needs --map, and --map is only for --mode top");
+		return EX_USAGE;
+	}
+	start_table_args(&a, targs, sizeof(targs));
 
 	if (!resolve_volume(vol_arg, &v))
 		return EX_ERR;
@@ -798,9 +875,8 @@ static int cmd_start(int argc, char **argv)
 	}
 
 	/* 2. The backup table into the volume's inactive slot. */
-	snprintf(params, sizeof(params), "%u:%u %u:%u %s%s%.0d%s", hinfo.major,
-		 hinfo.minor, major(bdev), minor(bdev), mode, nopt ? " " : "",
-		 nopt, opts);
+	snprintf(params, sizeof(params), "%u:%u %u:%u %s", hinfo.major,
+		 hinfo.minor, major(bdev), minor(bdev), targs);
 	bkt = (struct target){ 0, size, "backup", params };
 	bk.n = 1;
 	bk.t = &bkt;
@@ -850,53 +926,49 @@ undo_load:
 		err("could not remove %s: remove it by hand", v.hidden);
 	table_free(&orig);
 	return EX_ERR;
-usage:
-	start_usage(stderr);
-	return EX_USAGE;
 }
 
 /* ---- finish -------------------------------------------------------------------- */
 
-static void finish_usage(FILE *f)
-{
-	fprintf(f,
+static const char finish_usage[] =
 "usage: dmbackup finish [--force] <volume>\n"
 "\n"
 "End the backup job on <volume>: put the volume's original table (read from\n"
 "<name>" HIDDEN_SUFFIX ") back under its name in one suspend/resume, and\n"
 "remove the hidden device.  Refuses while the job is running or paused\n"
 "unless --force is given (which abandons the job: the backup is incomplete).\n"
-"On any failure the volume is left as it was.\n");
+"On any failure the volume is left as it was.\n";
+
+/* An option without an argument: @ctx is the bool it sets. */
+static int flag_opt(void *ctx, int key, const char *val)
+{
+	*(bool *)ctx = true;
+	return EX_OK;
 }
 
 static int cmd_finish(int argc, char **argv)
 {
-	const char *vol_arg = NULL;
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool force = false, swapped;
+	struct cmd_line cl = {
+		.name = "finish", .usage = finish_usage, .opts = opts,
+		.min_pos = 1, .max_pos = 1, .opt = flag_opt, .ctx = &force,
+	};
+	const char *vol_arg;
 	struct table live, orig;
 	struct dm_info hinfo, info;
 	struct bstatus s;
 	struct volume v;
 	unsigned int oma, omi;
-	bool force = false, swapped;
-	int i, bi;
+	int bi;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			finish_usage(stdout);
-			return EX_OK;
-		} else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) {
-			force = true;
-		} else if (argv[i][0] != '-' && !vol_arg) {
-			vol_arg = argv[i];
-		} else {
-			finish_usage(stderr);
-			return EX_USAGE;
-		}
-	}
-	if (!vol_arg) {
-		finish_usage(stderr);
-		return EX_USAGE;
-	}
+	bi = parse_args(&cl, argc, argv);
+	if (bi != ARGS_OK)
+		return bi;
+	vol_arg = cl.pos[0];
 	if (!resolve_volume(vol_arg, &v))
 		return EX_ERR;
 	if (!read_table(v.name, DM_DEVICE_TABLE, &live)) {
@@ -1035,15 +1107,30 @@ static void print_job(FILE *f, const char *name, const struct bstatus *s, double
 	fputc('\n', f);
 }
 
-static void status_usage(FILE *f)
-{
-	fprintf(f,
+static const char status_usage[] =
 "usage: dmbackup status [--interval SECONDS] [<volume>]\n"
 "\n"
 "Show every backup job (every dm device whose table has a backup target),\n"
 "or the one on <volume>: mode, state, progress, copied/total chunks, rate\n"
 "and ETA, copy-before-write and zero chunks, errors.  The rate is measured\n"
-"over --interval seconds (default 1; 0 skips it) while a job runs.\n");
+"over --interval seconds (default 1; 0 skips it) while a job runs.\n";
+
+static const struct option interval_opts[] = {
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* --interval SECONDS of status and wait: @ctx is the double it sets. */
+static int interval_opt(void *ctx, int key, const char *val)
+{
+	double *interval = ctx;
+	char *end;
+
+	errno = 0;
+	*interval = strtod(val, &end);
+	if (errno || end == val || *end || *interval < 0)
+		return bad_value("interval", val, "seconds, 0 or more");
+	return EX_OK;
 }
 
 struct job {
@@ -1053,25 +1140,20 @@ struct job {
 
 static int cmd_status(int argc, char **argv)
 {
-	const char *vol_arg = NULL;
+	double interval = 1, t0, t1;
+	struct cmd_line cl = {
+		.name = "status", .usage = status_usage, .opts = interval_opts,
+		.min_pos = 0, .max_pos = 1, .opt = interval_opt, .ctx = &interval,
+	};
+	const char *vol_arg;
 	struct job *jobs = NULL;
 	int njobs = 0, i;
-	double interval = 1, t0, t1;
 	bool running = false;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			status_usage(stdout);
-			return EX_OK;
-		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
-			interval = atof(argv[++i]);
-		} else if (argv[i][0] != '-' && !vol_arg) {
-			vol_arg = argv[i];
-		} else {
-			status_usage(stderr);
-			return EX_USAGE;
-		}
-	}
+	i = parse_args(&cl, argc, argv);
+	if (i != ARGS_OK)
+		return i;
+	vol_arg = cl.npos ? cl.pos[0] : NULL;
 	if (vol_arg) {
 		struct volume v;
 
@@ -1185,47 +1267,35 @@ static void *waiter_thread(void *arg)
 	}
 }
 
-static void wait_usage(FILE *f)
-{
-	fprintf(f,
+static const char wait_usage[] =
 "usage: dmbackup wait [--interval SECONDS] <volume>\n"
 "\n"
 "Wait for the backup job on <volume> to end, sleeping on dm events.  On a\n"
 "terminal, shows a progress bar (percentage, rate, ETA); otherwise prints a\n"
 "plain line at the start, at every event and every --interval seconds\n"
 "(default 10; 0: only at events).  Exit code: 0 completed, 3 failed,\n"
-"4 cancelled, 5 completed with skipped chunks, 1 error.\n");
-}
+"4 cancelled, 5 completed with skipped chunks, 1 error.\n";
 
 static int cmd_wait(int argc, char **argv)
 {
-	const char *vol_arg = NULL;
+	double interval = 10, t_prev, rate = -1;
+	struct cmd_line cl = {
+		.name = "wait", .usage = wait_usage, .opts = interval_opts,
+		.min_pos = 1, .max_pos = 1, .opt = interval_opt, .ctx = &interval,
+	};
+	const char *vol_arg;
 	static struct waiter w;	/* the detached waiter outlives this frame */
 	struct volume v;
 	struct bstatus s;
 	pthread_t thr;
 	int pfd[2] = { -1, -1 }, i, timeout;
-	double interval = 10, t_prev, rate = -1;
 	uint64_t c_prev;
 	bool tty = isatty(STDOUT_FILENO), drawn = false;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			wait_usage(stdout);
-			return EX_OK;
-		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
-			interval = atof(argv[++i]);
-		} else if (argv[i][0] != '-' && !vol_arg) {
-			vol_arg = argv[i];
-		} else {
-			wait_usage(stderr);
-			return EX_USAGE;
-		}
-	}
-	if (!vol_arg) {
-		wait_usage(stderr);
-		return EX_USAGE;
-	}
+	i = parse_args(&cl, argc, argv);
+	if (i != ARGS_OK)
+		return i;
+	vol_arg = cl.pos[0];
 	if (!resolve_volume(vol_arg, &v))
 		return EX_ERR;
 	/* The event number first, then the status: no event can be missed. */
@@ -1309,41 +1379,49 @@ static int cmd_wait(int argc, char **argv)
 
 /* ---- messages ---------------------------------------------------------------- */
 
+static const char *const message_usage[][2] = {
+	{ "speed",
+"usage: dmbackup speed <volume> RATE\n"
+"\n"
+"Change the rate limit of the job's background copy: bytes per second with\n"
+"an optional K, M, G or T suffix, 0 for unlimited.\n" },
+	{ "pause",
+"usage: dmbackup pause <volume>\n"
+"\n"
+"Pause the job's background copy (copy-before-write goes on).\n" },
+	{ "resume",
+"usage: dmbackup resume <volume>\n"
+"\n"
+"Resume a paused job.\n" },
+	{ "cancel",
+"usage: dmbackup cancel <volume>\n"
+"\n"
+"Cancel the job (the backup is incomplete); then run\n"
+"'dmbackup finish <volume>'.\n" },
+};
+
+/* cmd_message - speed, pause, resume and cancel: the target's messages. */
 static int cmd_message(int argc, char **argv)
 {
-	const char *cmd = argv[0], *vol_arg = NULL, *rate_arg = NULL;
+	const char *cmd = argv[0], *vol_arg, *rate_arg;
+	bool is_speed = !strcmp(cmd, "speed");
+	struct cmd_line cl = {
+		.name = cmd, .min_pos = 1 + is_speed, .max_pos = 1 + is_speed,
+	};
 	char msg[64];
 	struct volume v;
 	struct bstatus s;
 	uint64_t sector, rate = 0;
-	bool is_speed = !strcmp(cmd, "speed");
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			if (is_speed)
-				printf("usage: dmbackup speed <volume> RATE\n\nChange the "
-				       "rate limit of the job's background copy: bytes per\n"
-				       "second with an optional K, M, G or T suffix, 0 for "
-				       "unlimited.\n");
-			else
-				printf("usage: dmbackup %s <volume>\n\n%s\n", cmd,
-				       !strcmp(cmd, "pause") ?
-				       "Pause the job's background copy (copy-before-write goes on)." :
-				       !strcmp(cmd, "resume") ? "Resume a paused job." :
-				       "Cancel the job (the backup is incomplete); then run\n"
-				       "'dmbackup finish <volume>'.");
-			return EX_OK;
-		} else if (!vol_arg) {
-			vol_arg = argv[i];
-		} else if (is_speed && !rate_arg) {
-			rate_arg = argv[i];
-		} else {
-			goto usage;
-		}
-	}
-	if (!vol_arg || (is_speed && !rate_arg))
-		goto usage;
+	for (i = 0; i < (int)ARRAY_SIZE(message_usage); i++)
+		if (!strcmp(cmd, message_usage[i][0]))
+			cl.usage = message_usage[i][1];
+	i = parse_args(&cl, argc, argv);
+	if (i != ARGS_OK)
+		return i;
+	vol_arg = cl.pos[0];
+	rate_arg = cl.pos[1];
 	if (is_speed) {
 		if (!parse_rate(rate_arg, &rate)) {
 			err("%s: not a rate (e.g. 33554432, 32M, 1G)", rate_arg);
@@ -1362,9 +1440,6 @@ static int cmd_message(int argc, char **argv)
 	if (job_status(&v, &s, NULL))
 		print_job(stdout, v.name, &s, -1);
 	return EX_OK;
-usage:
-	fprintf(stderr, "usage: dmbackup %s <volume>%s\n", cmd, is_speed ? " RATE" : "");
-	return EX_USAGE;
 }
 
 /* ---- main ------------------------------------------------------------------------- */
@@ -1386,10 +1461,25 @@ static void usage(FILE *f)
 "See dmbackup(8).\n");
 }
 
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "start", cmd_start },
+	{ "finish", cmd_finish },
+	{ "status", cmd_status },
+	{ "wait", cmd_wait },
+	{ "speed", cmd_message },
+	{ "pause", cmd_message },
+	{ "resume", cmd_message },
+	{ "cancel", cmd_message },
+};
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
-	int r;
+	unsigned int i;
+	int r = -1;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -1409,18 +1499,10 @@ int main(int argc, char **argv)
 		dm_udev_set_sync_support(0);
 	dm_log_with_errno_init(dm_log);
 
-	if (!strcmp(cmd, "start"))
-		r = cmd_start(argc - 1, argv + 1);
-	else if (!strcmp(cmd, "finish"))
-		r = cmd_finish(argc - 1, argv + 1);
-	else if (!strcmp(cmd, "status"))
-		r = cmd_status(argc - 1, argv + 1);
-	else if (!strcmp(cmd, "wait"))
-		r = cmd_wait(argc - 1, argv + 1);
-	else if (!strcmp(cmd, "speed") || !strcmp(cmd, "pause") ||
-		 !strcmp(cmd, "resume") || !strcmp(cmd, "cancel"))
-		r = cmd_message(argc - 1, argv + 1);
-	else {
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(cmd, commands[i].name))
+			r = commands[i].run(argc - 1, argv + 1);
+	if (r < 0) {
 		err("unknown command '%s'", cmd);
 		usage(stderr);
 		r = EX_USAGE;
