@@ -18,7 +18,7 @@
 #   make shell [KVER=<kver>]    Boot a VM with a shell on the console
 #                               (Ctrl-A x quits qemu).
 #   make tools                  Build tools/dmbackup/dmbackup, the admin's CLI
-#                               (needs libdevmapper-dev).
+#                               (needs libdevmapper-dev and libexpat1-dev).
 #   make install [KVER=...] [DESTDIR=...]
 #       Install dm-backup.ko for KVER (the kernel's modules_install, into
 #       /lib/modules/<kver>/updates; it runs depmod), the CLI to

@@ -17,7 +17,7 @@ PKGS=(
 	thin-provisioning-tools
 	# Module and helper builds (sparse for `make C=1`).
 	gcc make libc6-dev sparse
-	# tools/dmbackup-map parses thin_delta and era_invalidate XML.
+	# dmbackup map parses thin_delta and era_invalidate XML.
 	libexpat1-dev
 	# tools/dmbackup (the CLI) links libdevmapper.
 	libdevmapper-dev

@@ -130,15 +130,10 @@ for c in "$SELFTESTS"/*.c; do
 done
 shopt -u nullglob
 
-# The map tool of sync mode top.
-gcc -O2 -Wall -o "$ROOT/usr/local/bin/dmbackup-map" \
-	"$TOP/tools/dmbackup-map/dmbackup-map.c" -lexpat ||
-	die "failed to compile tools/dmbackup-map"
-copy_bin "$ROOT/usr/local/bin/dmbackup-map" /usr/local/bin/dmbackup-map
-
-# The admin's CLI (tools/dmbackup, linked with libdevmapper), for test_6x_*.
+# The admin's CLI (tools/dmbackup, linked with libdevmapper and expat), for
+# test_6x_* and, as `dmbackup map`, the map of sync mode top.
 make -s -C "$TOP/tools/dmbackup" OUT="$ROOT/usr/sbin" >&2 ||
-	die "failed to build tools/dmbackup (is libdevmapper-dev installed?)"
+	die "failed to build tools/dmbackup (are libdevmapper-dev and libexpat1-dev installed?)"
 copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
 
 # ---- kernel modules --------------------------------------------------------

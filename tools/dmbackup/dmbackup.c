@@ -7,6 +7,7 @@
  *   dmbackup wait <volume>
  *   dmbackup speed <volume> RATE | pause | resume | cancel <volume>
  *   dmbackup finish <volume>
+ *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
  *
  * A job is stacked over a live volume the way LVM stacks a snapshot: the
  * volume's current table moves to a hidden device "<name>-dmbackup-origin",
@@ -688,7 +689,7 @@ static const char start_usage[] =
 "time.  RATE is bytes per second with an optional K, M, G or T suffix\n"
 "(powers of 1024), 0 for unlimited.  SECTORS: a power of two, 8 to 2048.\n"
 "--mode none copies only what writes are about to change; --mode top copies\n"
-"the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup-map).\n"
+"the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup map).\n"
 "Refuses a volume that is not a dm device or already has a backup job, and a\n"
 "backup device that is too small or in use.  On any failure the volume is\n"
 "left exactly as it was.\n";
@@ -1456,6 +1457,8 @@ static void usage(FILE *f)
 "  pause <volume> | resume <volume>          pause / resume the background copy\n"
 "  cancel <volume>                           cancel the job\n"
 "  finish <volume>                           restore the volume's own table\n"
+"  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
+"                                            the map of a --mode top backup\n"
 "\n"
 "<volume>: /dev/mapper/NAME, /dev/dm-N, a /dev/VG/LV link, or a dm name.\n"
 "See dmbackup(8).\n");
@@ -1473,6 +1476,7 @@ static const struct {
 	{ "pause", cmd_message },
 	{ "resume", cmd_message },
 	{ "cancel", cmd_message },
+	{ "map", cmd_map },
 };
 
 int main(int argc, char **argv)

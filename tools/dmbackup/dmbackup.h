@@ -43,4 +43,7 @@ struct cmd_line {
 #define ARGS_OK (-1)
 int parse_args(struct cmd_line *cl, int argc, char **argv);
 
+/* map.c */
+int cmd_map(int argc, char **argv);
+
 #endif

@@ -24,7 +24,7 @@ $((5 * CH + 4096)) 512
 $((100 * CH + 512)) $((10 * CH + 1024))
 $((255 * CH)) $CH
 RANGES
-run dmbackup-map --chunk-sectors 128 --sectors 32768 -o "$DMBT_TMP/map" --ranges "$DMBT_TMP/ranges"
+run dmbackup map --chunk-sectors 128 --sectors 32768 -o "$DMBT_TMP/map" --ranges "$DMBT_TMP/ranges"
 [ "$(stat -c %s "$DMBT_TMP/map")" -eq 512 ] || fail "map not padded to 512 bytes"
 mapdev=$(losetup --show -f "$DMBT_TMP/map") || fail "losetup of the map failed"
 mapped="0 5 100 101 102 103 104 105 106 107 108 109 110 255"

@@ -49,7 +49,7 @@ thin_delta --metadata-snap --snap1 1 --snap2 0 "$meta" >"$DMBT_TMP/delta.xml" ||
 	fail "thin_delta failed"
 run dmsetup message pool 0 release_metadata_snap
 head -n 12 "$DMBT_TMP/delta.xml"
-run dmbackup-map --chunk-sectors 128 --sectors $((32 * MB)) -o "$DMBT_TMP/map" \
+run dmbackup map --chunk-sectors 128 --sectors $((32 * MB)) -o "$DMBT_TMP/map" \
 	--thin-delta "$DMBT_TMP/delta.xml"
 mapdev=$(losetup --show -f "$DMBT_TMP/map") || fail "losetup failed"
 # The job's point in time is its resume; the volume stays suspended until

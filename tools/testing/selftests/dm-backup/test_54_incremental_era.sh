@@ -43,7 +43,7 @@ era_invalidate --metadata-snapshot --written-since "$e0" "$meta" >"$DMBT_TMP/era
 	fail "era_invalidate failed"
 run dmsetup message era 0 drop_metadata_snap
 cat "$DMBT_TMP/era.xml" | head -n 12
-run dmbackup-map --chunk-sectors 128 --sectors $((32 * MB)) -o "$DMBT_TMP/map" \
+run dmbackup map --chunk-sectors 128 --sectors $((32 * MB)) -o "$DMBT_TMP/map" \
 	--era "$DMBT_TMP/era.xml" --era-block-sectors 128
 mapdev=$(losetup --show -f "$DMBT_TMP/map") || fail "losetup failed"
 run dmsetup create bk --table "$(bk_table /dev/mapper/era "$b" top 2 map "$mapdev")"

@@ -50,7 +50,7 @@ fill_random "$b" 193
 save_image /dev/mapper/vol "$DMBT_TMP/t0"
 save_image "$b" "$DMBT_TMP/b0"
 printf '%s\n' "$((3 * CH)) 512" "$((200 * CH)) $((2 * CH))" >"$DMBT_TMP/ranges"
-run dmbackup-map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" --ranges "$DMBT_TMP/ranges"
+run dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" --ranges "$DMBT_TMP/ranges"
 map=$(losetup --show -f "$DMBT_TMP/map") || fail "losetup failed"
 run dmbackup start /dev/mapper/vol "$b" --mode top --map "$map"
 run dmbackup wait /dev/mapper/vol
