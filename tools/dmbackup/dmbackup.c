@@ -7,6 +7,7 @@
  *   dmbackup wait <volume>
  *   dmbackup speed <volume> RATE | pause | resume | cancel <volume>
  *   dmbackup finish <volume>
+ *   dmbackup view <volume> <name> | view --remove <name>
  *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
  *
  * A job is stacked over a live volume the way LVM stacks a snapshot: the
@@ -205,8 +206,12 @@ static bool dev_exists(const char *name)
 	return get_info(name, &info) && info.exists;
 }
 
-/* read_table - the live table (DM_DEVICE_TABLE) or status (DM_DEVICE_STATUS). */
-static bool read_table(const char *name, int type, struct table *tb)
+/*
+ * read_table_slot - the table (DM_DEVICE_TABLE) or status (DM_DEVICE_STATUS)
+ * of @name, of its inactive (loaded, not yet resumed) table if @inactive.
+ */
+static bool read_table_slot(const char *name, int type, bool inactive,
+			    struct table *tb)
 {
 	struct dm_task *dmt = task(type, name);
 	void *next = NULL;
@@ -214,7 +219,7 @@ static bool read_table(const char *name, int type, struct table *tb)
 	char *ttype, *params;
 
 	memset(tb, 0, sizeof(*tb));
-	if (!dm_task_run(dmt)) {
+	if ((inactive && !dm_task_query_inactive_table(dmt)) || !dm_task_run(dmt)) {
 		dm_task_destroy(dmt);
 		return false;
 	}
@@ -235,6 +240,36 @@ static bool read_table(const char *name, int type, struct table *tb)
 	} while (next);
 	dm_task_destroy(dmt);
 	return true;
+}
+
+/* read_table - the live table or status of @name. */
+static bool read_table(const char *name, int type, struct table *tb)
+{
+	return read_table_slot(name, type, false, tb);
+}
+
+/*
+ * for_each_dm_device - call @fn with the name of every dm device; false
+ * (and a message) if the list cannot be read.
+ */
+static bool for_each_dm_device(void (*fn)(const char *name, void *ctx), void *ctx)
+{
+	struct dm_task *dmt = task(DM_DEVICE_LIST, NULL);
+	struct dm_names *names = NULL;
+	unsigned int next = 0;
+	bool ok = dm_task_run(dmt) && (names = dm_task_get_names(dmt));
+
+	if (!ok)
+		err("cannot list the device-mapper devices");
+	else if (names->dev) {
+		do {
+			names = (struct dm_names *)((char *)names + next);
+			next = names->next;
+			fn(names->name, ctx);
+		} while (next);
+	}
+	dm_task_destroy(dmt);
+	return ok;
 }
 
 static bool add_targets(struct dm_task *dmt, const struct table *tb)
@@ -336,11 +371,11 @@ struct volume {
 };
 
 /*
- * resolve_volume - @arg is a device path (/dev/mapper/x, /dev/dm-N, a
- * /dev/vg/lv symlink) or a dm device name.  Refuses anything that is not a
- * device-mapper device.
+ * resolve_dm - @arg is a device path (/dev/mapper/x, /dev/dm-N, a
+ * /dev/vg/lv symlink) or a dm device name: fill in @v's name and info.
+ * Refuses anything that is not a device-mapper device.
  */
-static bool resolve_volume(const char *arg, struct volume *v)
+static bool resolve_dm(const char *arg, struct volume *v)
 {
 	struct dm_task *dmt;
 	struct stat st;
@@ -381,6 +416,14 @@ static bool resolve_volume(const char *arg, struct volume *v)
 		}
 		snprintf(v->name, sizeof(v->name), "%s", arg);
 	}
+	return true;
+}
+
+/* resolve_volume - resolve_dm(), and the name of the volume's hidden device. */
+static bool resolve_volume(const char *arg, struct volume *v)
+{
+	if (!resolve_dm(arg, v))
+		return false;
 	snprintf(v->hidden, sizeof(v->hidden), "%s%s", v->name, HIDDEN_SUFFIX);
 	if (strlen(v->hidden) >= DM_NAME_LEN) {
 		err("%s: name too long for a hidden device name", v->name);
@@ -398,8 +441,12 @@ static int backup_target(const struct table *tb)
 	return -1;
 }
 
-/* job_status - the status of @v's backup job; false (and a message) if none. */
-static bool job_status(const struct volume *v, struct bstatus *s, uint64_t *sector)
+/*
+ * job_status - the status of @v's backup job, and where its target is in
+ * the table (@where's start and len, if not NULL); false (and a message)
+ * if there is no job.
+ */
+static bool job_status(const struct volume *v, struct bstatus *s, struct target *where)
 {
 	struct table st;
 	int i;
@@ -419,8 +466,10 @@ static bool job_status(const struct volume *v, struct bstatus *s, uint64_t *sect
 		table_free(&st);
 		return false;
 	}
-	if (sector)
-		*sector = st.t[i].start;
+	if (where) {
+		where->start = st.t[i].start;
+		where->len = st.t[i].len;
+	}
 	table_free(&st);
 	return true;
 }
@@ -500,7 +549,7 @@ static bool one_of(const char *s, const char *const *list)
 /* Keys of the long options without a short form (getopt_long's val). */
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
-	OPT_INTERVAL,
+	OPT_INTERVAL, OPT_REMOVE,
 };
 
 /*
@@ -699,6 +748,13 @@ struct start_args {
 	const char *mode, *map, *src, *tgt, *cbw;
 	uint64_t speed, chunk;
 };
+
+/* An option without an argument: @ctx is the bool it sets. */
+static int flag_opt(void *ctx, int key, const char *val)
+{
+	*(bool *)ctx = true;
+	return EX_OK;
+}
 
 /* bad_value - "--OPT VAL: WANT" for an option value; the exit code. */
 static int bad_value(const char *opt, const char *val, const char *want)
@@ -929,6 +985,202 @@ undo_load:
 	return EX_ERR;
 }
 
+/* ---- views ---------------------------------------------------------------------- */
+
+/*
+ * A view is a dm device with a backup-view target whose one argument is the
+ * volume: the kernel prints it as "major:minor" (dm_get_device), and the
+ * view holds the volume open from the moment its table is loaded.  It reads
+ * the job through the job registry, so it survives reloads that hand the
+ * job over, but not `finish`, which replaces the job by the original table.
+ */
+struct view_search {
+	char dev[32];			/* the volume's "major:minor" */
+	char names[512];		/* the views found, comma separated */
+	int n;
+};
+
+static bool is_view_of(const struct table *tb, const char *dev)
+{
+	for (int i = 0; i < tb->n; i++)
+		if (!strcmp(tb->t[i].type, "backup-view") && !strcmp(tb->t[i].params, dev))
+			return true;
+	return false;
+}
+
+/* find_view - for_each_dm_device(): is @name a view (live or loaded table)? */
+static void find_view(const char *name, void *ctx)
+{
+	struct view_search *vs = ctx;
+	struct dm_info info;
+	struct table tb;
+	bool found = false;
+	size_t l;
+
+	if (!get_info(name, &info) || !info.exists)
+		return;		/* gone meanwhile */
+	if (info.live_table && read_table(name, DM_DEVICE_TABLE, &tb)) {
+		found = is_view_of(&tb, vs->dev);
+		table_free(&tb);
+	}
+	if (!found && info.inactive_table &&
+	    read_table_slot(name, DM_DEVICE_TABLE, true, &tb)) {
+		found = is_view_of(&tb, vs->dev);
+		table_free(&tb);
+	}
+	if (!found)
+		return;
+	l = strlen(vs->names);
+	snprintf(vs->names + l, sizeof(vs->names) - l, "%s%s", vs->n ? ", " : "", name);
+	vs->n++;
+}
+
+/*
+ * find_views - how many views read the job of @v (-1 if the devices cannot
+ * be listed); their names in @vs->names.
+ */
+static int find_views(const struct volume *v, struct view_search *vs)
+{
+	memset(vs, 0, sizeof(*vs));
+	snprintf(vs->dev, sizeof(vs->dev), "%u:%u", v->info.major, v->info.minor);
+	if (!for_each_dm_device(find_view, vs))
+		return -1;
+	return vs->n;
+}
+
+static const char view_usage[] =
+"usage: dmbackup view <volume> <name>\n"
+"       dmbackup view --remove <name>\n"
+"\n"
+"Create /dev/mapper/<name>, a read-only device (a backup-view target) that\n"
+"shows the point-in-time image of the backup job on <volume> while the\n"
+"volume stays in use: a backup program reads it at its own pace (dd, tar,\n"
+"mount -o ro,noload).  With 'dmbackup start --mode none' the job copies only\n"
+"what writes are about to change, so nothing else is copied (pull-style\n"
+"backup).  Refuses a volume without a job, a job that failed or was\n"
+"cancelled, and a <name> that exists.  --remove removes the view <name>, and\n"
+"refuses any device that is not a view.  'dmbackup finish' refuses while a\n"
+"view of the job exists.  On any failure nothing is changed.\n";
+
+/* check_view_name - a name dm accepts for a new device; false (and why) if not. */
+static bool check_view_name(const char *name)
+{
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		err("'%s' is not a device name (no '/', not empty)", name);
+		return false;
+	}
+	if (strlen(name) >= DM_NAME_LEN) {
+		err("the name '%s' is too long (at most %d characters)", name,
+		    DM_NAME_LEN - 1);
+		return false;
+	}
+	if (dev_exists(name)) {
+		err("a device named %s exists already: choose another name", name);
+		return false;
+	}
+	return true;
+}
+
+static int view_create(const char *vol_arg, const char *name)
+{
+	struct target where, vt;
+	struct table tb = { 1, &vt };
+	struct bstatus s;
+	struct volume v;
+	char dev[32];
+
+	if (!resolve_dm(vol_arg, &v) || !check_view_name(name))
+		return EX_ERR;
+	if (!job_status(&v, &s, &where))
+		return EX_ERR;
+	if (where.start) {
+		err("%s: its backup target does not start at sector 0: a view "
+		    "cannot show it", v.name);
+		return EX_ERR;
+	}
+	if (strcmp(s.state, "running") && strcmp(s.state, "paused") &&
+	    strcmp(s.state, "completed")) {
+		err("%s: the job is %s: its point-in-time image is gone", v.name, s.state);
+		return EX_ERR;
+	}
+
+	snprintf(dev, sizeof(dev), "%u:%u", v.info.major, v.info.minor);
+	vt = (struct target){ 0, where.len, "backup-view", dev };
+	if (fail_at("view-create") || !create_dev(name, &tb, true)) {
+		err("cannot create the view %s (the kernel log says why); nothing "
+		    "was changed", name);
+		goto undo;
+	}
+	if (fail_at("view-create-after")) {
+		err("the view %s was created, removing it", name);
+		goto undo;
+	}
+	printf("%s: view of the backup job on %s: /dev/mapper/%s, %" PRIu64
+	       " sectors, read-only\n", name, v.name, name, where.len);
+	return EX_OK;
+
+undo:
+	/* Only what this run created: the name was free before. */
+	if (dev_exists(name) && !simple_op(DM_DEVICE_REMOVE, name))
+		err("could not remove %s: remove it by hand (dmsetup remove %s)",
+		    name, name);
+	return EX_ERR;
+}
+
+static int view_remove(const char *arg)
+{
+	struct volume w;
+	struct table tb;
+	bool is_view;
+
+	if (!resolve_dm(arg, &w))
+		return EX_ERR;
+	if (!read_table(w.name, DM_DEVICE_TABLE, &tb)) {
+		err("%s: cannot read its table", w.name);
+		return EX_ERR;
+	}
+	is_view = tb.n == 1 && !strcmp(tb.t[0].type, "backup-view");
+	table_free(&tb);
+	if (!is_view) {
+		err("%s is not a backup-view device: not removing it", w.name);
+		return EX_ERR;
+	}
+	if (w.info.open_count) {
+		err("the view %s is in use (mounted, or open in a program): "
+		    "close it first", w.name);
+		return EX_ERR;
+	}
+	if (fail_at("view-remove") || !simple_op(DM_DEVICE_REMOVE, w.name)) {
+		err("cannot remove the view %s; it is unchanged", w.name);
+		return EX_ERR;
+	}
+	printf("%s: view removed\n", w.name);
+	return EX_OK;
+}
+
+static int cmd_view(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "remove", no_argument, NULL, OPT_REMOVE },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool remove = false;
+	struct cmd_line cl = {
+		.name = "view", .usage = view_usage, .opts = opts,
+		.min_pos = 1, .max_pos = 2, .opt = flag_opt, .ctx = &remove,
+	};
+	int r;
+
+	r = parse_args(&cl, argc, argv);
+	if (r != ARGS_OK)
+		return r;
+	if (cl.npos != (remove ? 1 : 2)) {
+		fputs(view_usage, stderr);
+		return EX_USAGE;
+	}
+	return remove ? view_remove(cl.pos[0]) : view_create(cl.pos[0], cl.pos[1]);
+}
+
 /* ---- finish -------------------------------------------------------------------- */
 
 static const char finish_usage[] =
@@ -939,13 +1191,6 @@ static const char finish_usage[] =
 "remove the hidden device.  Refuses while the job is running or paused\n"
 "unless --force is given (which abandons the job: the backup is incomplete).\n"
 "On any failure the volume is left as it was.\n";
-
-/* An option without an argument: @ctx is the bool it sets. */
-static int flag_opt(void *ctx, int key, const char *val)
-{
-	*(bool *)ctx = true;
-	return EX_OK;
-}
 
 static int cmd_finish(int argc, char **argv)
 {
@@ -961,6 +1206,7 @@ static int cmd_finish(int argc, char **argv)
 	const char *vol_arg;
 	struct table live, orig;
 	struct dm_info hinfo, info;
+	struct view_search vs;
 	struct bstatus s;
 	struct volume v;
 	unsigned int oma, omi;
@@ -995,6 +1241,20 @@ static int cmd_finish(int argc, char **argv)
 	    hinfo.major != oma || hinfo.minor != omi) {
 		err("%s: its backup job was not started by dmbackup (its origin is not %s): "
 		    "finish it with dmsetup", v.name, v.hidden);
+		return EX_ERR;
+	}
+	/*
+	 * The original table would cut a view off its job (its reads fail
+	 * from then on): even --force leaves that to the view's owner.
+	 */
+	switch (find_views(&v, &vs)) {
+	case -1:
+		return EX_ERR;
+	case 0:
+		break;
+	default:
+		err("%s: the job's image is still read through the view %s: "
+		    "remove it first (dmbackup view --remove NAME)", v.name, vs.names);
 		return EX_ERR;
 	}
 	if (!job_status(&v, &s, NULL))
@@ -1139,6 +1399,34 @@ struct job {
 	struct bstatus s;
 };
 
+struct job_list {
+	struct job *jobs;
+	int n;
+};
+
+/* collect_job - for_each_dm_device(): add @name to the list if it runs a job. */
+static void collect_job(const char *name, void *ctx)
+{
+	struct job_list *jl = ctx;
+	struct table st;
+	int bi;
+
+	if (!read_table(name, DM_DEVICE_STATUS, &st))
+		return;
+	bi = backup_target(&st);
+	if (bi >= 0) {
+		jl->jobs = realloc(jl->jobs, (jl->n + 1) * sizeof(*jl->jobs));
+		if (!jl->jobs) {
+			err("out of memory");
+			exit(EX_ERR);
+		}
+		snprintf(jl->jobs[jl->n].name, DM_NAME_LEN, "%s", name);
+		if (parse_status(st.t[bi].params, &jl->jobs[jl->n].s))
+			jl->n++;
+	}
+	table_free(&st);
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	double interval = 1, t0, t1;
@@ -1166,37 +1454,12 @@ static int cmd_status(int argc, char **argv)
 		snprintf(jobs[0].name, sizeof(jobs[0].name), "%s", v.name);
 		njobs = 1;
 	} else {
-		struct dm_task *dmt = task(DM_DEVICE_LIST, NULL);
-		struct dm_names *names;
-		unsigned int next = 0;
+		struct job_list jl = { NULL, 0 };
 
-		if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
-			err("cannot list the device-mapper devices");
+		if (!for_each_dm_device(collect_job, &jl))
 			return EX_ERR;
-		}
-		if (names->dev) {
-			do {
-				struct table st;
-				int bi;
-
-				names = (struct dm_names *)((char *)names + next);
-				next = names->next;
-				if (!read_table(names->name, DM_DEVICE_STATUS, &st))
-					continue;
-				bi = backup_target(&st);
-				if (bi >= 0) {
-					jobs = realloc(jobs, (njobs + 1) * sizeof(*jobs));
-					if (!jobs)
-						return EX_ERR;
-					snprintf(jobs[njobs].name, DM_NAME_LEN, "%s",
-						 names->name);
-					if (parse_status(st.t[bi].params, &jobs[njobs].s))
-						njobs++;
-				}
-				table_free(&st);
-			} while (next);
-		}
-		dm_task_destroy(dmt);
+		jobs = jl.jobs;
+		njobs = jl.n;
 	}
 	if (!njobs) {
 		printf("no backup jobs\n");
@@ -1412,7 +1675,8 @@ static int cmd_message(int argc, char **argv)
 	char msg[64];
 	struct volume v;
 	struct bstatus s;
-	uint64_t sector, rate = 0;
+	struct target where;
+	uint64_t rate = 0;
 	int i;
 
 	for (i = 0; i < (int)ARRAY_SIZE(message_usage); i++)
@@ -1432,9 +1696,9 @@ static int cmd_message(int argc, char **argv)
 	} else {
 		snprintf(msg, sizeof(msg), "%s", cmd);
 	}
-	if (!resolve_volume(vol_arg, &v) || !job_status(&v, &s, &sector))
+	if (!resolve_volume(vol_arg, &v) || !job_status(&v, &s, &where))
 		return EX_ERR;
-	if (!send_message(v.name, sector, msg)) {
+	if (!send_message(v.name, where.start, msg)) {
 		err("%s: the job refused '%s' (state %s)", v.name, msg, s.state);
 		return EX_ERR;
 	}
@@ -1457,6 +1721,8 @@ static void usage(FILE *f)
 "  pause <volume> | resume <volume>          pause / resume the background copy\n"
 "  cancel <volume>                           cancel the job\n"
 "  finish <volume>                           restore the volume's own table\n"
+"  view <volume> <name> | view --remove <name>\n"
+"                                            a read-only device of the image\n"
 "  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
 "                                            the map of a --mode top backup\n"
 "\n"
@@ -1476,6 +1742,7 @@ static const struct {
 	{ "pause", cmd_message },
 	{ "resume", cmd_message },
 	{ "cancel", cmd_message },
+	{ "view", cmd_view },
 	{ "map", cmd_map },
 };
 
