@@ -405,6 +405,17 @@ static int backup_target(const struct table *tb)
 	return -1;
 }
 
+/*
+ * A volume without a backup table but with its hidden device: something
+ * other than dmbackup replaced the volume's table (LVM does on `lvchange
+ * --refresh`), which ends the job (the kernel logs "job abandoned"), or a
+ * finish stopped before removing the hidden device.
+ */
+#define ORPHAN_HINT "a table without the backup target replaced the job's " \
+	"(e.g. lvchange --refresh), which ended the job and left the backup incomplete " \
+	"unless it had completed (see the kernel log), or a finish was interrupted; " \
+	"'dmbackup finish' removes it"
+
 /* job_status - the status of @v's backup job; false (and a message) if none. */
 static bool job_status(const struct volume *v, struct bstatus *s, uint64_t *sector)
 {
@@ -418,6 +429,8 @@ static bool job_status(const struct volume *v, struct bstatus *s, uint64_t *sect
 	i = backup_target(&st);
 	if (i < 0) {
 		err("%s: no backup job runs on this volume", v->name);
+		if (dev_exists(v->hidden))
+			err("%s: but %s is left: %s", v->name, v->hidden, ORPHAN_HINT);
 		table_free(&st);
 		return false;
 	}
@@ -1051,11 +1064,20 @@ struct job {
 	struct bstatus s;
 };
 
+/* is_orphan - @name has a hidden device, but (the caller saw) no backup table. */
+static bool is_orphan(const char *name)
+{
+	char hidden[DM_NAME_LEN + sizeof(HIDDEN_SUFFIX)];
+
+	snprintf(hidden, sizeof(hidden), "%s%s", name, HIDDEN_SUFFIX);
+	return strlen(hidden) < DM_NAME_LEN && dev_exists(hidden);
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	const char *vol_arg = NULL;
 	struct job *jobs = NULL;
-	int njobs = 0, i;
+	int njobs = 0, orphans = 0, i;
 	double interval = 1, t0, t1;
 	bool running = false;
 
@@ -1101,6 +1123,12 @@ static int cmd_status(int argc, char **argv)
 				if (!read_table(names->name, DM_DEVICE_STATUS, &st))
 					continue;
 				bi = backup_target(&st);
+				if (bi < 0 && is_orphan(names->name)) {
+					printf("%s: no backup job, but %s%s is left: %s\n",
+					       names->name, names->name, HIDDEN_SUFFIX,
+					       ORPHAN_HINT);
+					orphans++;
+				}
 				if (bi >= 0) {
 					jobs = realloc(jobs, (njobs + 1) * sizeof(*jobs));
 					if (!jobs)
@@ -1116,8 +1144,9 @@ static int cmd_status(int argc, char **argv)
 		dm_task_destroy(dmt);
 	}
 	if (!njobs) {
-		printf("no backup jobs\n");
-		return EX_OK;
+		if (!orphans)
+			printf("no backup jobs\n");
+		return orphans ? EX_ERR : EX_OK;
 	}
 	for (i = 0; i < njobs; i++)
 		running |= !job_ended(&jobs[i].s);
@@ -1146,7 +1175,7 @@ static int cmd_status(int argc, char **argv)
 		print_job(stdout, jobs[i].name, &s2, rate);
 	}
 	free(jobs);
-	return EX_OK;
+	return orphans ? EX_ERR : EX_OK;
 }
 
 /* ---- wait ------------------------------------------------------------------------ */
@@ -1243,7 +1272,11 @@ static int cmd_wait(int argc, char **argv)
 			print_job(stdout, v.name, &s, -1);
 		fflush(stdout);
 	}
-	timeout = tty ? 1000 : interval > 0 ? (int)(interval * 1000) : -1;
+	/*
+	 * A table replaced under the job (lvchange --refresh) raises no dm
+	 * event: look every 10 s even when only events are to be printed.
+	 */
+	timeout = tty ? 1000 : interval > 0 ? (int)(interval * 1000) : 10000;
 	t_prev = now();
 	c_prev = s.copied;
 	while (!job_ended(&s)) {
@@ -1266,7 +1299,8 @@ static int cmd_wait(int argc, char **argv)
 		if (!job_status(&v, &s, NULL)) {
 			if (drawn)
 				fputc('\n', stdout);
-			return EX_ERR;
+			/* The job was there: it is gone unfinished. */
+			return EX_JOB_FAILED;
 		}
 		t = now();
 		if (t - t_prev >= 0.5 && s.copied >= c_prev) {
@@ -1290,7 +1324,7 @@ static int cmd_wait(int argc, char **argv)
 			       rate > 0 ? hms((s.total - s.copied) * s.chunk_sectors * 512.0 /
 					      rate, e, 32) : "-", s.state);
 			drawn = true;
-		} else {
+		} else if (p.revents || interval > 0) {
 			/* An event or the --interval timeout. */
 			print_job(stdout, v.name, &s, rate);
 		}
