@@ -132,8 +132,9 @@ copy_bin "$p" /usr/sbin/nbd-client
 # Who root is, for the tools that ask (getpwuid): nbd-server, lvm.
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
 printf 'root:x:0:\ndisk:x:6:\n' >"$ROOT/etc/group"
-ln -sf ../run "$ROOT/var/run" 2>/dev/null ||
-	{ mkdir -p "$ROOT/var" && ln -sf ../run "$ROOT/var/run"; }
+# nbd-server and lvm look for /var/run (pid files) and /run/lock.
+mkdir -p "$ROOT/var"
+ln -sf ../run "$ROOT/var/run"
 
 # Optional tools, included when the host has them.  fio only on request
 # (DMBT_WITH_FIO=1): Debian's fio links ceph, gnutls and ICU, ~65 MB of
