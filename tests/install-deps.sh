@@ -15,6 +15,9 @@ PKGS=(
 	e2fsprogs cpio xz-utils coreutils diffutils fio
 	# thin_delta and era_invalidate for incremental backups (sync mode top).
 	thin-provisioning-tools
+	# test_67 backs up onto an NBD device served inside the VM; test_68
+	# backs up a real LVM logical volume.
+	nbd-server nbd-client lvm2
 	# Module and helper builds (sparse for `make C=1`).
 	gcc make libc6-dev sparse
 	# dmbackup map parses thin_delta and era_invalidate XML.

@@ -108,6 +108,34 @@ for tool in thin_delta era_invalidate; do
 	copy_bin "$p" /usr/sbin/$tool
 done
 
+# LVM (lvm2) for test_68: one binary that acts on its argv[0], as the
+# real system's /sbin/<cmd> -> lvm links.  No udev and no daemons in the
+# VM: tests/lvm.conf turns udev sync, dmeventd monitoring, lvmpolld and
+# metadata backups off.
+p=$(first_of /usr/sbin/lvm /sbin/lvm) ||
+	die "lvm not found on the host (run tests/install-deps.sh)"
+copy_bin "$p" /usr/sbin/lvm
+for tool in pvcreate vgcreate lvcreate lvchange lvs vgs pvs vgchange lvremove vgremove; do
+	ln -sf lvm "$ROOT/usr/sbin/$tool"
+done
+mkdir -p "$ROOT/etc/lvm"
+cp "$TOP/tests/lvm.conf" "$ROOT/etc/lvm/lvm.conf"
+
+# NBD (nbd-server, nbd-client) for test_67: a backup device served over
+# TCP on the VM's loopback interface.
+p=$(first_of /usr/bin/nbd-server /usr/sbin/nbd-server /bin/nbd-server) ||
+	die "nbd-server not found on the host (run tests/install-deps.sh)"
+copy_bin "$p" /usr/bin/nbd-server
+p=$(first_of /usr/sbin/nbd-client /sbin/nbd-client) ||
+	die "nbd-client not found on the host (run tests/install-deps.sh)"
+copy_bin "$p" /usr/sbin/nbd-client
+# Who root is, for the tools that ask (getpwuid): nbd-server, lvm.
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
+printf 'root:x:0:\ndisk:x:6:\n' >"$ROOT/etc/group"
+# nbd-server and lvm look for /var/run (pid files) and /run/lock.
+mkdir -p "$ROOT/var"
+ln -sf ../run "$ROOT/var/run"
+
 # Optional tools, included when the host has them.  fio only on request
 # (DMBT_WITH_FIO=1): Debian's fio links ceph, gnutls and ICU, ~65 MB of
 # libraries that would triple the initramfs and slow every boot; the suite's
@@ -146,7 +174,7 @@ copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
 # dependency modinfo reports, and load-order follows this list's order.
 WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
-	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt"
+	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd"
 
 declare -A DONE=()
 ORDER=()

@@ -11,6 +11,7 @@
  * Copyright (C) 2026 The dm-backup authors
  */
 #include <linux/blkdev.h>
+#include <linux/dm-ioctl.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -394,10 +395,38 @@ static void backup_drain(struct backup_c *bc)
 	wait_event(bc->copy_done_wait, !atomic_read(&bc->nr_copies));
 }
 
+/*
+ * A job still running or paused when its table goes away was abandoned:
+ * the table was removed, or replaced by one that did not take the job over
+ * (a table without a backup target, such as the one LVM loads on
+ * `lvchange --refresh`, or a backup table on other devices).  Writes from
+ * now on reach the origin without copy-before-write, and the status line
+ * that showed the job goes with the table, so the kernel log has to say
+ * that the backup is incomplete.  Sync mode none runs until it is removed:
+ * that is how it ends, not an abandonment.
+ */
+static void backup_report_abandoned(struct backup_c *bc)
+{
+	enum backup_state state = READ_ONCE(bc->state);
+	char name[DM_NAME_LEN];
+
+	if (!test_bit(BACKUP_RESUMED, &bc->flags) || !backup_job_active(state) ||
+	    bc->sync_mode == BACKUP_SYNC_NONE)
+		return;
+	/* The admin knows the device by its name, gone once it is removed. */
+	if (dm_copy_name_and_uuid(bc->md, name, NULL))
+		name[0] = '\0';
+	DMWARN("%s%s%s%s: job abandoned while %s at %lu/%lu chunks: its table was replaced or removed; the backup is incomplete",
+	       dm_device_name(bc->md), name[0] ? " (" : "", name, name[0] ? ")" : "",
+	       backup_state_name(state),
+	       bc->nr_copied - bc->nr_unmapped, bc->nr_chunks - bc->nr_unmapped);
+}
+
 static void backup_dtr(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
 
+	backup_report_abandoned(bc);
 	/* Views of this job fail from now on (unless a reload took it). */
 	backup_views_switch(bc, NULL, NULL);
 	backup_sysfs_detach(bc);
@@ -465,6 +494,7 @@ static void backup_resume(struct dm_target *ti)
 	struct backup_c *bc = ti->private;
 
 	backup_sysfs_attach(bc);
+	set_bit(BACKUP_RESUMED, &bc->flags);
 	clear_bit(BACKUP_SUSPENDED, &bc->flags);
 	backup_kick(bc);
 }

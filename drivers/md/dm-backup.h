@@ -88,6 +88,7 @@ enum backup_flag {
 	BACKUP_EVENT_PENDING,	/* a state changed: the worker raises a dm event */
 	BACKUP_NO_WRITE_ZEROES,	/* the backup device refused WRITE_ZEROES once */
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
+	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
 };
 
 struct backup_c {

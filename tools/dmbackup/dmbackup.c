@@ -442,6 +442,17 @@ static int backup_target(const struct table *tb)
 }
 
 /*
+ * A volume without a backup table but with its hidden device: something
+ * other than dmbackup replaced the volume's table (LVM does on `lvchange
+ * --refresh`), which ends the job (the kernel logs "job abandoned"), or a
+ * finish stopped before removing the hidden device.
+ */
+#define ORPHAN_HINT "a table without the backup target replaced the job's " \
+	"(e.g. lvchange --refresh), which ended the job and left the backup incomplete " \
+	"unless it had completed (see the kernel log), or a finish was interrupted; " \
+	"'dmbackup finish' removes it"
+
+/*
  * job_status - the status of @v's backup job, and where its target is in
  * the table (@where's start and len, if not NULL); false (and a message)
  * if there is no job.
@@ -458,6 +469,8 @@ static bool job_status(const struct volume *v, struct bstatus *s, struct target 
 	i = backup_target(&st);
 	if (i < 0) {
 		err("%s: no backup job runs on this volume", v->name);
+		if (dev_exists(v->hidden))
+			err("%s: but %s is left: %s", v->name, v->hidden, ORPHAN_HINT);
 		table_free(&st);
 		return false;
 	}
@@ -1402,7 +1415,17 @@ struct job {
 struct job_list {
 	struct job *jobs;
 	int n;
+	int orphans;
 };
+
+/* is_orphan - @name has a hidden device, but (the caller saw) no backup table. */
+static bool is_orphan(const char *name)
+{
+	char hidden[DM_NAME_LEN + sizeof(HIDDEN_SUFFIX)];
+
+	snprintf(hidden, sizeof(hidden), "%s%s", name, HIDDEN_SUFFIX);
+	return strlen(hidden) < DM_NAME_LEN && dev_exists(hidden);
+}
 
 /* collect_job - for_each_dm_device(): add @name to the list if it runs a job. */
 static void collect_job(const char *name, void *ctx)
@@ -1414,6 +1437,11 @@ static void collect_job(const char *name, void *ctx)
 	if (!read_table(name, DM_DEVICE_STATUS, &st))
 		return;
 	bi = backup_target(&st);
+	if (bi < 0 && is_orphan(name)) {
+		printf("%s: no backup job, but %s%s is left: %s\n",
+		       name, name, HIDDEN_SUFFIX, ORPHAN_HINT);
+		jl->orphans++;
+	}
 	if (bi >= 0) {
 		jl->jobs = realloc(jl->jobs, (jl->n + 1) * sizeof(*jl->jobs));
 		if (!jl->jobs) {
@@ -1436,7 +1464,7 @@ static int cmd_status(int argc, char **argv)
 	};
 	const char *vol_arg;
 	struct job *jobs = NULL;
-	int njobs = 0, i;
+	int njobs = 0, orphans = 0, i;
 	bool running = false;
 
 	i = parse_args(&cl, argc, argv);
@@ -1454,16 +1482,19 @@ static int cmd_status(int argc, char **argv)
 		snprintf(jobs[0].name, sizeof(jobs[0].name), "%s", v.name);
 		njobs = 1;
 	} else {
-		struct job_list jl = { NULL, 0 };
+		struct job_list jl = { NULL, 0, 0 };
 
 		if (!for_each_dm_device(collect_job, &jl))
 			return EX_ERR;
 		jobs = jl.jobs;
 		njobs = jl.n;
+		orphans = jl.orphans;
 	}
 	if (!njobs) {
-		printf("no backup jobs\n");
-		return EX_OK;
+		if (!orphans)
+			printf("no backup jobs\n");
+		free(jobs);
+		return orphans ? EX_ERR : EX_OK;
 	}
 	for (i = 0; i < njobs; i++)
 		running |= !job_ended(&jobs[i].s);
@@ -1492,7 +1523,7 @@ static int cmd_status(int argc, char **argv)
 		print_job(stdout, jobs[i].name, &s2, rate);
 	}
 	free(jobs);
-	return EX_OK;
+	return orphans ? EX_ERR : EX_OK;
 }
 
 /* ---- wait ------------------------------------------------------------------------ */
@@ -1577,7 +1608,11 @@ static int cmd_wait(int argc, char **argv)
 			print_job(stdout, v.name, &s, -1);
 		fflush(stdout);
 	}
-	timeout = tty ? 1000 : interval > 0 ? (int)(interval * 1000) : -1;
+	/*
+	 * A table replaced under the job (lvchange --refresh) raises no dm
+	 * event: look every 10 s even when only events are to be printed.
+	 */
+	timeout = tty ? 1000 : interval > 0 ? (int)(interval * 1000) : 10000;
 	t_prev = now();
 	c_prev = s.copied;
 	while (!job_ended(&s)) {
@@ -1600,7 +1635,8 @@ static int cmd_wait(int argc, char **argv)
 		if (!job_status(&v, &s, NULL)) {
 			if (drawn)
 				fputc('\n', stdout);
-			return EX_ERR;
+			/* The job was there: it is gone unfinished. */
+			return EX_JOB_FAILED;
 		}
 		t = now();
 		if (t - t_prev >= 0.5 && s.copied >= c_prev) {
@@ -1624,7 +1660,7 @@ static int cmd_wait(int argc, char **argv)
 			       rate > 0 ? hms((s.total - s.copied) * s.chunk_sectors * 512.0 /
 					      rate, e, 32) : "-", s.state);
 			drawn = true;
-		} else {
+		} else if (p.revents || interval > 0) {
 			/* An event or the --interval timeout. */
 			print_job(stdout, v.name, &s, rate);
 		}

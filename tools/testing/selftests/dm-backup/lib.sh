@@ -227,6 +227,13 @@ dmbt_cleanup() {
 		_cl_rc=1
 	fi
 	losetup -D 2>/dev/null
+	# NBD devices a test left connected (test_67).
+	for _cl_n in /sys/block/nbd*/pid; do
+		[ -e "$_cl_n" ] || continue
+		_cl_n=${_cl_n%/pid}
+		nbd-client -d "/dev/${_cl_n##*/}" >/dev/null 2>&1 ||
+			{ echo "cleanup: cannot disconnect /dev/${_cl_n##*/}"; _cl_rc=1; }
+	done
 	_cl_loops=$(losetup -n -O NAME 2>/dev/null)
 	if [ -n "$_cl_loops" ]; then
 		echo "cleanup: loop devices still attached: $(echo $_cl_loops)"
