@@ -416,7 +416,7 @@ static void backup_report_abandoned(struct backup_c *bc)
 	/* The admin knows the device by its name, gone once it is removed. */
 	if (dm_copy_name_and_uuid(bc->md, name, NULL))
 		name[0] = '\0';
-	DMWARN("%s%s%s%s: job abandoned while %s at %lu/%lu chunks: its table was replaced or removed; the backup is incomplete",
+	DMWARN("%s%s%s%s: job abandoned while %s at %lu/%lu chunks: table gone, backup incomplete",
 	       dm_device_name(bc->md), name[0] ? " (" : "", name, name[0] ? ")" : "",
 	       backup_state_name(state),
 	       bc->nr_copied - bc->nr_unmapped, bc->nr_chunks - bc->nr_unmapped);

@@ -53,7 +53,7 @@ writer_beats "$DMBT_TMP/stop"	# the volume still takes writes
 info "the job ended visibly"
 dmesg | tail -n +$((klog0 + 1)) >"$DMBT_TMP/klog"
 cat "$DMBT_TMP/klog"
-grep -q "backup: [0-9]*:[0-9]* ($vol): job abandoned while running at [0-9]*/768 chunks: its table was replaced or removed; the backup is incomplete" \
+grep -q "backup: [0-9]*:[0-9]* ($vol): job abandoned while running at [0-9]*/768 chunks: table gone, backup incomplete" \
 	"$DMBT_TMP/klog" || fail "no 'job abandoned' line in the kernel log"
 out=$(dmbackup status 2>&1)
 rc=$?
