@@ -16,7 +16,7 @@
 # measurement is missing, it exits non-zero and writes no report.
 #
 # Environment:
-#   BENCH_RUNS     repetitions (3)          BENCH_CASES  e.g. 1,2,5 (1,2,3,4,5,6)
+#   BENCH_RUNS     repetitions (3)          BENCH_CASES  e.g. 1,2,5 (1,2,3,4,5,6,7)
 #   BENCH_WALK_MB  walk region, MiB (1024)  BENCH_RAND_MB random-write region (512)
 #   DMBT_VM_MEM    guest MiB (4096)         DMBT_VM_SMP  vCPUs (2)
 #   DMBT_VM_TIMEOUT  seconds (2400)
@@ -33,14 +33,14 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 
 RUNS=${BENCH_RUNS:-3}
-CASES=${BENCH_CASES:-1,2,3,4,5,6}
+CASES=${BENCH_CASES:-1,2,3,4,5,6,7}
 WALK_MB=${BENCH_WALK_MB:-1024}
 RAND_MB=${BENCH_RAND_MB:-512}
 export DMBT_VM_MEM=${DMBT_VM_MEM:-4096}
 export DMBT_VM_SMP=${DMBT_VM_SMP:-2}
 export DMBT_VM_TIMEOUT=${DMBT_VM_TIMEOUT:-2400}
 case "$RUNS$WALK_MB$RAND_MB" in *[!0-9]*|'') echo "bench: bad BENCH_RUNS/_MB" >&2; exit 2 ;; esac
-case $CASES in *[!1-6,]*|'') echo "bench: bad BENCH_CASES '$CASES'" >&2; exit 2 ;; esac
+case $CASES in *[!1-7,]*|'') echo "bench: bad BENCH_CASES '$CASES'" >&2; exit 2 ;; esac
 
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
@@ -206,6 +206,18 @@ report() {
 		done
 		echo
 	fi
+	if has_case 7; then
+		echo "## 7. First 4k random writes with a slow backup device (dm-delay: writes 1 ms, reads 0)"
+		echo
+		echo "One 4 KiB write into each of the first 1024 64 KiB chunks, random order. The COW device of dm-snapshot N and the backup device of dm-backup (\`full 2 speed 1\`, walk parked) is a dm-delay device over the same brd disk: a backup device is often remote (NBD, iSCSI) or slower than the origin. dm-snapshot's first write waits for its COW write; dm-backup's first write waits for the origin read only."
+		echo
+		echo "| queue depth | dm-snapshot N IOPS | mean lat µs | dm-backup IOPS | mean lat µs | dm-backup vs snap N |"
+		echo "|---|---|---|---|---|---|"
+		for qd in 1 16; do
+			echo "| $qd | $(cell slow.snapN.qd$qd.iops) | $(cell slow.snapN.qd$qd.lat) | $(cell slow.bk.qd$qd.iops) | $(cell slow.bk.qd$qd.lat) | $(ratio slow.bk.qd$qd.iops slow.snapN.qd$qd.iops) |"
+		done
+		echo
+	fi
 	if has_case 4; then
 		echo "## 4. 4k random writes (qd16, fio) during an unthrottled walk (${WALK_MB} MiB)"
 		echo
@@ -278,6 +290,12 @@ report() {
 		echo "| first 4k random writes qd1 >= 2x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 2) |"
 		x=$(awk -v a="$(med r4k.bk.qd16.iops)" -v b="$(med r4k.snapN.qd16.iops)" 'BEGIN { print a / b }')
 		echo "| first 4k random writes qd16 >= 3x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 3) |"
+	fi
+	if has_case 7; then
+		x=$(awk -v a="$(med slow.bk.qd1.iops)" -v b="$(med slow.snapN.qd1.iops)" 'BEGIN { print a / b }')
+		echo "| (case 7, slow backup device) first 4k writes qd1 >= 2x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 2) |"
+		x=$(awk -v a="$(med slow.bk.qd16.iops)" -v b="$(med slow.snapN.qd16.iops)" 'BEGIN { print a / b }')
+		echo "| (case 7, slow backup device) first 4k writes qd16 >= 3x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 3) |"
 	fi
 	if has_case 3; then
 		x=$(awk -v a="$(med seq.bk.mbs)" -v b="$(med seq.snapN.mbs)" 'BEGIN { print a / b }')

@@ -11,9 +11,11 @@
  *   created under bc->lock and put in bc->inflight (writes now wait on it)
  *   -> pages and read bio allocated, read submitted (from map() without
  *      sleeping when memory is at hand, otherwise by the worker)
- *   -> copy_read_endio -> copy_write (copy_wq) -> copy_write_endio
- *   -> copy_finish (copy_wq): bits set, copy leaves the tree, waiting
- *      writes are released.
+ *   -> copy_read_endio -> copy_write (copy_wq): a copy-before-write
+ *      releases its waiting writes here (copy_release_saved), before its
+ *      backup write -> copy_write_endio
+ *   -> copy_finish (copy_wq): bits set, copy leaves the tree, the writes
+ *      still waiting are released.
  *
  * Where a write waits for its chunk's copy: backup_cow_bio().
  *
@@ -364,6 +366,36 @@ static bool backup_can_write_zeroes(struct backup_c *bc)
 }
 
 /*
+ * Once a copy-before-write has read the origin, the writes waiting for it
+ * may go: the old data is safe in the buffer, and whatever happens to the
+ * backup write, these chunks are never read from the origin again (a
+ * failure breaks the backup under on_cbw_error break_backup).  The write
+ * then waits for one read instead of a read and a write, which is what
+ * makes a first write cheaper than dm-snapshot's.  Not for walk copies
+ * (a failed walk copy is retried from the origin), for fail_write (the
+ * writes must fail with the backup write) or before a WRITE_ZEROES retry.
+ */
+static bool copy_may_release_early(struct backup_copy *copy)
+{
+	return !copy->for_walk && !copy->saved &&
+	       copy->bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP;
+}
+
+static void copy_release_saved(struct backup_copy *copy)
+{
+	struct backup_c *bc = copy->bc;
+	struct bio_list waiters = BIO_EMPTY_LIST;
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	copy->saved = true;
+	bio_list_merge(&waiters, &copy->waiters);
+	bio_list_init(&copy->waiters);
+	spin_unlock_irqrestore(&bc->lock, flags);
+	backup_resubmit(bc, &waiters);
+}
+
+/*
  * Write the buffer to the backup device, merging neighbouring chunks of
  * the same kind: zero chunks become WRITE_ZEROES, as in the QEMU job.
  */
@@ -372,6 +404,9 @@ static void copy_write(struct backup_copy *copy)
 	bool use_zeroes = backup_can_write_zeroes(copy->bc);
 	unsigned int i, pos = 0, run_pos = 0, run_len = 0, bytes;
 	bool run_zero = false;
+
+	if (copy_may_release_early(copy))
+		copy_release_saved(copy);
 
 	copy->nr_zero = 0;
 	/* Held until every write is submitted, so finish cannot run early. */
@@ -632,6 +667,7 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 	copy->retry_data_write = false;
 	copy->status = BLK_STS_OK;
 	copy->read_failed = false;
+	copy->saved = false;
 	copy->nr_pages = 0;
 	copy->nr_zero = 0;
 	copy->hold = false;
@@ -701,7 +737,13 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		if (chunk > last)
 			break;
 		copy = backup_inflight_find(bc, chunk, &next);
-		if (copy) {
+		if (copy && copy->saved) {
+			/* Its old data is safe: as good as copied. */
+			trace_dm_backup_cow_skip(bc->dev, copy->chunk,
+						 copy->nr_chunks);
+			chunk = copy->chunk + copy->nr_chunks;
+			continue;
+		} else if (copy) {
 			trace_dm_backup_cow_wait(bc->dev, copy->chunk,
 						 copy->nr_chunks);
 		} else {

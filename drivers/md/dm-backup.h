@@ -219,6 +219,12 @@ struct backup_copy {
 	atomic_t pending_writes;
 	blk_status_t status;
 	bool read_failed;
+	/*
+	 * The origin's data is in the buffer and no failure can make the
+	 * copy read the origin again: writes to these chunks need not wait
+	 * for the backup write.  Under bc->lock.
+	 */
+	bool saved;
 	struct bio_list waiters;	/* writes waiting for this copy, under bc->lock */
 	struct bio_list view_waiters;	/* backup-view reads waiting, under bc->lock */
 	bool hold;			/* no copy: a view reads the origin here */

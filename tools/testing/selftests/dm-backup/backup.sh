@@ -49,6 +49,18 @@ wait_copied() {
 	done
 }
 
+# wait_cbw <name> <min_chunks> [timeout_s]: wait until at least min_chunks
+# copy-before-write chunks have reached the backup device.  A write that
+# started a copy may return before that: it waits for the origin read only.
+wait_cbw() {
+	_wb_end=$(($(date +%s) + ${3:-60}))
+	while [ "$(bk_cbw "$1")" -lt "$2" ]; do
+		[ "$(date +%s)" -lt "$_wb_end" ] ||
+			fail "$1: fewer than $2 cbw chunks after ${3:-60}s: $(backup_status "$1")"
+		sleep 0.1
+	done
+}
+
 # save_image <dev> <file>: copy a device to a file (the oracle images).
 save_image() {
 	drop_caches "$1"

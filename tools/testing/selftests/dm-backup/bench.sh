@@ -13,7 +13,7 @@
 #
 # Kernel command line knobs (tests/bench.sh sets them):
 #   dmbt.bench_runs=N       repetitions of every case (3)
-#   dmbt.bench_cases=1,2,.. cases to run (all: 1-6)
+#   dmbt.bench_cases=1,2,.. cases to run (all: 1-7)
 #   dmbt.bench_walk_mb=M    walk/throttle/"during walk" region (1024)
 #   dmbt.bench_rand_mb=M    4k random / 1M sequential region (512)
 #
@@ -21,6 +21,7 @@
 #   1 walk throughput, idle origin, vs dd      4 writes during a walk
 #   2 4k random writes (first / copied)        5 throttle accuracy
 #   3 1 MiB sequential first writes            6 scale: ctr time, memory
+#   7 first 4k writes with a slow backup device (dm-delay, writes 1 ms)
 
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 export DMBT_DIR
@@ -31,7 +32,7 @@ export DMBT_TMP
 . "$DMBT_DIR/backup.sh"
 cd "$DMBT_TMP" || exit 1
 
-RUNS=3 CASES=1,2,3,4,5,6 WALK_MB=1024 RAND_MB=512
+RUNS=3 CASES=1,2,3,4,5,6,7 WALK_MB=1024 RAND_MB=512
 for w in $(cat /proc/cmdline); do
 	case $w in
 	dmbt.bench_runs=*)    RUNS=${w#*=} ;;
@@ -202,31 +203,37 @@ grep -q '^brd ' /proc/modules || fail "brd not loaded"
 # order, for dm-linear and the already-copied runs, which are much faster
 # and need more writes for stable numbers.
 CP_PASSES=8
-mklog() {	# mklog <passes> <file>
+mklog() {	# mklog <passes> <file> [chunks]
 	{
 		echo "fio version 2 iolog"
 		echo "/dev/bench add"
 		echo "/dev/bench open"
 		_p=0
 		while [ $_p -lt "$1" ]; do
-			seq 0 $((RAND_CHUNKS - 1)) | shuf |
+			seq 0 $((${3:-$RAND_CHUNKS} - 1)) | shuf |
 				awk -v s=$((7 + _p)) 'BEGIN { srand(s) } { printf "/dev/bench write %d 4096\n", $1 * 65536 + int(rand() * 16) * 4096 }'
 			_p=$((_p + 1))
 		done
 		echo "/dev/bench close"
 	} >"$2" || fail "cannot write the iolog $2"
-	[ "$(grep -c ' write ' "$2")" = $(($1 * RAND_CHUNKS)) ] || fail "iolog $2 has the wrong length"
+	[ "$(grep -c ' write ' "$2")" = $(($1 * ${3:-$RAND_CHUNKS})) ] || fail "iolog $2 has the wrong length"
 }
 FIRST_LOG=$DMBT_TMP/first.iolog
 MANY_LOG=$DMBT_TMP/many.iolog
 mklog 1 "$FIRST_LOG"
 mklog $CP_PASSES "$MANY_LOG"
+# Case 7: first writes into the first SLOW_CHUNKS chunks (64 MiB).
+SLOW_CHUNKS=1024
+SLOW_LOG=$DMBT_TMP/slow.iolog
+mklog 1 "$SLOW_LOG" $SLOW_CHUNKS
 
-# rand4k <dev> <qd> <key> [many]: replay an iolog against dev, emit
+# rand4k <dev> <qd> <key> [many|slow]: replay an iolog against dev, emit
 # iops/lat/p99.
 rand4k() {
 	if [ "${4:-}" = many ]; then
 		_log=$MANY_LOG _want=$((CP_PASSES * RAND_CHUNKS))
+	elif [ "${4:-}" = slow ]; then
+		_log=$SLOW_LOG _want=$SLOW_CHUNKS
 	else
 		_log=$FIRST_LOG _want=$RAND_CHUNKS
 	fi
@@ -251,19 +258,20 @@ seq1m() {
 # snapshot.rst: snapshot-origin over the origin, the snapshot (COW on $B)
 # loaded while the snapshot-origin is suspended.
 setup_linear() { dm_create lin "0 $RAND_SZ linear $O 0"; echo /dev/mapper/lin; }
-setup_snap() {	# N|P
+setup_snap() {	# N|P [cow device]
+	_cow=${2:-$B}
 	if [ "$1" = P ]; then
 		# A fresh persistent store: no valid header from the last run.
 		dd if=/dev/zero of=$B bs=64k count=4 oflag=direct status=none || fail "zeroing COW header"
 	fi
 	dm_create so "0 $RAND_SZ snapshot-origin $O"
 	dmsetup suspend so || fail "suspend so"
-	dm_create sn "0 $RAND_SZ snapshot $O $B $1 128"
+	dm_create sn "0 $RAND_SZ snapshot $O $_cow $1 128"
 	dmsetup resume so || fail "resume so"
 	echo /dev/mapper/so
 }
-setup_bk() {	# speed 1: the walk copies its first copy and then sleeps
-	dm_create bk "0 $WALK_SZ backup $O $B full 2 speed 1"
+setup_bk() {	# [backup device]; speed 1: the walk copies its first copy and then sleeps
+	dm_create bk "0 $WALK_SZ backup $O ${1:-$B} full 2 speed 1"
 	echo /dev/mapper/bk
 }
 
@@ -322,8 +330,9 @@ while [ $RUN -le "$RUNS" ]; do
 			c0=$(bk_copied bk)
 			rand4k "$dev" $qd r4k.bk.qd$qd
 			expect_running bk
-			[ "$(bk_cbw bk)" -ge $((RAND_CHUNKS - c0)) ] ||
-				fail "fewer chunks copied by writes than written: $(backup_status bk)"
+			# Writes return once their chunk is read; the last
+			# copies may still be landing.
+			wait_cbw bk $((RAND_CHUNKS - c0)) 60
 			emit r4k.bk_walkcopied.qd$qd "$c0"
 			rand4k "$dev" $qd r4k.bk_cp.qd$qd many
 			expect_running bk
@@ -352,6 +361,29 @@ while [ $RUN -le "$RUNS" ]; do
 		seq1m "$dev" seq.bk
 		expect_running bk
 		dm_remove bk
+	fi
+
+	# ---- case 7: first writes, slow backup device ----------------------------------
+	# The backup (COW) device is remote or slow in real life: dm-delay
+	# holds every write to it for 1 ms.  dm-snapshot's first write waits
+	# for its COW write; dm-backup's waits for the origin read only.
+	if has_case 7; then
+		dm_create slowb "0 $(sectors $B) delay $B 0 0 $B 0 1"
+		for qd in 1 16; do
+			info "case 7: qd$qd dm-snapshot N over a slow COW device"
+			dev=$(setup_snap N /dev/mapper/slowb) || exit 1
+			rand4k "$dev" $qd slow.snapN.qd$qd slow
+			snap_ok sn
+			dm_remove sn so
+			info "case 7: qd$qd dm-backup over a slow backup device"
+			dev=$(setup_bk /dev/mapper/slowb) || exit 1
+			c0=$(bk_copied bk)
+			rand4k "$dev" $qd slow.bk.qd$qd slow
+			expect_running bk
+			wait_cbw bk $((SLOW_CHUNKS - c0)) 120
+			dm_remove bk
+		done
+		dm_remove slowb
 	fi
 
 	# ---- case 4: writes during an unthrottled walk ---------------------------------

@@ -5,7 +5,8 @@
 # chunk a second):
 #   - while the walk's copy of the chunk is in flight: the write waits for
 #     that copy and starts no copy of its own;
-#   - before the walk reaches the chunk: the write copies exactly that chunk;
+#   - before the walk reaches the chunk: the write copies exactly that chunk
+#     (it returns once the chunk is read; the copy lands 1.5 s later);
 #   - after the walk passed the chunk: the write copies nothing.
 # Oracles: chunk contents against T0 at each step, the copy counters, and
 # at the end backup == T0 and origin == T0 + writes.
@@ -42,6 +43,7 @@ info "chunk 255: the walk is far away; the write copies exactly that chunk"
 copied=$(bk_copied bk)
 [ "$copied" -lt 200 ] || fail "the walk is already at $copied chunks"
 write_at /dev/mapper/bk $((255 * CH + 512)) 1024 22 "$DMBT_TMP/expect"
+wait_cbw bk $((cbw + 1))
 [ "$(bk_cbw bk)" -eq $((cbw + 1)) ] ||
 	fail "cbw_chunks went from $cbw to $(bk_cbw bk), want +1"
 chunk_of "$b" 255 $CH "$DMBT_TMP/b255"

@@ -36,6 +36,7 @@ info "writes to an unmapped chunk copy nothing, to a mapped one copy it"
 write_at /dev/mapper/bk $((50 * CH)) 4096 1 "$DMBT_TMP/expect"
 [ "$(bk_cbw bk)" -eq 0 ] || fail "a write to an unmapped chunk was copied"
 write_at /dev/mapper/bk $((255 * CH + 512)) 1024 2 "$DMBT_TMP/expect"
+wait_cbw bk 1
 [ "$(bk_cbw bk)" -eq 1 ] || fail "a write to mapped chunk 255 was not copied first ($(bk_cbw bk))"
 run dmsetup message bk 0 speed 0
 wait_state bk completed 60
