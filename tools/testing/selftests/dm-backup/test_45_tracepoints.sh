@@ -34,7 +34,9 @@ sleep 0.5
 write_at /dev/mapper/bk 4096 4096 1 "$DMBT_TMP/expect"
 # chunks 100-101: not copied, this write starts their copy (cow_process)
 write_at /dev/mapper/bk $((100 * CH + 512)) $((CH + 1024)) 2 "$DMBT_TMP/expect"
-# chunk 100 again, now copied: skipped, no cow events at all
+# chunk 100 again once its copy landed (the write above returned when the
+# chunks were read): copied, no cow events at all
+wait_cbw bk 2
 write_at /dev/mapper/bk $((100 * CH)) 512 3 "$DMBT_TMP/expect"
 # chunks 100-102: 100-101 copied (cow_skip), 102 not (cow_process)
 write_at /dev/mapper/bk $((100 * CH)) $((3 * CH)) 4 "$DMBT_TMP/expect"
