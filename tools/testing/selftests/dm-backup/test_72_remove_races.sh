@@ -1,6 +1,7 @@
 #!/bin/sh
-# Removal and unload races.  The backup device sits behind dm-delay with a
-# 1 s write delay, so writes to uncopied chunks wait on slow copies.
+# Removal and unload races.  The origin's reads and the backup device's
+# writes sit behind dm-delay (1 s each), so writes to uncopied chunks wait
+# on slow copy reads, and copies stay in flight after the writes returned.
 #  - `dmsetup remove` while writers hold the device open fails with EBUSY
 #    ("Device or resource busy") and changes nothing; the job goes on.
 #  - `rmmod dm-backup` while a device exists fails and the module stays.
@@ -21,6 +22,7 @@ save_image "$o" "$DMBT_TMP/t0"
 cp "$DMBT_TMP/t0" "$DMBT_TMP/expect"
 n=$(sectors "$b")
 run dmsetup create slowb --table "0 $n delay $b 0 0 $b 0 1000"
+run dmsetup create slowo --table "0 $(sectors "$o") delay $o 0 1000 $o 0 0"
 
 writers() {	# writers <seed>: 4 O_DIRECT writers in the background
 	bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" "$1" 32 4 4096 131072 100 0 0 \
@@ -31,7 +33,7 @@ writers() {	# writers <seed>: 4 O_DIRECT writers in the background
 still_running() { kill -0 "$wpid" 2>/dev/null; }
 
 info "remove while open: EBUSY"
-bk_create bk "$o" /dev/mapper/slowb full 2 speed 1048576
+bk_create bk /dev/mapper/slowo /dev/mapper/slowb full 2 speed 1048576
 writers 1
 still_running || fail "writers finished within 1 s: they did not wait on copies"
 if dmsetup remove bk 2>"$DMBT_TMP/err"; then
@@ -52,7 +54,7 @@ run dmsetup remove bk
 same "$o" "$DMBT_TMP/expect"
 
 info "deferred remove while open"
-bk_create bk "$o" /dev/mapper/slowb full 2 speed 1048576
+bk_create bk /dev/mapper/slowo /dev/mapper/slowb full 2 speed 1048576
 writers 2
 still_running || fail "writers finished within 1 s"
 run dmsetup remove --deferred bk
@@ -76,6 +78,7 @@ until dmsetup remove slowb 2>/dev/null; do
 	sleep 0.2
 done
 info "slowb removed after $i retries"
+run dmsetup remove slowo
 info "nothing left: the module unloads"
 run rmmod dm-backup
 run modprobe dm-backup
