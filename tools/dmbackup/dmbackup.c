@@ -65,14 +65,19 @@ void err(const char *fmt, ...)
 
 /*
  * fail_at - failure injection for the selftests: true when the environment
- * variable DMBACKUP_FAIL_AT names @step.  The caller then behaves exactly as
- * if the operation of that step had failed.
+ * variable DMBACKUP_FAIL_AT, a comma-separated list, names @step (a list,
+ * so that a rollback step can fail after the step that set it off).  The
+ * caller then behaves exactly as if the operation of that step had failed.
  */
 static bool fail_at(const char *step)
 {
 	const char *s = getenv("DMBACKUP_FAIL_AT");
+	size_t len = strlen(step);
 
-	if (!s || strcmp(s, step))
+	for (; s && *s; s += strcspn(s, ","), s += *s == ',')
+		if (!strncmp(s, step, len) && (s[len] == ',' || !s[len]))
+			break;
+	if (!s || !*s)
 		return false;
 	err("DMBACKUP_FAIL_AT=%s: simulating a failure of this step", step);
 	return true;
@@ -562,7 +567,7 @@ static bool one_of(const char *s, const char *const *list)
 /* Keys of the long options without a short form (getopt_long's val). */
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
-	OPT_INTERVAL, OPT_REMOVE,
+	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED,
 };
 
 /*
@@ -710,12 +715,28 @@ static bool check_backup_dev(const char *path, const struct volume *v,
 }
 
 /*
+ * resuspend_after_restore - start --suspended: swapping the original table
+ * back in (only a resume swaps tables) let the writes the caller's suspend
+ * held reach the volume.  Suspend it again, as the caller had it, but say
+ * that its map no longer matches it.
+ */
+static void resuspend_after_restore(const struct volume *v)
+{
+	err("%s: putting its table back resumed it for a moment: what was written "
+	    "since it was suspended is on it now, so a map computed while it was "
+	    "suspended is out of date", v->name);
+	if (fail_at("restore-suspend") || !suspend_volume(v->name))
+		err("%s could not be suspended again", v->name);
+}
+
+/*
  * restore_after_start_resume - the resume that should have switched the
  * backup table in failed (or DMBACKUP_FAIL_AT=resume-after says so): put the
- * volume back as it was, whichever table is live now.
+ * volume back as it was, whichever table is live now.  @keep_suspended
+ * (start --suspended): leave it suspended, as the caller gave it to us.
  */
 static bool restore_after_start_resume(const struct volume *v, const struct table *orig,
-				       bool ro)
+				       bool ro, bool keep_suspended)
 {
 	struct dm_info info;
 	struct table live;
@@ -725,21 +746,44 @@ static bool restore_after_start_resume(const struct volume *v, const struct tabl
 		return false;
 	swapped = backup_target(&live) >= 0;
 	table_free(&live);
-	if (swapped) {
-		/* The backup table is live: load the original table back. */
-		ok = load_table(v->name, orig, ro);
-		if (ok && get_info(v->name, &info) && !info.suspended)
-			ok = suspend_volume(v->name);
-	} else {
+	if (!swapped) {
 		/* The old table is still live, maybe suspended. */
 		simple_op(DM_DEVICE_CLEAR, v->name);
+		/* The caller's suspend goes on: its map still holds. */
+		return keep_suspended || simple_op(DM_DEVICE_RESUME, v->name);
 	}
-	return ok && simple_op(DM_DEVICE_RESUME, v->name);
+	/* The backup table is live: load the original table back. */
+	ok = load_table(v->name, orig, ro);
+	if (ok && get_info(v->name, &info) && !info.suspended)
+		ok = suspend_volume(v->name);
+	if (!ok || !simple_op(DM_DEVICE_RESUME, v->name))
+		return false;
+	if (keep_suspended)
+		resuspend_after_restore(v);
+	return true;
+}
+
+/*
+ * say_restored - after a failed start: in which state the volume is left.
+ * With --suspended it stays suspended (unless someone resumed it or it
+ * could not be suspended again): the caller decides when writes resume.
+ */
+static void say_restored(const struct volume *v, bool came_suspended)
+{
+	struct dm_info info;
+
+	if (!came_suspended)
+		err("%s is restored as it was", v->name);
+	else if (get_info(v->name, &info) && info.suspended)
+		err("%s is restored: its original table, still suspended; run start "
+		    "again, or resume it (dmsetup resume %s)", v->name, v->name);
+	else
+		err("%s is restored: its original table, but NOT suspended", v->name);
 }
 
 static const char start_usage[] =
 "usage: dmbackup start <volume> <backup_device> [--mode full|none]\n"
-"           [--mode top --map MAP_DEVICE] [--speed RATE]\n"
+"           [--mode top --map MAP_DEVICE] [--suspended] [--speed RATE]\n"
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
 "           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
@@ -752,14 +796,19 @@ static const char start_usage[] =
 "(powers of 1024), 0 for unlimited.  SECTORS: a power of two, 8 to 2048.\n"
 "--mode none copies only what writes are about to change; --mode top copies\n"
 "the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup map).\n"
+"--suspended: the caller suspended the volume (dmsetup suspend), e.g. to\n"
+"compute the map while nothing writes; start does not suspend it, and its\n"
+"resume, which puts the job in place, is the point in time.  Without\n"
+"--suspended a suspended volume is refused, and with it one that is not.\n"
 "Refuses a volume that is not a dm device or already has a backup job, and a\n"
 "backup device that is too small or in use.  On any failure the volume is\n"
-"left exactly as it was.\n";
+"left exactly as it was; with --suspended, still suspended.\n";
 
 /* The options of start; NULL or 0: left out of the table (the default). */
 struct start_args {
 	const char *mode, *map, *src, *tgt, *cbw;
 	uint64_t speed, chunk;
+	bool suspended;		/* --suspended: the caller suspended the volume */
 };
 
 /* An option without an argument: @ctx is the bool it sets. */
@@ -807,6 +856,9 @@ static int start_opt(void *ctx, int key, const char *val)
 			    "break_backup or fail_write");
 	case OPT_MAP:
 		a->map = val;
+		break;
+	case OPT_SUSPENDED:
+		a->suspended = true;
 		break;
 	case OPT_SPEED:
 		if (!parse_rate(val, &a->speed))
@@ -865,6 +917,7 @@ static int cmd_start(int argc, char **argv)
 		{ "on-source-error", required_argument, NULL, OPT_SRC },
 		{ "on-target-error", required_argument, NULL, OPT_TGT },
 		{ "on-cbw-error", required_argument, NULL, OPT_CBW },
+		{ "suspended", no_argument, NULL, OPT_SUSPENDED },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct start_args a = { .mode = "full" };
@@ -877,7 +930,7 @@ static int cmd_start(int argc, char **argv)
 	uint64_t size;
 	struct table orig, bk = { 0 };
 	struct target bkt;
-	struct dm_info hinfo;
+	struct dm_info hinfo, info;
 	struct volume v;
 	dev_t bdev;
 	int i;
@@ -899,8 +952,19 @@ static int cmd_start(int argc, char **argv)
 		err("%s has no live table", v.name);
 		return EX_ERR;
 	}
-	if (v.info.suspended) {
-		err("%s is suspended: resume it first", v.name);
+	/*
+	 * Whose suspend it is, only the caller knows: resuming someone else's
+	 * (an LVM command's, another backup's) would let writes through that
+	 * it holds back on purpose.
+	 */
+	if (v.info.suspended && !a.suspended) {
+		err("%s is suspended: resume it first, or, if you suspended it for "
+		    "this job (to compute its map), pass --suspended", v.name);
+		return EX_ERR;
+	}
+	if (!v.info.suspended && a.suspended) {
+		err("%s is not suspended, but --suspended says so: suspend it first "
+		    "(dmsetup suspend %s), or start without --suspended", v.name, v.name);
 		return EX_ERR;
 	}
 	if (v.info.inactive_table) {
@@ -934,7 +998,8 @@ static int cmd_start(int argc, char **argv)
 
 	/* 1. The hidden device, with the volume's current table, resumed. */
 	if (fail_at("create") || !create_dev(v.hidden, &orig, v.info.read_only)) {
-		err("cannot create %s; %s is unchanged", v.hidden, v.name);
+		err("cannot create %s; %s is unchanged%s", v.hidden, v.name,
+		    a.suspended ? " (still suspended)" : "");
 		if (dev_exists(v.hidden))
 			simple_op(DM_DEVICE_REMOVE, v.hidden);
 		return EX_ERR;
@@ -957,8 +1022,22 @@ static int cmd_start(int argc, char **argv)
 		goto undo_load;
 	}
 
-	/* 3. Suspend: flushes and freezes the filesystem on the volume. */
-	if (fail_at("suspend") || !suspend_volume(v.name)) {
+	/*
+	 * 3. Suspend: flushes and freezes the filesystem on the volume.  Or,
+	 * with --suspended, check that the caller's suspend still holds: if
+	 * someone resumed the volume meanwhile, writes since the caller's map
+	 * would be missing from the backup (the resume below would suspend
+	 * the volume itself).
+	 */
+	if (a.suspended) {
+		if (fail_at("still-suspended") || !get_info(v.name, &info) ||
+		    !info.suspended) {
+			err("%s was resumed since it was suspended (by someone else?): "
+			    "what was written since may be missing from the map; "
+			    "not starting", v.name);
+			goto undo_load;
+		}
+	} else if (fail_at("suspend") || !suspend_volume(v.name)) {
 		err("cannot suspend %s; it is unchanged", v.name);
 		goto undo_load;
 	}
@@ -967,7 +1046,7 @@ static int cmd_start(int argc, char **argv)
 	if (fail_at("resume") || !simple_op(DM_DEVICE_RESUME, v.name) ||
 	    fail_at("resume-after")) {
 		err("cannot resume %s with the backup table; restoring it", v.name);
-		if (!restore_after_start_resume(&v, &orig, v.info.read_only)) {
+		if (!restore_after_start_resume(&v, &orig, v.info.read_only, a.suspended)) {
 			err("RESTORE FAILED: %s may still be suspended.  By hand:", v.name);
 			for (i = 0; i < orig.n; i++)
 				fprintf(stderr, "  dmsetup load %s --table '%" PRIu64 " %"
@@ -980,20 +1059,24 @@ static int cmd_start(int argc, char **argv)
 		if (!simple_op(DM_DEVICE_REMOVE, v.hidden))
 			err("%s is restored, but %s could not be removed", v.name, v.hidden);
 		else
-			err("%s is restored as it was", v.name);
+			say_restored(&v, a.suspended);
 		return EX_ERR;
 	}
-	printf("%s: backup to %s started: %" PRIu64 " sectors, origin moved to %s\n",
-	       v.name, bdev_arg, size, v.hidden);
+	printf("%s: backup to %s started: %" PRIu64 " sectors, origin moved to %s%s\n",
+	       v.name, bdev_arg, size, v.hidden,
+	       a.suspended ? ", volume resumed" : "");
 	table_free(&orig);
 	return EX_OK;
 
 undo_load:
 	simple_op(DM_DEVICE_CLEAR, v.name);
-	if (get_info(v.name, &v.info) && v.info.suspended)
+	/* Only our own suspend is undone; the caller's (--suspended) stays. */
+	if (!a.suspended && get_info(v.name, &v.info) && v.info.suspended)
 		simple_op(DM_DEVICE_RESUME, v.name);
 	if (!simple_op(DM_DEVICE_REMOVE, v.hidden))
 		err("could not remove %s: remove it by hand", v.hidden);
+	else if (a.suspended)
+		say_restored(&v, true);
 	table_free(&orig);
 	return EX_ERR;
 }

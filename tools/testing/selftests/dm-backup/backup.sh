@@ -9,6 +9,17 @@ bk_table() {
 	echo "0 $(sectors "$_bt_o") backup $_bt_o $_bt_b $_bt_m $*"
 }
 
+# mkthin <meta_MiB> <data_MiB> <vol_MiB>: a thin pool "pool" (64 KiB
+# blocks) on fresh loop devices, and in it a thin volume "tv" (thin id 0);
+# the pool's metadata device goes to $THIN_META (for thin_delta).
+mkthin() {
+	THIN_META=$(mkloop "$1") || exit 1
+	_mt_data=$(mkloop "$2") || exit 1
+	run dmsetup create pool --table "0 $(($2 * 2048)) thin-pool $THIN_META $_mt_data 128 0"
+	run dmsetup message pool 0 "create_thin 0"
+	run dmsetup create tv --table "0 $(($3 * 2048)) thin /dev/mapper/pool 0"
+}
+
 # bk_create <name> <origin> <backup> <mode> [opt words...]: create and
 # resume a backup device over the whole origin; the job starts now.
 bk_create() {

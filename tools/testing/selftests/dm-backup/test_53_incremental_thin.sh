@@ -10,12 +10,9 @@
 
 MB=2048
 CH=65536
-meta=$(mkloop 8) || exit 1
-data=$(mkloop 64) || exit 1
+mkthin 8 64 32
+meta=$THIN_META
 b=$(mkloop 32) || exit 1
-run dmsetup create pool --table "0 $((64 * MB)) thin-pool $meta $data 128 0"
-run dmsetup message pool 0 "create_thin 0"
-run dmsetup create tv --table "0 $((32 * MB)) thin /dev/mapper/pool 0"
 # Half the volume holds data; the rest was never written (unprovisioned).
 fill_random /dev/mapper/tv 161 $((16 * 1048576))
 
