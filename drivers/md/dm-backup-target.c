@@ -201,9 +201,27 @@ static int backup_parse_options(struct backup_c *bc, struct dm_arg_set *as,
 	return 0;
 }
 
+/*
+ * The table holds each device once.  dm_get_device() of a device it
+ * already holds with a narrower mode (the map is opened read-only, the
+ * origin with the table's mode, the backup device also for writing)
+ * reopens it with the wider mode and frees the struct dm_dev it handed
+ * out before: point every earlier reference to that device at the new
+ * one, so that none dangles.  @devt: the device @ref was opened on,
+ * taken while *@ref was still valid.
+ */
+static void backup_follow_dev(struct dm_dev **ref, dev_t devt,
+			      struct dm_dev *dev)
+{
+	if (*ref && dev->bdev->bd_dev == devt)
+		*ref = dev;
+}
+
 static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 {
 	struct dm_target *ti = bc->ti;
+	dev_t map_devt = bc->map ? bc->map->bdev->bd_dev : 0;
+	dev_t origin_devt;
 	int r;
 
 	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
@@ -212,6 +230,8 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		*error = "Error opening origin device";
 		return r;
 	}
+	backup_follow_dev(&bc->map, map_devt, bc->origin);
+	origin_devt = bc->origin->bdev->bd_dev;
 	r = dm_get_device(ti, argv[1],
 			  dm_table_get_mode(ti->table) | BACKUP_OPEN_WRITE,
 			  &bc->backup);
@@ -219,6 +239,8 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		*error = "Error opening backup device";
 		return r;
 	}
+	backup_follow_dev(&bc->map, map_devt, bc->backup);
+	backup_follow_dev(&bc->origin, origin_devt, bc->backup);
 	if (bc->origin->bdev == bc->backup->bdev) {
 		*error = "Backup device must differ from the origin device";
 		return -EINVAL;

@@ -45,6 +45,9 @@ vol_untouched() {
 # 256 KiB each, at most $WRITER_MAX, default 96 = 24 MiB), then keep
 # rewriting dir/churn, until stopfile exists.  stopfile.count: files
 # written; stopfile.beat: writes done (it grows while the volume is live).
+# Its exit status is 0 unless a write failed (then it says which): the
+# loop's own status would be that of its last command, which must not
+# decide it (a slow kernel stops it among the files, not in the churn).
 writer_start() {
 	(
 		_w_i=0
@@ -52,18 +55,23 @@ writer_start() {
 		while [ ! -e "$2" ]; do
 			_w_beat=$((_w_beat + 1))
 			if [ "$_w_i" -ge "${WRITER_MAX:-96}" ]; then
-				dmbt-prng "$_w_beat" 64K >"$1/churn" || exit 1
+				dmbt-prng "$_w_beat" 64K >"$1/churn" ||
+					{ echo "writer: writing $1/churn failed" >&2; exit 1; }
 				sync
 				echo "$_w_beat" >"$2.beat"
 				sleep 0.05
 				continue
 			fi
 			_w_i=$((_w_i + 1))
-			dmbt-prng $((5000 + _w_i)) 256K >"$1/during-$_w_i" || exit 1
+			dmbt-prng $((5000 + _w_i)) 256K >"$1/during-$_w_i" ||
+				{ echo "writer: writing $1/during-$_w_i failed" >&2; exit 1; }
 			echo "$_w_i" >"$2.count"
 			echo "$_w_beat" >"$2.beat"
-			[ $((_w_i % 8)) -eq 0 ] && sync
+			if [ $((_w_i % 8)) -eq 0 ]; then
+				sync
+			fi
 		done
+		exit 0
 	) &
 	WRITER=$!
 }

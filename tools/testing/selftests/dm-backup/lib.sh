@@ -140,6 +140,19 @@ fill_random() {
 	sync
 }
 
+# kasan_quarantine_mib: MiB of freed slab objects a KASAN kernel (make
+# check-debug) may hold back in its quarantine before it really frees them
+# (mm/kasan/quarantine.c: 1/32 of RAM); 0 on a kernel without KASAN.
+# Memory that MemAvailable does not promise: tests that leave the kernel
+# little memory must leave this much more.
+kasan_quarantine_mib() {
+	if grep -q ' kasan_quarantine_reduce$' /proc/kallsyms 2>/dev/null; then
+		awk '/^MemTotal:/ { print int($2 / 1024 / 32) }' /proc/meminfo
+	else
+		echo 0
+	fi
+}
+
 # drop_caches <dev...>: write back and drop cached pages, so that reads see
 # what is on the device now and not what an earlier read cached (different
 # block devices stacked on each other have separate page caches).

@@ -58,6 +58,18 @@ expect_ctr_error "Error opening backup device" "0 $n backup $o /dev/nonexistent 
 expect_ctr_error "Backup device must differ" "0 $n backup $o $o full"
 expect_ctr_error "Backup device is smaller" "0 $n backup $o $small full"
 expect_ctr_error "Origin device is smaller" "0 $n backup $small $o full"
+# A device named twice: dm holds it once and reopens it when a later
+# reference asks for more (map: read, origin: the table's mode, backup:
+# also write), freeing what the earlier reference got.  The target must
+# follow, or its destructor puts a freed device (checked at the end).
+expect_ctr_error "A map is only for sync mode top" "0 $n backup $o $b full 2 map $b"
+expect_ctr_error "A map is only for sync mode top" "0 $n backup $o $b full 2 map $o"
+echo "dmbt: ctr case: read-only table, origin = backup device" >/dev/kmsg
+dmsetup create --readonly bad --table "0 $n backup $o $o full" 2>/dev/null &&
+	fail "read-only table with the origin as its backup device accepted"
+dmsetup info bad >/dev/null 2>&1 && dmsetup remove bad
+dmesg | tail -n 5 | grep -qF "Backup device must differ" ||
+	fail "read-only table, origin = backup device: $(dmesg | tail -n 3)"
 
 info "good tables are accepted and read back canonically"
 check_table() {
@@ -89,8 +101,17 @@ check_table "NONE 2 speed 5" "none 2 speed 5"
 check_table "full 6 on_cbw_error fail_write on_source_error stop on_target_error enospc" \
 	"full 6 on_source_error stop on_target_error enospc on_cbw_error fail_write"
 check_table "top 4 map $small chunk_size 8" "top 4 chunk_size 8 map $(cat /sys/block/${small#/dev/}/dev)"
+# The map on the backup device itself (nothing forbids it): status names
+# the map and the destructor puts it after dm reopened it for writing.
+check_table "top 2 map $b" "top 2 map $(cat /sys/block/${b#/dev/}/dev)"
 
 info "a refused table changed nothing: the good device still works"
 bk_create live "$o" "$b" full
 wait_state live completed 60
 dmsetup remove live || fail "remove failed"
+
+info "every device the tables named was put exactly once"
+dmesg | sed -n "/dmbt: start [0-9]* $DMBT_TEST\$/,\$p" >"$DMBT_TMP/dmesg"
+if grep -E "not in table devices list|dm_put_device call missing" "$DMBT_TMP/dmesg"; then
+	fail "dm-backup put a device it no longer held, or did not put one"
+fi
