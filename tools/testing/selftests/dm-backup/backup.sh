@@ -49,27 +49,28 @@ bk_zero() {
 	backup_status "$1" 6
 }
 
+# wait_count <what> <name> <min> <timeout_s>: poll a status counter (bk_<what>)
+# until it reaches min.
+wait_count() {
+	_wn_end=$(($(date +%s) + $4))
+	while [ "$(bk_"$1" "$2")" -lt "$3" ]; do
+		[ "$(date +%s)" -lt "$_wn_end" ] ||
+			fail "$2: $1 below $3 after $4s: $(backup_status "$2")"
+		sleep 0.1
+	done
+}
+
 # wait_copied <name> <min_chunks> [timeout_s]: wait until at least
 # min_chunks are copied.
 wait_copied() {
-	_wc_end=$(($(date +%s) + ${3:-60}))
-	while [ "$(bk_copied "$1")" -lt "$2" ]; do
-		[ "$(date +%s)" -lt "$_wc_end" ] ||
-			fail "$1: fewer than $2 chunks copied after ${3:-60}s: $(backup_status "$1")"
-		sleep 0.1
-	done
+	wait_count copied "$1" "$2" "${3:-60}"
 }
 
 # wait_cbw <name> <min_chunks> [timeout_s]: wait until at least min_chunks
 # copy-before-write chunks have reached the backup device.  A write that
 # started a copy may return before that: it waits for the origin read only.
 wait_cbw() {
-	_wb_end=$(($(date +%s) + ${3:-60}))
-	while [ "$(bk_cbw "$1")" -lt "$2" ]; do
-		[ "$(date +%s)" -lt "$_wb_end" ] ||
-			fail "$1: fewer than $2 cbw chunks after ${3:-60}s: $(backup_status "$1")"
-		sleep 0.1
-	done
+	wait_count cbw "$1" "$2" "${3:-60}"
 }
 
 # save_image <dev> <file>: copy a device to a file (the oracle images).

@@ -96,6 +96,20 @@ writer_stop() {
 	NWRITTEN=$(cat "$1.count" 2>/dev/null || echo 0)
 }
 
+# finish_live_job <dm name> <volume> <table0>: the job met the writer
+# (copy-before-write happened), stop the writer (it wrote files during the
+# job: $NWRITTEN), dmbackup finish, and the volume has its table back.
+finish_live_job() {
+	_fl_cbw=$(bk_cbw "$1")
+	info "chunks copied before a write: $_fl_cbw"
+	[ "$_fl_cbw" -gt 0 ] || fail "the writer never met the job (no copy-before-write)"
+	writer_stop "$DMBT_TMP/stop"
+	info "$NWRITTEN files written during the job"
+	[ "$NWRITTEN" -gt 0 ] || fail "no file was written during the job"
+	run dmbackup finish "$2"
+	vol_untouched "$1" "$3"
+}
+
 # files_intact <dir> <n>: during-1..n hold their data.
 files_intact() {
 	_fi_j=1

@@ -61,15 +61,8 @@ attr=$(lv_attr dmbtvg lv)
 info "lvs during the job: attr $attr; $(tr '\n' ' ' <"$DMBT_TMP/lvs.err")"
 
 run dmbackup wait "$lv" --interval 5
-cbw=$(bk_cbw $vol)
-info "chunks copied before a write: $cbw"
-[ "$cbw" -gt 0 ] || fail "the writer never met the job (no copy-before-write)"
-writer_stop "$DMBT_TMP/stop"
+finish_live_job $vol "$lv" "$table0"
 n=$NWRITTEN
-info "$n files written during the job"
-[ "$n" -gt 0 ] || fail "no file was written during the job"
-run dmbackup finish "$lv"
-vol_untouched $vol "$table0"
 [ "$(dmsetup info -c --noheadings -o uuid $vol)" = "$uuid0" ] ||
 	fail "the LV's dm uuid changed"
 lv_healthy dmbtvg lv
