@@ -61,8 +61,7 @@ static int backup_check_reload(struct backup_c *bc, struct backup_c *old,
 		*error = "A reload cannot change the chunk_size of the running job";
 		return -EINVAL;
 	}
-	if (!bc->map != !old->map ||
-	    (bc->map && bc->map->bdev != old->map->bdev)) {
+	if (bc->map_dev != old->map_dev) {
 		*error = "A reload cannot change the map of the running job";
 		return -EINVAL;
 	}

@@ -284,6 +284,9 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 		r = backup_read_map(bc, error);
 		if (r)
 			return r;
+		bc->map_dev = bc->map->bdev->bd_dev;
+		dm_put_device(bc->ti, bc->map);
+		bc->map = NULL;
 	}
 
 	r = mempool_init_slab_pool(&bc->copy_pool, 4, backup_copy_cache);
@@ -540,7 +543,7 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	bool src = bc->on_source_error != BACKUP_ERROR_REPORT;
 	bool tgt = bc->on_target_error != BACKUP_ERROR_REPORT;
 	bool cbw = bc->on_cbw_error != BACKUP_CBW_BREAK_BACKUP;
-	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map;
+	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map_dev;
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
@@ -560,8 +563,8 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	if (cbw)
 		DMEMIT(" on_cbw_error %s",
 		       backup_cbw_policy_names[bc->on_cbw_error]);
-	if (bc->map)
-		DMEMIT(" map %s", bc->map->name);
+	if (bc->map_dev)
+		DMEMIT(" map %u:%u", MAJOR(bc->map_dev), MINOR(bc->map_dev));
 }
 
 /*

@@ -98,7 +98,14 @@ struct backup_c {
 	bool live;			/* owns the device's job; under backup_jobs_lock */
 	struct dm_dev *origin;
 	struct dm_dev *backup;
-	struct dm_dev *map;		/* top: which chunks to copy, or NULL */
+	/*
+	 * Top: which chunks to copy.  The constructor reads it and puts it
+	 * again: a later target of the table that opens the same device
+	 * with a wider mode makes dm reopen it and free this struct dm_dev.
+	 * @map_dev (0 if none) is what status and reloads compare.
+	 */
+	struct dm_dev *map;
+	dev_t map_dev;
 	dev_t dev;			/* of the dm device, for trace events */
 
 	enum backup_sync_mode sync_mode;
