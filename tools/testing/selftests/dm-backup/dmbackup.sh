@@ -24,6 +24,19 @@ expect_refusal() {
 	echo "$_er_out" | grep -q -- "$_er_pat" || fail "$*: no '$_er_pat' in: $_er_out"
 }
 
+# expect_injected <steps> <dmbackup args...>: dmbackup run with
+# DMBACKUP_FAIL_AT=<steps> must fail (exit code 1) at an injected step; its
+# output is kept in $DMBT_TMP/out.
+expect_injected() {
+	_ei_steps=$1
+	shift
+	DMBACKUP_FAIL_AT=$_ei_steps dmbackup "$@" >"$DMBT_TMP/out" 2>&1
+	_ei_rc=$?
+	cat "$DMBT_TMP/out"
+	[ $_ei_rc -eq 1 ] || fail "dmbackup $* failing at $_ei_steps: exit code $_ei_rc, want 1"
+	grep -q "simulating a failure" "$DMBT_TMP/out" || fail "the step $_ei_steps was not reached"
+}
+
 # vol_untouched <name> <table> [disk image]: the volume has exactly its
 # original table, live, not suspended, without an inactive table, and no
 # hidden device exists; with an image, the disk still equals it.

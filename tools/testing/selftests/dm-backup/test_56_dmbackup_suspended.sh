@@ -91,11 +91,7 @@ end_incremental() {
 # start_fails <steps>: dmbackup start tv --suspended with DMBACKUP_FAIL_AT=
 # steps must fail (exit code 1) at them; its output goes to $DMBT_TMP/out.
 start_fails() {
-	DMBACKUP_FAIL_AT=$1 dmbackup start tv "$b" --suspended >"$DMBT_TMP/out" 2>&1
-	_sf_rc=$?
-	cat "$DMBT_TMP/out"
-	[ $_sf_rc -eq 1 ] || fail "start failing at $1: exit code $_sf_rc, want 1"
-	grep -q "simulating a failure" "$DMBT_TMP/out" || fail "the step $1 was not reached"
+	expect_injected "$1" start tv "$b" --suspended
 }
 
 # delta_map <snap>: the map of the chunks changed since thin snapshot

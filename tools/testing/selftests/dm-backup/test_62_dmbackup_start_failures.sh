@@ -22,11 +22,7 @@ save_image /dev/mapper/vol "$DMBT_TMP/t0"
 info "start fails at each step; the volume is untouched"
 for step in create load suspend resume resume-after; do
 	info "DMBACKUP_FAIL_AT=$step"
-	DMBACKUP_FAIL_AT=$step dmbackup start vol "$b" --speed 4M >"$DMBT_TMP/out" 2>&1
-	rc=$?
-	cat "$DMBT_TMP/out"
-	[ $rc -eq 1 ] || fail "start with $step failing: exit code $rc, want 1"
-	grep -q "simulating a failure" "$DMBT_TMP/out" || fail "the step $step was not reached"
+	expect_injected $step start vol "$b" --speed 4M
 	vol_untouched vol "$table0" "$DMBT_TMP/t0"
 done
 

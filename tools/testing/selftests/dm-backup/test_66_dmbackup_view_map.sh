@@ -114,11 +114,7 @@ done
 
 info "failures injected into view change nothing"
 for step in view-create view-create-after; do
-	DMBACKUP_FAIL_AT=$step dmbackup view vol snap2 >"$DMBT_TMP/out" 2>&1
-	rc=$?
-	cat "$DMBT_TMP/out"
-	[ $rc -eq 1 ] || fail "view with $step failing: exit code $rc, want 1"
-	grep -q "simulating a failure" "$DMBT_TMP/out" || fail "the step $step was not reached"
+	expect_injected $step view vol snap2
 	no_dev snap2
 done
 DMBACKUP_FAIL_AT=view-remove dmbackup view --remove snap && fail "view-remove did not fail"
