@@ -33,6 +33,17 @@ bool backup_job_active(enum backup_state state)
 	return state == BACKUP_RUNNING || state == BACKUP_PAUSED;
 }
 
+/*
+ * May the worker or a view sleep for a copy's memory?  Not once the job
+ * has ended or the table is going: the copies that hold the memory may
+ * wait for a backup device that never answers.
+ */
+static bool backup_may_wait(struct backup_c *bc)
+{
+	return backup_job_active(READ_ONCE(bc->state)) &&
+	       !test_bit(BACKUP_DYING, &bc->flags);
+}
+
 void backup_remap_to_origin(struct backup_c *bc, struct bio *bio)
 {
 	bio_set_dev(bio, bc->origin->bdev);
@@ -57,17 +68,24 @@ static bool atomic_add_below(atomic_t *v, int n, int max)
 
 /*
  * GFP_NOWAIT fails when the budget or memory is exhausted; a sleeping
- * allocation waits for a copy to end and cannot fail.
+ * allocation waits for a copy to end, and fails only when the job ends
+ * meanwhile (see backup_may_wait()).  A copy holds a reference to @bc.
  */
 struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
 {
 	struct backup_copy *copy;
+	bool got = false;
 
-	if (gfpflags_allow_blocking(gfp))
+	if (gfpflags_allow_blocking(gfp)) {
 		wait_event(bc->copy_done_wait,
-			   atomic_add_below(&bc->nr_copies, 1, BACKUP_MAX_COPIES));
-	else if (!atomic_add_below(&bc->nr_copies, 1, BACKUP_MAX_COPIES))
+			   (got = atomic_add_below(&bc->nr_copies, 1,
+						   BACKUP_MAX_COPIES)) ||
+			   !backup_may_wait(bc));
+		if (!got)
+			return NULL;
+	} else if (!atomic_add_below(&bc->nr_copies, 1, BACKUP_MAX_COPIES)) {
 		return NULL;
+	}
 
 	copy = mempool_alloc(&bc->copy_pool, gfp);
 	if (!copy) {
@@ -75,20 +93,26 @@ struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
 		wake_up_all(&bc->copy_done_wait);
 		return NULL;
 	}
+	kref_get(&bc->ref);
 	copy->bc = bc;
+	copy->hold = false;
 	return copy;
 }
 
+/* Drops the copy's reference to bc: callers that go on using bc hold one. */
 void backup_copy_free(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
 
+	if (copy->hold)
+		atomic_dec(&bc->nr_holds);
 	mempool_free(copy, &bc->copy_pool);
 	atomic_dec(&bc->nr_copies);
 	smp_mb__after_atomic();	/* pairs with backup_worker_copy_alloc() */
 	if (test_and_clear_bit(BACKUP_STARVED, &bc->flags))
 		backup_kick(bc);
 	wake_up_all(&bc->copy_done_wait);
+	backup_put(bc);
 }
 
 /*
@@ -144,12 +168,20 @@ static void backup_cache_pages(struct backup_c *bc, struct page **pages,
 {
 	unsigned long flags;
 
+	/*
+	 * The worker sleeping in mempool_alloc() is woken only by pages
+	 * given back to the pool: cache none while it waits.
+	 */
+	smp_mb();	/* pairs with copy_alloc_page() */
+	if (test_bit(BACKUP_PAGES_WAITED, &bc->flags))
+		goto free;
 	spin_lock_irqsave(&bc->page_lock, flags);
 	while (nr && bc->nr_cached_pages < BACKUP_CACHED_PAGES) {
 		list_add(&pages[--nr]->lru, &bc->page_cache);
 		bc->nr_cached_pages++;
 	}
 	spin_unlock_irqrestore(&bc->page_lock, flags);
+free:
 	while (nr)
 		mempool_free(pages[--nr], &bc->page_pool);
 }
@@ -175,27 +207,71 @@ static void copy_release_pages(struct backup_copy *copy)
 }
 
 /*
+ * A page for a copy buffer.  When none is free without sleeping, say so
+ * before sleeping in the mempool: ended copies then give their pages to
+ * the pool (which wakes us) instead of to bc->page_cache (which would not).
+ */
+static struct page *copy_alloc_page(struct backup_c *bc, gfp_t gfp)
+{
+	struct page *page;
+
+	if (!gfpflags_allow_blocking(gfp))
+		return mempool_alloc(&bc->page_pool, gfp);
+	page = mempool_alloc(&bc->page_pool, GFP_NOWAIT | __GFP_NOWARN);
+	if (page)
+		return page;
+	set_bit(BACKUP_PAGES_WAITED, &bc->flags);
+	smp_mb__after_atomic();	/* pairs with backup_cache_pages() */
+	backup_drain_page_cache(bc);
+	page = mempool_alloc(&bc->page_pool, gfp);
+	clear_bit(BACKUP_PAGES_WAITED, &bc->flags);
+	return page;
+}
+
+/*
+ * Should the worker give up waiting for @copy's buffer?  When the job
+ * has ended, and while the device suspends if no write waits for the
+ * copy: the pages may be held by copies that wait for a backup device
+ * that never answers.  Lockless: copy_abort() looks again.
+ */
+static bool copy_should_abort(struct backup_copy *copy)
+{
+	struct backup_c *bc = copy->bc;
+
+	return !backup_may_wait(bc) ||
+	       (test_bit(BACKUP_SUSPENDED, &bc->flags) &&
+		bio_list_empty(&copy->waiters));
+}
+
+/*
  * Only the worker sleeps here, one copy at a time, and every page it
  * waits for is held by a copy that needs no more memory to finish: that
- * is what makes the mempool reserve sufficient.
+ * is what makes the mempool reserve sufficient.  Fails when it sleeps and
+ * copy_should_abort() says so.
  */
 static bool copy_get_pages(struct backup_copy *copy, bool can_sleep)
 {
 	struct backup_c *bc = copy->bc;
 	unsigned int nr = DIV_ROUND_UP(copy_bytes(copy), PAGE_SIZE);
 	gfp_t gfp = can_sleep ? GFP_NOIO : GFP_NOWAIT | __GFP_NOWARN;
+	bool got = false;
 
-	if (can_sleep)
+	if (can_sleep) {
 		wait_event(bc->copy_done_wait,
-			   atomic_add_below(&bc->nr_pages, nr, BACKUP_MAX_PAGES));
-	else if (!atomic_add_below(&bc->nr_pages, nr, BACKUP_MAX_PAGES))
+			   (got = atomic_add_below(&bc->nr_pages, nr,
+						   BACKUP_MAX_PAGES)) ||
+			   copy_should_abort(copy));
+		if (!got)
+			return false;
+	} else if (!atomic_add_below(&bc->nr_pages, nr, BACKUP_MAX_PAGES)) {
 		return false;
+	}
 	if (copy->for_walk)
 		atomic_add(nr, &bc->walk_pages);
 
 	copy->nr_pages = backup_take_cached_pages(bc, copy->pages, nr);
 	for (; copy->nr_pages < nr; copy->nr_pages++) {
-		copy->pages[copy->nr_pages] = mempool_alloc(&bc->page_pool, gfp);
+		copy->pages[copy->nr_pages] = copy_alloc_page(bc, gfp);
 		if (!copy->pages[copy->nr_pages]) {
 			/* copy_release_pages() returns the whole budget */
 			atomic_sub(nr - copy->nr_pages, &bc->nr_pages);
@@ -284,10 +360,18 @@ bool backup_copy_start_nowait(struct backup_copy *copy)
 	return true;
 }
 
-/* Worker only: start @copy, sleeping for memory if need be. */
+static void copy_abort(struct backup_copy *copy);
+
+/*
+ * Worker only: start @copy, sleeping for memory if need be; or drop it
+ * when the job ends or the device suspends meanwhile (copy_should_abort()).
+ */
 void backup_copy_start_wait(struct backup_copy *copy)
 {
-	copy_get_pages(copy, true);
+	if (!copy_get_pages(copy, true)) {
+		copy_abort(copy);
+		return;
+	}
 	copy_submit_read(copy, copy_alloc_read(copy, GFP_NOIO));
 }
 
@@ -401,10 +485,19 @@ static void copy_release_saved(struct backup_copy *copy)
  */
 static void copy_write(struct backup_copy *copy)
 {
-	bool use_zeroes = backup_can_write_zeroes(copy->bc);
+	bool use_zeroes;
 	unsigned int i, pos = 0, run_pos = 0, run_len = 0, bytes;
 	bool run_zero = false;
 
+	if (!backup_may_wait(copy->bc)) {
+		/*
+		 * The job has ended, or its table is going and the backup
+		 * device with it: no write depends on this copy any more.
+		 */
+		copy_abort(copy);
+		return;
+	}
+	use_zeroes = backup_can_write_zeroes(copy->bc);
 	if (copy_may_release_early(copy))
 		copy_release_saved(copy);
 
@@ -485,8 +578,7 @@ static void copy_report_error(struct backup_copy *copy, int err)
 	struct backup_c *bc = copy->bc;
 
 	DMERR_LIMIT("%s: copy of chunk %lu failed on %s: error %d",
-		    dm_device_name(dm_table_get_md(bc->ti->table)), copy->chunk,
-		    copy->read_failed ? "origin read" : "backup write", err);
+		    bc->name, copy->chunk, copy->read_failed ? "origin read" : "backup write", err);
 }
 
 /* Make the walk come back to @chunk.  Caller holds bc->lock. */
@@ -568,6 +660,7 @@ static void copy_finish(struct backup_copy *copy)
 	unsigned long flags;
 	bool kick;
 
+	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock_irqsave(&bc->lock, flags);
 	if (!err) {
 		bitmap_set(bc->copied, copy->chunk, copy->nr_chunks);
@@ -605,6 +698,37 @@ static void copy_finish(struct backup_copy *copy)
 	backup_view_resubmit(&readers);
 	if (kick)
 		backup_kick(bc);
+	backup_put(bc);
+}
+
+/*
+ * Drop a copy that was not started, or whose read came back after the job
+ * ended: no bit is set, nothing is counted.  The writes still waiting on
+ * it are looked at again (they pass once the job has ended); a walk copy
+ * sends the walk back to its chunks.
+ */
+static void copy_abort(struct backup_copy *copy)
+{
+	struct backup_c *bc = copy->bc;
+	struct bio_list waiters = BIO_EMPTY_LIST;
+	struct bio_list readers = BIO_EMPTY_LIST;
+	unsigned long flags;
+
+	kref_get(&bc->ref);	/* past backup_copy_free() below */
+	spin_lock_irqsave(&bc->lock, flags);
+	backup_inflight_erase(bc, copy);
+	if (copy->for_walk)
+		backup_rewind_walk_locked(bc, copy->chunk);
+	bio_list_merge(&waiters, &copy->waiters);
+	bio_list_merge(&readers, &copy->view_waiters);
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	trace_dm_backup_copy_abort(bc->dev, copy->chunk, copy->nr_chunks);
+	copy_release_pages(copy);
+	backup_copy_free(copy);
+	backup_resubmit(bc, &waiters);
+	backup_view_resubmit(&readers);
+	backup_put(bc);
 }
 
 /*
@@ -620,6 +744,7 @@ static void hold_finish_work(struct work_struct *ws)
 	struct bio_list readers = BIO_EMPTY_LIST;
 	unsigned long flags;
 
+	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock_irqsave(&bc->lock, flags);
 	backup_inflight_erase(bc, hold);
 	if (!test_bit(hold->chunk, bc->copied))
@@ -632,6 +757,7 @@ static void hold_finish_work(struct work_struct *ws)
 	backup_resubmit(bc, &waiters);
 	backup_view_resubmit(&readers);
 	backup_kick(bc);
+	backup_put(bc);
 }
 
 /* From bio completion: the origin read under @hold is done. */
@@ -655,6 +781,211 @@ static void copy_finish_work(struct work_struct *ws)
 }
 
 /*-------------------------------------------------------------------------*/
+/* How long writes wait: the stall watchdog and the end of the job */
+
+static unsigned long backup_bio_arrival(struct bio *bio)
+{
+	struct backup_bio_info *info = dm_per_bio_data(bio, sizeof(*info));
+
+	return info->arrival;
+}
+
+/* map(): the clock of a write's wait starts when it first arrives. */
+void backup_bio_arrived(struct bio *bio)
+{
+	struct backup_bio_info *info = dm_per_bio_data(bio, sizeof(*info));
+
+	info->arrival = jiffies;
+}
+
+static void backup_arm_stall_watchdog_locked(struct backup_c *bc)
+{
+	unsigned int ms = READ_ONCE(bc->cbw_timeout);
+
+	lockdep_assert_held(&bc->lock);
+	/* Already armed: it fires at the earliest deadline or before. */
+	if (ms && !test_bit(BACKUP_DYING, &bc->flags))
+		queue_delayed_work(bc->copy_wq, &bc->stall_work,
+				   msecs_to_jiffies(ms));
+}
+
+/*
+ * Park @bio on @list (a copy's waiters or the deferred writes); *@since
+ * keeps the arrival of the oldest write on the list.
+ */
+void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
+			      unsigned long *since, struct bio *bio)
+{
+	unsigned long arrival = backup_bio_arrival(bio);
+
+	lockdep_assert_held(&bc->lock);
+	if (bio_list_empty(list) || time_before(arrival, *since))
+		*since = arrival;
+	bio_list_add(list, bio);
+	backup_arm_stall_watchdog_locked(bc);
+}
+
+/* cbw_timeout changed: look at the waiting writes again now. */
+void backup_stall_watchdog_rearm(struct backup_c *bc)
+{
+	if (!test_bit(BACKUP_DYING, &bc->flags))
+		mod_delayed_work(bc->copy_wq, &bc->stall_work, 0);
+}
+
+/* What the watchdog found, collected under bc->lock. */
+struct backup_stall {
+	unsigned long timeout;		/* jiffies */
+	unsigned long now;
+	unsigned long next;		/* earliest deadline still ahead */
+	bool have_next;
+	bool expired;
+	unsigned long chunk;		/* of the oldest expired wait */
+	struct bio_list fail;		/* fail_write: writes to fail */
+};
+
+/*
+ * One list of waiting writes whose oldest arrived at @since: past the
+ * timeout, its writes fail (fail_write) or the backup breaks; otherwise
+ * its deadline may be the next one.
+ */
+static void backup_stall_check_locked(struct backup_c *bc,
+				      struct backup_stall *st,
+				      struct bio_list *list,
+				      unsigned long since, unsigned long chunk)
+{
+	unsigned long deadline = since + st->timeout;
+
+	if (bio_list_empty(list))
+		return;
+	if (time_before(st->now, deadline)) {
+		if (!st->have_next || time_before(deadline, st->next))
+			st->next = deadline;
+		st->have_next = true;
+		return;
+	}
+	if (!st->expired)
+		st->chunk = chunk;
+	st->expired = true;
+	if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
+		bio_list_merge(&st->fail, list);
+		bio_list_init(list);
+	}
+}
+
+static void backup_stall_scan_locked(struct backup_c *bc,
+				     struct backup_stall *st)
+{
+	struct backup_copy *copy;
+	struct rb_node *n;
+
+	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
+		copy = rb_entry(n, struct backup_copy, node);
+		if (!copy->hold)
+			backup_stall_check_locked(bc, st, &copy->waiters,
+						  copy->wait_since,
+						  copy->chunk);
+	}
+	backup_stall_check_locked(bc, st, &bc->deferred_bios,
+				  bc->deferred_since, bc->nr_chunks);
+}
+
+/*
+ * The stall watchdog: no write waits longer than cbw_timeout for its
+ * copy, whatever the backup device does (QEMU's cbw-timeout).  Under
+ * on_cbw_error break_backup the job fails and every waiting write goes
+ * on; under fail_write the writes that waited too long fail with -EIO
+ * and their chunks stay uncopied, so the backup stays exact.
+ */
+static void backup_stall_work(struct work_struct *ws)
+{
+	struct backup_c *bc = container_of(to_delayed_work(ws),
+					   struct backup_c, stall_work);
+	unsigned int ms = READ_ONCE(bc->cbw_timeout);
+	struct backup_stall st = {
+		.timeout = msecs_to_jiffies(ms),
+		.now = jiffies,
+		.fail = BIO_EMPTY_LIST,
+	};
+	bool broke = false;
+	unsigned long flags;
+
+	if (!ms)
+		return;
+	spin_lock_irqsave(&bc->lock, flags);
+	if (!backup_job_active(bc->state)) {
+		spin_unlock_irqrestore(&bc->lock, flags);
+		return;
+	}
+	backup_stall_scan_locked(bc, &st);
+	if (st.expired) {
+		bc->last_error = -ETIMEDOUT;
+		bc->last_error_chunk = st.chunk;
+		broke = bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP;
+		if (broke)
+			backup_set_state_locked(bc, BACKUP_FAILED);
+	}
+	if (!broke && st.have_next && !test_bit(BACKUP_DYING, &bc->flags))
+		queue_delayed_work(bc->copy_wq, &bc->stall_work,
+				   st.next - st.now);
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	if (!st.expired)
+		return;
+	DMERR_LIMIT("%s: a write waited more than %u ms for the copy of chunk %lu: %s",
+		    bc->name, ms, st.chunk,
+		    broke ? "backup broken (backup device stalled)" :
+			    "write failed (on_cbw_error fail_write)");
+	backup_fail_bios(bc, &st.fail, BLK_STS_IOERR);
+	/* A worker waiting for the buffer of a copy nobody waits for. */
+	wake_up_all(&bc->copy_done_wait);
+	backup_kick(bc);
+}
+
+/*
+ * The job has ended (cancelled or failed): every write still waiting for
+ * a copy, or deferred for lack of one, goes on now, whatever the backup
+ * device does.  Writes parked on a view's hold still wait for its origin
+ * read: that keeps the view's read at the point in time.
+ */
+static void backup_end_work(struct work_struct *ws)
+{
+	struct backup_c *bc = container_of(ws, struct backup_c, end_work);
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct backup_copy *copy;
+	unsigned long flags;
+	struct rb_node *n;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
+		copy = rb_entry(n, struct backup_copy, node);
+		if (copy->hold)
+			continue;
+		bio_list_merge(&bios, &copy->waiters);
+		bio_list_init(&copy->waiters);
+	}
+	bio_list_merge(&bios, &bc->deferred_bios);
+	bio_list_init(&bc->deferred_bios);
+	spin_unlock_irqrestore(&bc->lock, flags);
+
+	/* The worker may sleep for the buffer of a copy that is moot now. */
+	wake_up_all(&bc->copy_done_wait);
+	backup_resubmit(bc, &bios);
+}
+
+/* Caller holds bc->lock and has just ended the job. */
+void backup_job_ended_locked(struct backup_c *bc)
+{
+	lockdep_assert_held(&bc->lock);
+	queue_work(bc->copy_wq, &bc->end_work);
+}
+
+void backup_copy_engine_init(struct backup_c *bc)
+{
+	INIT_DELAYED_WORK(&bc->stall_work, backup_stall_work);
+	INIT_WORK(&bc->end_work, backup_end_work);
+}
+
+/*-------------------------------------------------------------------------*/
 /* Copy-before-write */
 
 /* Caller holds bc->lock; @chunk is neither copied nor in flight. */
@@ -668,6 +999,7 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 	copy->status = BLK_STS_OK;
 	copy->read_failed = false;
 	copy->saved = false;
+	copy->wait_since = 0;
 	copy->nr_pages = 0;
 	copy->nr_zero = 0;
 	copy->hold = false;
@@ -768,9 +1100,11 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 	}
 
 	if (blocker)
-		bio_list_add(&blocker->waiters, bio);
+		backup_park_write_locked(bc, &blocker->waiters,
+					 &blocker->wait_since, bio);
 	else if (chunk <= last)
-		bio_list_add(&bc->deferred_bios, bio);
+		backup_park_write_locked(bc, &bc->deferred_bios,
+					 &bc->deferred_since, bio);
 	spin_unlock_irqrestore(&bc->lock, flags);
 
 	backup_start_new_copies(bc, &new_copies);

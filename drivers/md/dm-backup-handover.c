@@ -120,7 +120,9 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	spin_lock_irqsave(&old->lock, flags);
 	/* Two instances, one lock class: the registry lock orders them. */
 	spin_lock_nested(&bc->lock, SINGLE_DEPTH_NESTING);
-	WARN_ON_ONCE(!RB_EMPTY_ROOT(&old->inflight));
+	/* An ended job may leave copies to a stalled backup device behind. */
+	WARN_ON_ONCE(backup_job_active(old->state) &&
+		     !RB_EMPTY_ROOT(&old->inflight));
 	swap(bc->copied, old->copied);
 	bc->nr_copied = old->nr_copied;
 	bc->state = old->state;
@@ -173,6 +175,23 @@ void backup_jobs_lock_acquire(void)
 void backup_jobs_lock_release(void)
 {
 	mutex_unlock(&backup_jobs_lock);
+}
+
+/*
+ * The live job that copies @origin to @backup; caller holds
+ * backup_jobs_lock.
+ */
+struct backup_c *backup_find_live_job_by_devices(struct block_device *origin,
+						 struct block_device *backup)
+{
+	struct backup_c *bc;
+
+	lockdep_assert_held(&backup_jobs_lock);
+	list_for_each_entry(bc, &backup_jobs, jobs_entry)
+		if (bc->live && bc->origin->bdev == origin &&
+		    bc->backup->bdev == backup)
+			return bc;
+	return NULL;
 }
 
 /* The live job of dm device @dev; caller holds backup_jobs_lock. */

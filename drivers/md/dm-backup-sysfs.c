@@ -14,6 +14,7 @@
 #include <linux/blkdev.h>
 #include <linux/kobject.h>
 #include <linux/mutex.h>
+#include <linux/sched/mm.h>
 #include <linux/sysfs.h>
 
 #include "dm-backup.h"
@@ -191,9 +192,14 @@ static struct backup_kobj *backup_kobj_find(struct mapped_device *md)
 }
 
 /* At resume: make @bc the instance behind the device's directory. */
+/*
+ * From ->resume, while the device is still suspended: an allocation that
+ * writes back through it would wait for ever, so none may do I/O.
+ */
 void backup_sysfs_attach(struct backup_c *bc)
 {
 	struct mapped_device *md = dm_table_get_md(bc->ti->table);
+	unsigned int noio = memalloc_noio_save();
 	struct backup_kobj *bk;
 	int r;
 
@@ -222,6 +228,7 @@ void backup_sysfs_attach(struct backup_c *bc)
 	list_add(&bk->list, &backup_kobjs);
 out:
 	mutex_unlock(&backup_sysfs_lock);
+	memalloc_noio_restore(noio);
 }
 
 /* In the destructor: remove the directory if @bc still owns it. */

@@ -15,6 +15,7 @@
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "dm-backup.h"
 
@@ -22,6 +23,8 @@
 #include "dm_backup_trace.h"
 
 static struct kmem_cache *backup_copy_cache;
+/* Frees instances whose last reference went in copy_wq, see backup_put(). */
+static struct workqueue_struct *backup_free_wq;
 
 const char * const backup_sync_mode_names[] = {
 	[BACKUP_SYNC_FULL]	= "full",
@@ -83,6 +86,18 @@ int backup_parse_speed(const char *arg, u64 *speed, char **error)
 	return 0;
 }
 
+int backup_parse_cbw_timeout(const char *arg, unsigned int *ms, char **error)
+{
+	unsigned int v;
+
+	if (kstrtouint(arg, 10, &v) || v > BACKUP_MAX_CBW_TIMEOUT_MS) {
+		*error = "Invalid cbw_timeout (milliseconds, 0 to 86400000)";
+		return -EINVAL;
+	}
+	*ms = v;
+	return 0;
+}
+
 /* Index of @arg in @names[0..@n), or -EINVAL. */
 static int backup_match_name(const char *arg, const char * const *names,
 			     unsigned int n)
@@ -102,6 +117,7 @@ enum backup_option {
 	BACKUP_OPT_ON_TARGET_ERROR,
 	BACKUP_OPT_ON_CBW_ERROR,
 	BACKUP_OPT_MAP,
+	BACKUP_OPT_CBW_TIMEOUT,
 	BACKUP_NR_OPTIONS,
 };
 
@@ -112,6 +128,7 @@ static const char * const backup_option_names[] = {
 	[BACKUP_OPT_ON_TARGET_ERROR]	= "on_target_error",
 	[BACKUP_OPT_ON_CBW_ERROR]	= "on_cbw_error",
 	[BACKUP_OPT_MAP]		= "map",
+	[BACKUP_OPT_CBW_TIMEOUT]	= "cbw_timeout",
 };
 
 static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
@@ -124,6 +141,8 @@ static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
 		return backup_parse_speed(arg, &bc->speed, error);
 	case BACKUP_OPT_CHUNK_SIZE:
 		return backup_parse_chunk_size(bc, arg, error);
+	case BACKUP_OPT_CBW_TIMEOUT:
+		return backup_parse_cbw_timeout(arg, &bc->cbw_timeout, error);
 	case BACKUP_OPT_ON_SOURCE_ERROR:
 		/* enospc is about the backup device running out of space. */
 		r = backup_match_name(arg, backup_error_policy_names,
@@ -310,6 +329,21 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 	return 0;
 }
 
+/* The table's devices go with the table, whoever frees the rest later. */
+static void backup_put_devices(struct backup_c *bc)
+{
+	if (bc->map)
+		dm_put_device(bc->ti, bc->map);
+	if (bc->backup)
+		dm_put_device(bc->ti, bc->backup);
+	if (bc->origin)
+		dm_put_device(bc->ti, bc->origin);
+	bc->map = NULL;
+	bc->backup = NULL;
+	bc->origin = NULL;
+}
+
+/* What copies need until the last one ends: see backup_put(). */
 static void backup_free(struct backup_c *bc)
 {
 	backup_unregister_job(bc);
@@ -322,13 +356,32 @@ static void backup_free(struct backup_c *bc)
 	mempool_exit(&bc->page_pool);
 	mempool_exit(&bc->copy_pool);
 	kvfree(bc->copied);
-	if (bc->map)
-		dm_put_device(bc->ti, bc->map);
-	if (bc->backup)
-		dm_put_device(bc->ti, bc->backup);
-	if (bc->origin)
-		dm_put_device(bc->ti, bc->origin);
 	kfree(bc);
+}
+
+static void backup_free_work(struct work_struct *ws)
+{
+	backup_free(container_of(ws, struct backup_c, free_work));
+	/* Taken by the destructor; rmmod waits in destroy_workqueue(). */
+	module_put(THIS_MODULE);
+}
+
+static void backup_release(struct kref *ref)
+{
+	struct backup_c *bc = container_of(ref, struct backup_c, ref);
+
+	/* Maybe from copy_wq, which backup_free() destroys: not here. */
+	queue_work(backup_free_wq, &bc->free_work);
+}
+
+/*
+ * Drop a reference to @bc.  The destructor drops the table's; a copy
+ * whose backup write still hangs then keeps the rest alive, and its
+ * completion, however late, frees it.
+ */
+void backup_put(struct backup_c *bc)
+{
+	kref_put(&bc->ref, backup_release);
 }
 
 /*
@@ -371,9 +424,12 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot allocate backup context";
 		return -ENOMEM;
 	}
+	kref_init(&bc->ref);
+	INIT_WORK(&bc->free_work, backup_free_work);
 	bc->ti = ti;
 	INIT_LIST_HEAD(&bc->jobs_entry);
 	bc->chunk_sectors = BACKUP_DEFAULT_CHUNK_SECTORS;
+	bc->cbw_timeout = BACKUP_DEFAULT_CBW_TIMEOUT_MS;
 	bc->state = BACKUP_RUNNING;
 	spin_lock_init(&bc->lock);
 	bc->inflight = RB_ROOT;
@@ -382,11 +438,13 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	spin_lock_init(&bc->page_lock);
 	INIT_LIST_HEAD(&bc->page_cache);
 	atomic_set(&bc->nr_copies, 0);
+	atomic_set(&bc->nr_holds, 0);
 	atomic_set(&bc->nr_pages, 0);
 	atomic_set(&bc->walk_pages, 0);
 	atomic64_set(&bc->slice_bytes, 0);
 	init_waitqueue_head(&bc->copy_done_wait);
 	INIT_DELAYED_WORK(&bc->worker, backup_do_worker);
+	backup_copy_engine_init(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 
 	dm_consume_args(&as, 3);
@@ -400,12 +458,16 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (!r)
 		r = backup_register_job(bc, &ti->error);
 	if (r) {
+		backup_put_devices(bc);
 		backup_free(bc);
 		return r;
 	}
 
 	bc->dev = disk_devt(dm_disk(dm_table_get_md(ti->table)));
+	strscpy(bc->name, dm_device_name(dm_table_get_md(ti->table)),
+		sizeof(bc->name));
 	ti->private = bc;
+	ti->per_io_data_size = sizeof(struct backup_bio_info);
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_secure_erase_bios = 1;
@@ -413,11 +475,53 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	return 0;
 }
 
-/* Stop the walk and wait until no copy is in flight. */
+/* No copy in flight but the holds of view reads (they read the origin). */
+static bool backup_copies_drained(struct backup_c *bc)
+{
+	return atomic_read(&bc->nr_copies) == atomic_read(&bc->nr_holds) ||
+	       !backup_job_active(READ_ONCE(bc->state));
+}
+
+/*
+ * The backup device did not finish the copies of a suspending device
+ * within cbw_timeout: the job fails rather than hold the suspend (and
+ * with it a table swap or a removal) for ever.
+ */
+static void backup_fail_stalled_drain(struct backup_c *bc)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (backup_job_active(bc->state)) {
+		bc->last_error = -ETIMEDOUT;
+		bc->last_error_chunk = bc->nr_chunks;
+		backup_set_state_locked(bc, BACKUP_FAILED);
+	}
+	spin_unlock_irqrestore(&bc->lock, flags);
+	DMERR("%s: copies in flight %u ms after suspend: backup broken (backup device stalled)",
+	      bc->name, READ_ONCE(bc->cbw_timeout));
+}
+
+/*
+ * postsuspend: let the worker finish its run (it starts no walk copy
+ * now) and wait until no copy is in flight, so that a reload finds the
+ * bitmap at rest.  A job that has ended waits for nothing: no write
+ * depends on its copies any more, and they end on their own.  Flushed,
+ * not cancelled: a cancelled run could leave copies pending that nobody
+ * starts or drops.
+ */
 static void backup_drain(struct backup_c *bc)
 {
-	cancel_delayed_work_sync(&bc->worker);
-	wait_event(bc->copy_done_wait, !atomic_read(&bc->nr_copies));
+	unsigned int ms = READ_ONCE(bc->cbw_timeout);
+
+	wake_up_all(&bc->copy_done_wait);
+	flush_delayed_work(&bc->worker);
+	if (!ms)
+		wait_event(bc->copy_done_wait, backup_copies_drained(bc));
+	else if (!wait_event_timeout(bc->copy_done_wait,
+				     backup_copies_drained(bc),
+				     msecs_to_jiffies(ms)))
+		backup_fail_stalled_drain(bc);
 }
 
 /*
@@ -447,22 +551,31 @@ static void backup_report_abandoned(struct backup_c *bc)
 	       bc->nr_copied - bc->nr_unmapped, bc->nr_chunks - bc->nr_unmapped);
 }
 
+/*
+ * The table goes; copies whose backup write still hangs may stay, holding
+ * a reference each, and are dropped when they come back (copy_write()
+ * sees BACKUP_DYING).  Nothing here waits for the backup device.
+ */
 static void backup_dtr(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
 
 	backup_report_abandoned(bc);
-	/* Views of this job fail from now on (unless a reload took it). */
+	/* No view attaches to the job from now on... */
+	backup_unregister_job(bc);
+	/* ...and those attached fail from now on (unless a reload took it). */
 	backup_views_switch(bc, NULL, NULL);
 	backup_sysfs_detach(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
-	backup_drain(bc);
 	set_bit(BACKUP_DYING, &bc->flags);
-	/* Let the last copy completions return before the worker goes. */
-	destroy_workqueue(bc->copy_wq);
-	bc->copy_wq = NULL;
+	wake_up_all(&bc->copy_done_wait);
 	cancel_delayed_work_sync(&bc->worker);
-	backup_free(bc);
+	cancel_delayed_work_sync(&bc->stall_work);
+	/* Copies that read before DYING have sent their backup writes. */
+	flush_workqueue(bc->copy_wq);
+	backup_put_devices(bc);
+	__module_get(THIS_MODULE);	/* until backup_free_work() */
+	backup_put(bc);
 }
 
 /*-------------------------------------------------------------------------*/
@@ -488,9 +601,11 @@ static int backup_map(struct dm_target *ti, struct bio *bio)
 {
 	struct backup_c *bc = ti->private;
 
-	if (bio_changes_data(bio) && backup_job_active(READ_ONCE(bc->state)) &&
-	    !backup_cow_bio(bc, bio, NULL))
-		return DM_MAPIO_SUBMITTED;
+	if (bio_changes_data(bio) && backup_job_active(READ_ONCE(bc->state))) {
+		backup_bio_arrived(bio);
+		if (!backup_cow_bio(bc, bio, NULL))
+			return DM_MAPIO_SUBMITTED;
+	}
 
 	backup_remap_to_origin(bc, bio);
 	return DM_MAPIO_REMAPPED;
@@ -543,7 +658,10 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	bool src = bc->on_source_error != BACKUP_ERROR_REPORT;
 	bool tgt = bc->on_target_error != BACKUP_ERROR_REPORT;
 	bool cbw = bc->on_cbw_error != BACKUP_CBW_BREAK_BACKUP;
-	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map_dev;
+	unsigned int timeout = READ_ONCE(bc->cbw_timeout);
+	bool cbw_timeout = timeout != BACKUP_DEFAULT_CBW_TIMEOUT_MS;
+	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map_dev +
+			  cbw_timeout;
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
@@ -565,6 +683,8 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 		       backup_cbw_policy_names[bc->on_cbw_error]);
 	if (bc->map_dev)
 		DMEMIT(" map %u:%u", MAJOR(bc->map_dev), MINOR(bc->map_dev));
+	if (cbw_timeout)
+		DMEMIT(" cbw_timeout %u", timeout);
 }
 
 /*
@@ -623,6 +743,7 @@ static int backup_message(struct dm_target *ti, unsigned int argc, char **argv,
 {
 	struct backup_c *bc = ti->private;
 	const char *dev = dm_device_name(dm_table_get_md(ti->table));
+	unsigned int ms;
 	char *error;
 	u64 speed;
 
@@ -640,6 +761,15 @@ static int backup_message(struct dm_target *ti, unsigned int argc, char **argv,
 			DMERR("%s: resume: the job has ended", dev);
 			return -EINVAL;
 		}
+		return 0;
+	}
+	if (argc == 2 && !strcasecmp(argv[0], "cbw_timeout")) {
+		if (backup_parse_cbw_timeout(argv[1], &ms, &error)) {
+			DMERR("%s: %s: '%s'", dev, error, argv[1]);
+			return -EINVAL;
+		}
+		WRITE_ONCE(bc->cbw_timeout, ms);
+		backup_stall_watchdog_rearm(bc);
 		return 0;
 	}
 	if (argc == 2 && !strcasecmp(argv[0], "speed")) {
@@ -678,6 +808,11 @@ static int __init dm_backup_init(void)
 	backup_copy_cache = KMEM_CACHE(backup_copy, 0);
 	if (!backup_copy_cache)
 		return -ENOMEM;
+	backup_free_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-free", 0, 0);
+	if (!backup_free_wq) {
+		r = -ENOMEM;
+		goto bad_wq;
+	}
 	r = dm_register_target(&backup_target);
 	if (r)
 		goto bad_target;
@@ -688,6 +823,8 @@ static int __init dm_backup_init(void)
 bad_view:
 	dm_unregister_target(&backup_target);
 bad_target:
+	destroy_workqueue(backup_free_wq);
+bad_wq:
 	DMERR("register failed %d", r);
 	kmem_cache_destroy(backup_copy_cache);
 	return r;
@@ -697,6 +834,7 @@ static void __exit dm_backup_exit(void)
 {
 	backup_view_unregister();
 	dm_unregister_target(&backup_target);
+	destroy_workqueue(backup_free_wq);
 	kmem_cache_destroy(backup_copy_cache);
 }
 

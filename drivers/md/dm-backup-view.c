@@ -4,7 +4,14 @@
  * read-only device, for backup programs that pull data at their own pace
  * (QEMU's fleecing).
  *
+ *   <start> <len> backup-view <origin_dev> <backup_dev>
  *   <start> <len> backup-view <backup_dm_device>
+ *
+ * The first form finds the job by the devices it copies from and to,
+ * which device-mapper shares between tables: it works while a file system
+ * is mounted on the backed-up volume (which holds that dm device open
+ * exclusively).  The second names the dm device of the job, whose backup
+ * target must start at its sector 0.
  *
  * A read of a chunk already on the backup device is served from there.  A
  * read of a chunk not copied yet is served from the origin under a "hold":
@@ -12,7 +19,10 @@
  * waits (as it would for a copy) until the read is done, and the read can
  * never see data written after the job started.  A read of a chunk whose
  * copy is in flight waits for the copy.  dm splits view reads at chunk
- * boundaries, so each read concerns one chunk.
+ * boundaries, so each read concerns one chunk.  Once the job has
+ * completed, a chunk it left uncopied (on_*_error ignore) reads as an I/O
+ * error: writes no longer wait for views, so the origin no longer holds
+ * its point-in-time data.
  *
  * A view follows its job across table reloads (handover).  When the job
  * goes away (its table is replaced by one without that job), the view
@@ -29,7 +39,9 @@
 
 struct backup_view {
 	struct dm_target *ti;
-	struct dm_dev *src;		/* the dm-backup device */
+	/* The dm-backup device, or the origin in the two-device form. */
+	struct dm_dev *src;
+	struct dm_dev *backup;		/* the backup device, two-device form */
 	/*
 	 * The job, read under backup_view_srcu.  NULL while a reload moves
 	 * the job to a new table (@prev says from where) and once the job is
@@ -40,8 +52,15 @@ struct backup_view {
 	bool detached;
 	struct list_head list;		/* on backup_views */
 	wait_queue_head_t wait;		/* map() waits for @bc here */
-	spinlock_t lock;		/* protects @parked against @bc changes */
+	spinlock_t lock;		/* protects @parked and @retry */
 	struct bio_list parked;		/* reads met @bc == NULL in copy_wq */
+	/*
+	 * Reads that copy_wq could not route without sleeping for a hold
+	 * (copy_wq must not sleep on copies: their ends run there); routed
+	 * again by @retry_work, which may sleep.
+	 */
+	struct bio_list retry;
+	struct work_struct retry_work;
 };
 
 /* Per-bio data of the view target. */
@@ -51,13 +70,30 @@ struct backup_view_io {
 };
 
 DEFINE_STATIC_SRCU(backup_view_srcu);
+/* Runs the views' @retry_work; may sleep for a copy to end. */
+static struct workqueue_struct *backup_view_wq;
 /* Protects backup_views and every view's @prev; nests in backup_jobs_lock. */
 static DEFINE_MUTEX(backup_views_lock);
 static LIST_HEAD(backup_views);
 
-/* Route a read of @chunk of @bc; caller holds the srcu read lock. */
+/* No sleeping in copy_wq: @bio waits for @retry_work instead. */
+static int backup_view_retry_later(struct backup_view *v, struct bio *bio)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&v->lock, flags);
+	bio_list_add(&v->retry, bio);
+	spin_unlock_irqrestore(&v->lock, flags);
+	queue_work(backup_view_wq, &v->retry_work);
+	return DM_MAPIO_SUBMITTED;
+}
+
+/*
+ * Route a read of @chunk of @bc; caller holds the srcu read lock.  Only
+ * with @may_sleep may it sleep for a hold.
+ */
 static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
-				   struct bio *bio)
+				   struct bio *bio, bool may_sleep)
 {
 	struct backup_view_io *io = dm_per_bio_data(bio, sizeof(*io));
 	sector_t offset = dm_target_offset(v->ti, bio->bi_iter.bi_sector);
@@ -79,9 +115,13 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			copy = backup_inflight_find(bc, chunk, &next);
 			bio_list_add(&copy->view_waiters, bio);
 			r = DM_MAPIO_SUBMITTED;
+		} else if (bc->state == BACKUP_COMPLETED) {
+			/* Skipped: writes no longer keep it at the point in time. */
+			r = DM_MAPIO_KILL;
 		} else if (hold) {
 			backup_copy_init_locked(hold, chunk, chunk + 1, false);
 			hold->hold = true;
+			atomic_inc(&bc->nr_holds);
 			io->hold = hold;
 			hold = NULL;
 			bio_set_dev(bio, bc->origin->bdev);
@@ -89,8 +129,13 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			r = DM_MAPIO_REMAPPED;
 		} else {
 			spin_unlock_irqrestore(&bc->lock, flags);
-			hold = backup_copy_alloc(bc, GFP_NOIO);
-			continue;
+			hold = backup_copy_alloc(bc, may_sleep ? GFP_NOIO :
+						 GFP_NOWAIT | __GFP_NOWARN);
+			if (hold)
+				continue;
+			/* The job ended while we slept, or no sleeping here. */
+			return may_sleep ? DM_MAPIO_KILL :
+					   backup_view_retry_later(v, bio);
 		}
 		spin_unlock_irqrestore(&bc->lock, flags);
 		break;
@@ -134,7 +179,7 @@ static int backup_view_route(struct backup_view *v, struct bio *bio,
 		}
 		spin_unlock_irqrestore(&v->lock, flags);
 	}
-	r = backup_view_route_chunk(v, bc, bio);
+	r = backup_view_route_chunk(v, bc, bio, may_sleep);
 	srcu_read_unlock(&backup_view_srcu, idx);
 	return r;
 }
@@ -150,6 +195,21 @@ static void backup_view_dispatch(struct backup_view *v, struct bio *bio,
 		bio_io_error(bio);
 		break;
 	}
+}
+
+static void backup_view_retry_work(struct work_struct *ws)
+{
+	struct backup_view *v = container_of(ws, struct backup_view, retry_work);
+	struct bio_list bios;
+	unsigned long flags;
+	struct bio *bio;
+
+	spin_lock_irqsave(&v->lock, flags);
+	bios = v->retry;
+	bio_list_init(&v->retry);
+	spin_unlock_irqrestore(&v->lock, flags);
+	while ((bio = bio_list_pop(&bios)))
+		backup_view_dispatch(v, bio, true);
 }
 
 /* copy_wq: view reads released by a copy or hold look again. */
@@ -184,8 +244,7 @@ static bool backup_views_unhook(struct backup_c *from)
 	mutex_unlock(&backup_views_lock);
 	if (found) {
 		synchronize_srcu(&backup_view_srcu);
-		wait_event(from->copy_done_wait,
-			   !atomic_read(&from->nr_copies));
+		wait_event(from->copy_done_wait, !atomic_read(&from->nr_holds));
 	}
 	return found;
 }
@@ -234,12 +293,58 @@ void backup_views_switch(struct backup_c *from, struct backup_c *to,
 		backup_views_hook(from, to);
 }
 
+/* The two-device form: the live job copying from @origin to @backup. */
+static struct backup_c *backup_view_find_job(struct backup_view *v,
+					     char **error)
+{
+	struct backup_c *bc;
+
+	if (v->backup) {
+		bc = backup_find_live_job_by_devices(v->src->bdev,
+						     v->backup->bdev);
+		if (!bc)
+			*error = "No running backup job copies this origin to this backup device";
+		return bc;
+	}
+	bc = backup_find_live_job(v->src->bdev->bd_dev);
+	if (!bc) {
+		*error = "Not a dm device with a running backup job";
+	} else if (bc->ti->begin) {
+		*error = "The backup target must start at sector 0 of its device";
+		bc = NULL;
+	}
+	return bc;
+}
+
+static int backup_view_get_devices(struct backup_view *v, unsigned int argc,
+				   char **argv)
+{
+	struct dm_target *ti = v->ti;
+	int r;
+
+	r = dm_get_device(ti, argv[0], BACKUP_OPEN_READ, &v->src);
+	if (r) {
+		ti->error = argc == 2 ? "Error opening origin device" :
+			    "Error opening the dm device of the backup job";
+		return r;
+	}
+	if (argc == 1)
+		return 0;
+	r = dm_get_device(ti, argv[1], BACKUP_OPEN_READ, &v->backup);
+	if (r)
+		ti->error = "Error opening backup device";
+	return r;
+}
+
 /*
  * Construct a view:
  *
+ *   <origin_dev> <backup_dev>
  *   <backup_dm_device>
  *
- * the dm device whose live table is a backup target at sector 0.
+ * the devices a running backup job copies from and to (usable while the
+ * backed-up volume is mounted), or the dm device whose live table is a
+ * backup target at sector 0.
  */
 static int backup_view_ctr(struct dm_target *ti, unsigned int argc,
 			   char **argv)
@@ -248,8 +353,8 @@ static int backup_view_ctr(struct dm_target *ti, unsigned int argc,
 	struct backup_c *bc;
 	int r;
 
-	if (argc != 1) {
-		ti->error = "Invalid argument count (<backup_dm_device>)";
+	if (argc != 1 && argc != 2) {
+		ti->error = "Invalid argument count (<origin> <backup> or <backup_dm_device>)";
 		return -EINVAL;
 	}
 	v = kzalloc(sizeof(*v), GFP_KERNEL);
@@ -261,22 +366,18 @@ static int backup_view_ctr(struct dm_target *ti, unsigned int argc,
 	init_waitqueue_head(&v->wait);
 	spin_lock_init(&v->lock);
 	bio_list_init(&v->parked);
-	r = dm_get_device(ti, argv[0], BACKUP_OPEN_READ, &v->src);
-	if (r) {
-		ti->error = "Error opening the backup device";
+	bio_list_init(&v->retry);
+	INIT_WORK(&v->retry_work, backup_view_retry_work);
+	r = backup_view_get_devices(v, argc, argv);
+	if (r)
 		goto bad;
-	}
 
 	backup_jobs_lock_acquire();
-	bc = backup_find_live_job(v->src->bdev->bd_dev);
+	bc = backup_view_find_job(v, &ti->error);
 	r = -EINVAL;
-	if (!bc)
-		ti->error = "Not a dm device with a running backup job";
-	else if (bc->ti->begin)
-		ti->error = "The backup target must start at sector 0 of its device";
-	else if (ti->len > bc->ti->len)
+	if (bc && ti->len > bc->ti->len)
 		ti->error = "The view is longer than the backup target";
-	else
+	else if (bc)
 		r = dm_set_target_max_io_len(ti, bc->chunk_sectors);
 	if (!r) {
 		rcu_assign_pointer(v->bc, bc);
@@ -293,6 +394,8 @@ static int backup_view_ctr(struct dm_target *ti, unsigned int argc,
 	ti->num_flush_bios = 1;
 	return 0;
 bad:
+	if (v->backup)
+		dm_put_device(ti, v->backup);
 	if (v->src)
 		dm_put_device(ti, v->src);
 	kfree(v);
@@ -308,6 +411,9 @@ static void backup_view_dtr(struct dm_target *ti)
 	mutex_unlock(&backup_views_lock);
 	/* dm has no I/O of this view in flight any more. */
 	synchronize_srcu(&backup_view_srcu);
+	cancel_work_sync(&v->retry_work);
+	if (v->backup)
+		dm_put_device(ti, v->backup);
 	dm_put_device(ti, v->src);
 	kfree(v);
 }
@@ -353,10 +459,15 @@ static void backup_view_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", v->src->name);
+		if (v->backup)
+			DMEMIT(" %s", v->backup->name);
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",source=%s;", v->src->name);
+		DMEMIT(",source=%s", v->src->name);
+		if (v->backup)
+			DMEMIT(",backup=%s", v->backup->name);
+		DMEMIT(";");
 		break;
 	}
 }
@@ -366,13 +477,16 @@ static int backup_view_iterate_devices(struct dm_target *ti,
 				       void *data)
 {
 	struct backup_view *v = ti->private;
+	int r = fn(ti, v->src, 0, ti->len, data);
 
-	return fn(ti, v->src, 0, ti->len, data);
+	if (!r && v->backup)
+		r = fn(ti, v->backup, 0, ti->len, data);
+	return r;
 }
 
 static struct target_type backup_view_target = {
 	.name = "backup-view",
-	.version = {1, 0, 0},
+	.version = {1, 1, 0},
 	.module = THIS_MODULE,
 	.ctr = backup_view_ctr,
 	.dtr = backup_view_dtr,
@@ -384,10 +498,20 @@ static struct target_type backup_view_target = {
 
 int backup_view_register(void)
 {
-	return dm_register_target(&backup_view_target);
+	int r;
+
+	backup_view_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-view",
+					 WQ_MEM_RECLAIM, 0);
+	if (!backup_view_wq)
+		return -ENOMEM;
+	r = dm_register_target(&backup_view_target);
+	if (r)
+		destroy_workqueue(backup_view_wq);
+	return r;
 }
 
 void backup_view_unregister(void)
 {
 	dm_unregister_target(&backup_view_target);
+	destroy_workqueue(backup_view_wq);
 }

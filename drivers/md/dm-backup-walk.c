@@ -36,14 +36,23 @@ void backup_kick(struct backup_c *bc)
 		mod_delayed_work(bc->wq, &bc->worker, 0);
 }
 
-/* Caller holds bc->lock.  The worker raises the dm event. */
+/*
+ * Caller holds bc->lock.  The worker raises the dm event.  When the job
+ * ends, the writes that wait for copies are let go at once, without the
+ * worker (it may sleep for memory that stalled copies hold).
+ */
 void backup_set_state_locked(struct backup_c *bc, enum backup_state state)
 {
+	bool ends = backup_job_active(bc->state) && !backup_job_active(state);
+
+	lockdep_assert_held(&bc->lock);
 	if (bc->state == state)
 		return;
 	trace_dm_backup_state(bc->dev, bc->state, state);
 	WRITE_ONCE(bc->state, state);
 	set_bit(BACKUP_EVENT_PENDING, &bc->flags);
+	if (ends)
+		backup_job_ended_locked(bc);
 	backup_kick(bc);
 }
 
@@ -194,6 +203,31 @@ static void backup_walk(struct backup_c *bc)
 /*-------------------------------------------------------------------------*/
 /* The worker */
 
+/*
+ * Put @bios back in front of the deferred writes, or let them go if the
+ * job ended meanwhile (its end already looked at the deferred writes).
+ */
+static void backup_requeue_deferred(struct backup_c *bc, struct bio_list *bios)
+{
+	struct bio_list newer;
+	unsigned long flags;
+	struct bio *bio;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (!backup_job_active(bc->state)) {
+		spin_unlock_irqrestore(&bc->lock, flags);
+		backup_resubmit(bc, bios);
+		return;
+	}
+	newer = bc->deferred_bios;
+	bio_list_init(&bc->deferred_bios);
+	bio_list_merge(bios, &newer);
+	while ((bio = bio_list_pop(bios)))
+		backup_park_write_locked(bc, &bc->deferred_bios,
+					 &bc->deferred_since, bio);
+	spin_unlock_irqrestore(&bc->lock, flags);
+}
+
 static void backup_process_deferred_bios(struct backup_c *bc)
 {
 	struct bio_list bios = BIO_EMPTY_LIST;
@@ -212,10 +246,7 @@ static void backup_process_deferred_bios(struct backup_c *bc)
 		if (!spare) {
 			/* Back in front; a copy that ends kicks the worker. */
 			bio_list_add_head(&bios, bio);
-			spin_lock_irqsave(&bc->lock, flags);
-			bio_list_merge(&bios, &bc->deferred_bios);
-			bc->deferred_bios = bios;
-			spin_unlock_irqrestore(&bc->lock, flags);
+			backup_requeue_deferred(bc, &bios);
 			return;
 		}
 		if (backup_cow_bio(bc, bio, &spare)) {
@@ -292,7 +323,7 @@ static void backup_complete_job(struct backup_c *bc)
 	spin_unlock_irqrestore(&bc->lock, flags);
 	if (r)
 		DMERR("%s: flushing the backup device failed: error %d",
-		      dm_device_name(dm_table_get_md(bc->ti->table)), r);
+		      bc->name, r);
 }
 
 /*

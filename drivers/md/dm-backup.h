@@ -13,6 +13,7 @@
 
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
+#include <linux/kref.h>
 #include <linux/mempool.h>
 #include <linux/rbtree.h>
 #include <linux/wait.h>
@@ -40,6 +41,18 @@
 #define BACKUP_WALK_MAX_PAGES		(BACKUP_MAX_PAGES / 2)
 /* Pages of ended copies kept for the next ones, see backup_cache_pages(). */
 #define BACKUP_CACHED_PAGES		BACKUP_WALK_MAX_PAGES
+
+/*
+ * How long a write may wait for the copy of its chunk before the job gives
+ * up on the backup device (on_cbw_error decides what then happens to the
+ * write).  30 s: longer than a SCSI command timeout or a multipath path
+ * switch, so a slow but living backup device does not break the backup, and
+ * well below the 120 s after which the kernel reports hung tasks and
+ * applications give up on their I/O.
+ */
+#define BACKUP_DEFAULT_CBW_TIMEOUT_MS	30000
+/* Longest cbw_timeout accepted (one day), so jiffies never overflow. */
+#define BACKUP_MAX_CBW_TIMEOUT_MS	(24U * 3600 * 1000)
 
 /* The throttle works in slices of 100 ms, as the QEMU job does. */
 #define BACKUP_SLICE_NS			(100 * NSEC_PER_MSEC)
@@ -89,10 +102,26 @@ enum backup_flag {
 	BACKUP_NO_WRITE_ZEROES,	/* the backup device refused WRITE_ZEROES once */
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
+	BACKUP_PAGES_WAITED,	/* the worker sleeps in mempool_alloc for pages */
+};
+
+/* Per-bio data of the backup target, for the writes it may hold. */
+struct backup_bio_info {
+	unsigned long arrival;	/* jiffies when map() first saw the write */
 };
 
 struct backup_c {
-	struct dm_target *ti;
+	/*
+	 * One reference for the table instance, one for each copy alive
+	 * (backup_copy_alloc() to backup_copy_free()).  A copy whose backup
+	 * write hangs may outlive the table: the last reference frees what
+	 * its completion needs (pools, bio set, workqueues), see backup_put().
+	 */
+	struct kref ref;
+	struct work_struct free_work;	/* backup_put() from copy_wq */
+	/* "dm-N", for log lines that may come after the table is gone. */
+	char name[16];
+	struct dm_target *ti;		/* NULL once the destructor ran */
 	struct mapped_device *md;
 	struct list_head jobs_entry;	/* on backup_jobs, dm-backup-handover.c */
 	bool live;			/* owns the device's job; under backup_jobs_lock */
@@ -118,6 +147,8 @@ struct backup_c {
 
 	/* Background copy rate limit in bytes/s, 0 = unlimited. */
 	u64 speed;
+	/* Longest wait of a write for its copy in ms, 0 = no limit. */
+	unsigned int cbw_timeout;
 
 	/*
 	 * Protects the writers of @copied and @nr_copied, the @inflight tree
@@ -148,6 +179,8 @@ struct backup_c {
 
 	/* Writes whose copy map() could not allocate; the worker retries. */
 	struct bio_list deferred_bios;
+	/* Arrival of the oldest of @deferred_bios (jiffies), under @lock. */
+	unsigned long deferred_since;
 
 	/*
 	 * Copies created without memory for their buffers yet; the worker
@@ -180,6 +213,8 @@ struct backup_c {
 
 	/* Copies alive and buffer pages held; see BACKUP_MAX_*. */
 	atomic_t nr_copies;
+	/* Of @nr_copies, the holds of view reads (short: origin reads). */
+	atomic_t nr_holds;
 	atomic_t nr_pages;
 	atomic_t walk_pages;
 	/*
@@ -203,6 +238,14 @@ struct backup_c {
 	struct workqueue_struct *wq;
 	struct delayed_work worker;
 	struct workqueue_struct *copy_wq;
+	/*
+	 * On @copy_wq, so that neither depends on the worker, which may
+	 * sleep for memory that stalled copies hold: @stall_work ends the
+	 * waits of writes older than @cbw_timeout, @end_work lets every
+	 * waiting write go when the job ends.
+	 */
+	struct delayed_work stall_work;
+	struct work_struct end_work;
 
 	mempool_t copy_pool;
 	mempool_t page_pool;
@@ -233,6 +276,7 @@ struct backup_copy {
 	 */
 	bool saved;
 	struct bio_list waiters;	/* writes waiting for this copy, under bc->lock */
+	unsigned long wait_since;	/* arrival of the oldest waiter, under bc->lock */
 	struct bio_list view_waiters;	/* backup-view reads waiting, under bc->lock */
 	bool hold;			/* no copy: a view reads the origin here */
 	struct work_struct work;
@@ -274,6 +318,12 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 void backup_remap_to_origin(struct backup_c *bc, struct bio *bio);
 bool backup_job_active(enum backup_state state);
 void backup_resubmit(struct backup_c *bc, struct bio_list *bios);
+void backup_copy_engine_init(struct backup_c *bc);
+void backup_bio_arrived(struct bio *bio);
+void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
+			      unsigned long *since, struct bio *bio);
+void backup_stall_watchdog_rearm(struct backup_c *bc);
+void backup_job_ended_locked(struct backup_c *bc);
 
 /* dm-backup-walk.c: the worker, the walk, the throttle, job state */
 void backup_kick(struct backup_c *bc);
@@ -285,6 +335,7 @@ const char *backup_state_name(enum backup_state state);
 int backup_pause(struct backup_c *bc);
 int backup_resume_job(struct backup_c *bc);
 int backup_parse_speed(const char *arg, u64 *speed, char **error);
+int backup_parse_cbw_timeout(const char *arg, unsigned int *ms, char **error);
 bool backup_job_done_locked(struct backup_c *bc);
 
 void backup_hold_release(struct backup_copy *hold);
@@ -301,8 +352,13 @@ int backup_register_job(struct backup_c *bc, char **error);
 void backup_unregister_job(struct backup_c *bc);
 void backup_take_over(struct backup_c *bc);
 struct backup_c *backup_find_live_job(dev_t dev);
+struct backup_c *backup_find_live_job_by_devices(struct block_device *origin,
+						 struct block_device *backup);
 void backup_jobs_lock_acquire(void);
 void backup_jobs_lock_release(void);
+
+/* dm-backup-target.c: the instance's lifetime */
+void backup_put(struct backup_c *bc);
 
 /* dm-backup-sysfs.c: /sys/block/dm-N/backup/ */
 void backup_sysfs_attach(struct backup_c *bc);

@@ -95,6 +95,11 @@ DEFINE_EVENT(dm_backup_chunks, dm_backup_copy_done,
 	     TP_PROTO(dev_t dev, unsigned long chunk, unsigned int nr_chunks),
 	     TP_ARGS(dev, chunk, nr_chunks));
 
+/* A copy dropped unfinished: the job ended, or the device suspended. */
+DEFINE_EVENT(dm_backup_chunks, dm_backup_copy_abort,
+	     TP_PROTO(dev_t dev, unsigned long chunk, unsigned int nr_chunks),
+	     TP_ARGS(dev, chunk, nr_chunks));
+
 DECLARE_EVENT_CLASS(dm_backup_copy_error,
 		    TP_PROTO(dev_t dev, unsigned long chunk,
 			     unsigned int nr_chunks, int err),
