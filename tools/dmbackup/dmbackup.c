@@ -567,7 +567,7 @@ static bool one_of(const char *s, const char *const *list)
 /* Keys of the long options without a short form (getopt_long's val). */
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
-	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED,
+	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT,
 };
 
 /*
@@ -787,6 +787,7 @@ static const char start_usage[] =
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
 "           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
+"           [--cbw-timeout MS]\n"
 "\n"
 "Start a point-in-time backup of a live device-mapper volume (which may be\n"
 "mounted and busy) to <backup_device>.  The volume's table moves to a hidden\n"
@@ -794,6 +795,8 @@ static const char start_usage[] =
 "under the volume's name in one suspend/resume: that resume is the point in\n"
 "time.  RATE is bytes per second with an optional K, M, G or T suffix\n"
 "(powers of 1024), 0 for unlimited.  SECTORS: a power of two, 8 to 2048.\n"
+"MS: the longest a write waits for its copy before the backup device counts\n"
+"as stalled (milliseconds, 0 = no limit, default 30000; see on_cbw_error).\n"
 "--mode none copies only what writes are about to change; --mode top copies\n"
 "the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup map).\n"
 "--suspended: the caller suspended the volume (dmsetup suspend), e.g. to\n"
@@ -807,6 +810,7 @@ static const char start_usage[] =
 /* The options of start; NULL or 0: left out of the table (the default). */
 struct start_args {
 	const char *mode, *map, *src, *tgt, *cbw;
+	const char *cbw_timeout;
 	uint64_t speed, chunk;
 	bool suspended;		/* --suspended: the caller suspended the volume */
 };
@@ -857,6 +861,13 @@ static int start_opt(void *ctx, int key, const char *val)
 	case OPT_MAP:
 		a->map = val;
 		break;
+	case OPT_CBW_TIMEOUT:
+		a->cbw_timeout = val;
+		if (!*val || strspn(val, "0123456789") != strlen(val) ||
+		    strlen(val) > 8 || strtoul(val, NULL, 10) > 86400000)
+			return bad_value("cbw-timeout", val,
+					 "milliseconds, 0 to 86400000");
+		break;
 	case OPT_SUSPENDED:
 		a->suspended = true;
 		break;
@@ -900,6 +911,8 @@ static void start_table_args(const struct start_args *a, char *buf, size_t len)
 		ADD_OPT(" on_cbw_error %s", a->cbw);
 	if (a->map)
 		ADD_OPT(" map %s", a->map);
+	if (a->cbw_timeout)
+		ADD_OPT(" cbw_timeout %s", a->cbw_timeout);
 #undef ADD_OPT
 	if (nopt)
 		snprintf(buf, len, "%s %d%s", a->mode, nopt, opts);
@@ -917,6 +930,7 @@ static int cmd_start(int argc, char **argv)
 		{ "on-source-error", required_argument, NULL, OPT_SRC },
 		{ "on-target-error", required_argument, NULL, OPT_TGT },
 		{ "on-cbw-error", required_argument, NULL, OPT_CBW },
+		{ "cbw-timeout", required_argument, NULL, OPT_CBW_TIMEOUT },
 		{ "suspended", no_argument, NULL, OPT_SUSPENDED },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1084,24 +1098,52 @@ undo_load:
 /* ---- views ---------------------------------------------------------------------- */
 
 /*
- * A view is a dm device with a backup-view target whose one argument is the
- * volume: the kernel prints it as "major:minor" (dm_get_device), and the
- * view holds the volume open from the moment its table is loaded.  It reads
- * the job through the job registry, so it survives reloads that hand the
- * job over, but not `finish`, which replaces the job by the original table.
+ * A view is a dm device with a backup-view target whose arguments are the
+ * job's origin and backup device, as the kernel prints them ("major:minor",
+ * dm_get_device).  It does not open the volume, which a mounted file system
+ * holds exclusively.  It reads the job through the job registry, so it
+ * survives reloads that hand the job over, but not `finish`, which replaces
+ * the job by the original table.  Older views name the volume itself.
  */
 struct view_search {
 	char dev[32];			/* the volume's "major:minor" */
+	char devs[64];			/* the job's "origin backup" */
 	char names[512];		/* the views found, comma separated */
 	int n;
 };
 
-static bool is_view_of(const struct table *tb, const char *dev)
+static bool is_view_of(const struct table *tb, const struct view_search *vs)
 {
 	for (int i = 0; i < tb->n; i++)
-		if (!strcmp(tb->t[i].type, "backup-view") && !strcmp(tb->t[i].params, dev))
+		if (!strcmp(tb->t[i].type, "backup-view") &&
+		    (!strcmp(tb->t[i].params, vs->dev) ||
+		     (*vs->devs && !strcmp(tb->t[i].params, vs->devs))))
 			return true;
 	return false;
+}
+
+/*
+ * job_devices - the "origin backup" devices of the backup job on @v, the
+ * first two words of its table, into @buf; false if there is none.
+ */
+static bool job_devices(const struct volume *v, char *buf, size_t size)
+{
+	struct table tb;
+	bool ok = false;
+	int i;
+
+	*buf = '\0';
+	if (!read_table(v->name, DM_DEVICE_TABLE, &tb))
+		return false;
+	i = backup_target(&tb);
+	if (i >= 0) {
+		char o[32], b[32];
+
+		ok = sscanf(tb.t[i].params, "%31s %31s", o, b) == 2 &&
+		     snprintf(buf, size, "%s %s", o, b) < (int)size;
+	}
+	table_free(&tb);
+	return ok;
 }
 
 /* find_view - for_each_dm_device(): is @name a view (live or loaded table)? */
@@ -1116,12 +1158,12 @@ static void find_view(const char *name, void *ctx)
 	if (!get_info(name, &info) || !info.exists)
 		return;		/* gone meanwhile */
 	if (info.live_table && read_table(name, DM_DEVICE_TABLE, &tb)) {
-		found = is_view_of(&tb, vs->dev);
+		found = is_view_of(&tb, vs);
 		table_free(&tb);
 	}
 	if (!found && info.inactive_table &&
 	    read_table_slot(name, DM_DEVICE_TABLE, true, &tb)) {
-		found = is_view_of(&tb, vs->dev);
+		found = is_view_of(&tb, vs);
 		table_free(&tb);
 	}
 	if (!found)
@@ -1139,6 +1181,7 @@ static int find_views(const struct volume *v, struct view_search *vs)
 {
 	memset(vs, 0, sizeof(*vs));
 	snprintf(vs->dev, sizeof(vs->dev), "%u:%u", v->info.major, v->info.minor);
+	job_devices(v, vs->devs, sizeof(vs->devs));
 	if (!for_each_dm_device(find_view, vs))
 		return -1;
 	return vs->n;
@@ -1183,15 +1226,14 @@ static int view_create(const char *vol_arg, const char *name)
 	struct table tb = { 1, &vt };
 	struct bstatus s;
 	struct volume v;
-	char dev[32];
+	char devs[64];
 
 	if (!resolve_dm(vol_arg, &v) || !check_view_name(name))
 		return EX_ERR;
 	if (!job_status(&v, &s, &where))
 		return EX_ERR;
-	if (where.start) {
-		err("%s: its backup target does not start at sector 0: a view "
-		    "cannot show it", v.name);
+	if (!job_devices(&v, devs, sizeof(devs))) {
+		err("%s: cannot read the devices of its backup job", v.name);
 		return EX_ERR;
 	}
 	if (strcmp(s.state, "running") && strcmp(s.state, "paused") &&
@@ -1200,8 +1242,7 @@ static int view_create(const char *vol_arg, const char *name)
 		return EX_ERR;
 	}
 
-	snprintf(dev, sizeof(dev), "%u:%u", v.info.major, v.info.minor);
-	vt = (struct target){ 0, where.len, "backup-view", dev };
+	vt = (struct target){ 0, where.len, "backup-view", devs };
 	if (fail_at("view-create") || !create_dev(name, &tb, true)) {
 		err("cannot create the view %s (the kernel log says why); nothing "
 		    "was changed", name);
@@ -1461,6 +1502,11 @@ static void print_job(FILE *f, const char *name, const struct bstatus *s, double
 		fprintf(f, " (source %" PRIu64 ", target %" PRIu64 ", skipped %" PRIu64
 			", last %" PRId64 " at chunk %" PRIu64 ")", s->source_errors,
 			s->target_errors, s->skipped, s->last_error, s->last_error_chunk);
+	/* -ETIMEDOUT: the stall watchdog (cbw_timeout) or a stalled suspend. */
+	if (s->last_error == -ETIMEDOUT)
+		fprintf(f, " %s", !strcmp(s->state, "failed") ?
+			"- failed: the backup device stalled (a copy outlasted cbw_timeout)" :
+			"- writes failed: the backup device stalled past cbw_timeout");
 	fputc('\n', f);
 }
 
