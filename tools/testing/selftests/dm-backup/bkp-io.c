@@ -18,6 +18,9 @@
  *	are expected to read back as zeroes (true for loop devices over
  *	tmpfs files, which the tests use for that).
  *
+ *	The summary line ends with the longest time one op took ("max
+ *	latency N ms"), for tests of how long a write may be held.
+ *
  * Exit status is 0 on success, 1 on any I/O error, 2 on bad usage.
  */
 #define _GNU_SOURCE
@@ -32,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SECTOR 512ULL
@@ -53,6 +57,7 @@ static struct {
 	struct range inflight[MAX_THREADS];
 	int errors;
 	unsigned long nr_discard_unsupported;
+	uint64_t max_latency_ms;	/* longest op */
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -134,6 +139,25 @@ static int full_pwrite(int fd, const unsigned char *buf, size_t len, off_t off)
 	return 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Keep the longest op's duration in g.max_latency_ms. */
+static void note_latency(uint64_t ms)
+{
+	uint64_t old = __atomic_load_n(&g.max_latency_ms, __ATOMIC_RELAXED);
+
+	while (ms > old &&
+	       !__atomic_compare_exchange_n(&g.max_latency_ms, &old, ms, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 static void *writer(void *arg)
 {
 	int self = (int)(long)arg;
@@ -156,7 +180,7 @@ static void *writer(void *arg)
 		uint64_t sectors = (g.max - g.min) / SECTOR + 1;
 		uint64_t len = g.min + (xorshift(&s) % sectors) * SECTOR;
 		uint64_t window = g.hi - g.lo;
-		uint64_t start, range[2];
+		uint64_t start, range[2], t0;
 		unsigned int kind = xorshift(&s) % 100;
 		int r;
 
@@ -168,6 +192,7 @@ static void *writer(void *arg)
 		range[1] = len;
 
 		range_lock(self, start, start + len);
+		t0 = now_ms();
 		if (kind < g.discard_pct) {
 			r = ioctl(fd_buf, BLKDISCARD, range);
 			if (r && errno == EOPNOTSUPP) {
@@ -189,6 +214,7 @@ static void *writer(void *arg)
 			if (!r)
 				memcpy(g.expect + start, buf, len);
 		}
+		note_latency(now_ms() - t0);
 		if (r) {
 			fprintf(stderr, "op at %llu+%llu: %s\n",
 				(unsigned long long)start,
@@ -280,9 +306,10 @@ static int cmd_write(int argc, char **argv)
 		perror("msync");
 	munmap(g.expect, g.size);
 	close(efd);
-	printf("bkp-io: %u ops by %u writers, %d errors, %lu discards unsupported\n",
+	printf("bkp-io: %u ops by %u writers, %d errors, %lu discards unsupported, max latency %llu ms\n",
 	       g.ops_per_thread * threads, threads, g.errors,
-	       g.nr_discard_unsupported);
+	       g.nr_discard_unsupported,
+	       (unsigned long long)g.max_latency_ms);
 	return g.errors ? 1 : 0;
 }
 

@@ -128,7 +128,9 @@ info "bad view tables"
 expect_ctr_error "Not a dm device with a running backup job" "0 $n backup-view /dev/mapper/bk"
 expect_ctr_error "Not a dm device with a running backup job" "0 $n backup-view $o"
 expect_ctr_error "Invalid argument count" "0 $n backup-view"
-expect_ctr_error "Invalid argument count" "0 $n backup-view /dev/mapper/bk x"
+expect_ctr_error "Invalid argument count" "0 $n backup-view /dev/mapper/bk x y"
+expect_ctr_error "No running backup job copies this origin to this backup device" \
+	"0 $n backup-view $o $b"
 run dmsetup remove bk
 bk_create bk "$o" "$b" none
 expect_ctr_error "longer than the backup target" "0 $((n + 8)) backup-view /dev/mapper/bk"

@@ -1,0 +1,66 @@
+#!/bin/sh
+# The README's pull recipe on a mounted volume that is being written:
+#   dmbackup start VOL BK --mode none; dmbackup view VOL snap; dd the view;
+#   dmbackup view --remove snap; dmbackup cancel VOL && dmbackup finish VOL
+# The view must not open the volume (a mounted file system holds it
+# exclusively): its table names the job's origin and backup devices.
+# Oracle: the file system is frozen around `dmbackup start`, so the T0
+# image read then is what the view must show, bit for bit, while files are
+# written; `finish` is refused while the view exists; the view's image is
+# a clean file system, and the volume keeps every file written.
+# timeout: 300
+. "$DMBT_DIR/lib.sh"
+. "$DMBT_DIR/backup.sh"
+. "$DMBT_DIR/dmbackup.sh"
+
+disk=$(mkloop 64) || exit 1
+bdisk=$(mkloop 64) || exit 1
+fill_random "$bdisk" 771
+mkvol vol "$disk"
+run mke2fs -q -t ext4 -F /dev/mapper/vol
+mkdir -p /mnt/vol
+trap 'fsfreeze --unfreeze /mnt/vol 2>/dev/null; umount -l /mnt/vol 2>/dev/null' EXIT
+run mount -t ext4 /dev/mapper/vol /mnt/vol
+for i in 1 2 3 4; do
+	dmbt-prng "$i" 1M >/mnt/vol/before-$i
+done
+sync
+table0=$(table_of vol)
+WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
+sleep 1
+
+info "freeze, take T0, start the job in sync mode none, thaw"
+run fsfreeze --freeze /mnt/vol
+dd if=/dev/mapper/vol of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
+	{ fsfreeze --unfreeze /mnt/vol; fail "cannot read T0"; }
+dmbackup start /dev/mapper/vol "$bdisk" --mode none >"$DMBT_TMP/start.out" 2>&1
+rc=$?
+fsfreeze --unfreeze /mnt/vol
+cat "$DMBT_TMP/start.out"
+[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+
+info "a view of the mounted volume"
+run dmbackup view /dev/mapper/vol snap
+dmsetup table snap
+set -- $(table_of snap)
+[ "$3" = backup-view ] && [ $# -eq 5 ] ||
+	fail "the view does not name the job's devices: $(table_of snap)"
+writer_beats "$DMBT_TMP/stop"
+dd if=/dev/mapper/snap of="$DMBT_TMP/view" bs=1M iflag=direct status=none ||
+	fail "reading the view failed"
+writer_beats "$DMBT_TMP/stop"
+same "$DMBT_TMP/view" "$DMBT_TMP/t0"
+run e2fsck -fn "$DMBT_TMP/view"
+
+info "finish is refused while the view exists"
+expect_refusal "view" dmbackup finish /dev/mapper/vol
+run dmbackup view --remove snap
+run dmbackup cancel /dev/mapper/vol
+finish_live_job vol /dev/mapper/vol "$table0"
+files_intact /mnt/vol "$NWRITTEN"
+for i in 1 2 3 4; do
+	dmbt-prng "$i" 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
+done
+run umount /mnt/vol
+run e2fsck -fn /dev/mapper/vol
+run dmsetup remove vol
