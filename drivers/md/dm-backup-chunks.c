@@ -27,7 +27,7 @@ unsigned int backup_range_sectors(struct backup_c *bc, unsigned long chunk,
 	sector_t start = backup_chunk_to_sector(bc, chunk);
 	sector_t end = backup_chunk_to_sector(bc, chunk + nr_chunks);
 
-	return min(end, bc->ti->len) - start;
+	return min(end, bc->len) - start;
 }
 
 /* The first and last chunk @bio touches; @bio must carry sectors. */

@@ -46,7 +46,7 @@ static bool backup_may_wait(struct backup_c *bc)
 
 void backup_remap_to_origin(struct backup_c *bc, struct bio *bio)
 {
-	bio_set_dev(bio, bc->origin->bdev);
+	bio_set_dev(bio, bc->origin_bdev);
 	if (bio_sectors(bio))
 		bio->bi_iter.bi_sector = dm_target_offset(bc->ti,
 							  bio->bi_iter.bi_sector);
@@ -327,7 +327,7 @@ static struct bio *copy_alloc_read(struct backup_copy *copy, gfp_t gfp)
 	struct backup_c *bc = copy->bc;
 	struct bio *bio;
 
-	bio = bio_alloc_bioset(bc->origin->bdev, copy->nr_pages, REQ_OP_READ,
+	bio = bio_alloc_bioset(bc->origin_bdev, copy->nr_pages, REQ_OP_READ,
 			       gfp, &bc->bs);
 	if (!bio)
 		return NULL;
@@ -425,11 +425,11 @@ static void copy_submit_write(struct backup_copy *copy, unsigned int pos,
 	struct bio *bio;
 
 	if (zeroes) {
-		bio = bio_alloc_bioset(bc->backup->bdev, 0, REQ_OP_WRITE_ZEROES,
+		bio = bio_alloc_bioset(bc->backup_bdev, 0, REQ_OP_WRITE_ZEROES,
 				       GFP_NOIO, &bc->bs);
 		bio->bi_iter.bi_size = len;
 	} else {
-		bio = bio_alloc_bioset(bc->backup->bdev,
+		bio = bio_alloc_bioset(bc->backup_bdev,
 				       DIV_ROUND_UP(offset_in_page(pos) + len,
 						    PAGE_SIZE),
 				       REQ_OP_WRITE, GFP_NOIO, &bc->bs);
@@ -446,7 +446,7 @@ static void copy_submit_write(struct backup_copy *copy, unsigned int pos,
 static bool backup_can_write_zeroes(struct backup_c *bc)
 {
 	return !test_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags) &&
-	       bdev_write_zeroes_sectors(bc->backup->bdev);
+	       bdev_write_zeroes_sectors(bc->backup_bdev);
 }
 
 /*
@@ -843,33 +843,64 @@ struct backup_stall {
 	struct bio_list fail;		/* fail_write: writes to fail */
 };
 
+static void backup_stall_next_deadline(struct backup_stall *st,
+				       unsigned long deadline)
+{
+	if (!st->have_next || time_before(deadline, st->next))
+		st->next = deadline;
+	st->have_next = true;
+}
+
 /*
- * One list of waiting writes whose oldest arrived at @since: past the
- * timeout, its writes fail (fail_write) or the backup breaks; otherwise
- * its deadline may be the next one.
+ * fail_write: move the writes of @list that waited the timeout to
+ * st->fail; the others stay, *@since becomes the oldest of them.
+ */
+static void backup_stall_split_locked(struct backup_stall *st,
+				      struct bio_list *list,
+				      unsigned long *since)
+{
+	struct bio_list keep = BIO_EMPTY_LIST;
+	unsigned long arrival;
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(list))) {
+		arrival = backup_bio_arrival(bio);
+		if (!time_before(st->now, arrival + st->timeout)) {
+			bio_list_add(&st->fail, bio);
+			continue;
+		}
+		if (bio_list_empty(&keep) || time_before(arrival, *since))
+			*since = arrival;
+		bio_list_add(&keep, bio);
+	}
+	*list = keep;
+	if (!bio_list_empty(list))
+		backup_stall_next_deadline(st, *since + st->timeout);
+}
+
+/*
+ * One list of waiting writes whose oldest arrived at *@since: past the
+ * timeout, the writes that waited that long fail (fail_write) or the
+ * backup breaks; otherwise its deadline may be the next one.
  */
 static void backup_stall_check_locked(struct backup_c *bc,
 				      struct backup_stall *st,
 				      struct bio_list *list,
-				      unsigned long since, unsigned long chunk)
+				      unsigned long *since, unsigned long chunk)
 {
-	unsigned long deadline = since + st->timeout;
+	unsigned long deadline = *since + st->timeout;
 
 	if (bio_list_empty(list))
 		return;
 	if (time_before(st->now, deadline)) {
-		if (!st->have_next || time_before(deadline, st->next))
-			st->next = deadline;
-		st->have_next = true;
+		backup_stall_next_deadline(st, deadline);
 		return;
 	}
 	if (!st->expired)
 		st->chunk = chunk;
 	st->expired = true;
-	if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
-		bio_list_merge(&st->fail, list);
-		bio_list_init(list);
-	}
+	if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE)
+		backup_stall_split_locked(st, list, since);
 }
 
 static void backup_stall_scan_locked(struct backup_c *bc,
@@ -882,11 +913,11 @@ static void backup_stall_scan_locked(struct backup_c *bc,
 		copy = rb_entry(n, struct backup_copy, node);
 		if (!copy->hold)
 			backup_stall_check_locked(bc, st, &copy->waiters,
-						  copy->wait_since,
+						  &copy->wait_since,
 						  copy->chunk);
 	}
 	backup_stall_check_locked(bc, st, &bc->deferred_bios,
-				  bc->deferred_since, bc->nr_chunks);
+				  &bc->deferred_since, bc->nr_chunks);
 }
 
 /*

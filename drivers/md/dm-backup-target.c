@@ -329,6 +329,23 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 	return 0;
 }
 
+/* Copies hold their devices by reference: see backup_c.origin_bdev. */
+static void backup_hold_copy_devices(struct backup_c *bc)
+{
+	bc->origin_bdev = bc->origin->bdev;
+	get_device(&bc->origin_bdev->bd_device);
+	bc->backup_bdev = bc->backup->bdev;
+	get_device(&bc->backup_bdev->bd_device);
+}
+
+static void backup_release_copy_devices(struct backup_c *bc)
+{
+	if (bc->backup_bdev)
+		put_device(&bc->backup_bdev->bd_device);
+	if (bc->origin_bdev)
+		put_device(&bc->origin_bdev->bd_device);
+}
+
 /* The table's devices go with the table, whoever frees the rest later. */
 static void backup_put_devices(struct backup_c *bc)
 {
@@ -356,6 +373,7 @@ static void backup_free(struct backup_c *bc)
 	mempool_exit(&bc->page_pool);
 	mempool_exit(&bc->copy_pool);
 	kvfree(bc->copied);
+	backup_release_copy_devices(bc);
 	kfree(bc);
 }
 
@@ -370,7 +388,7 @@ static void backup_release(struct kref *ref)
 {
 	struct backup_c *bc = container_of(ref, struct backup_c, ref);
 
-	/* Maybe from copy_wq, which backup_free() destroys: not here. */
+	/* From copy_wq, which backup_free() destroys: not here. */
 	queue_work(backup_free_wq, &bc->free_work);
 }
 
@@ -382,6 +400,15 @@ static void backup_release(struct kref *ref)
 void backup_put(struct backup_c *bc)
 {
 	kref_put(&bc->ref, backup_release);
+}
+
+/*
+ * The destructor's put: with no copy left, free everything now, so that
+ * the devices are closed when `dmsetup remove` returns.
+ */
+static void backup_release_now(struct kref *ref)
+{
+	backup_free_work(&container_of(ref, struct backup_c, ref)->free_work);
 }
 
 /*
@@ -427,6 +454,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	kref_init(&bc->ref);
 	INIT_WORK(&bc->free_work, backup_free_work);
 	bc->ti = ti;
+	bc->len = ti->len;
 	INIT_LIST_HEAD(&bc->jobs_entry);
 	bc->chunk_sectors = BACKUP_DEFAULT_CHUNK_SECTORS;
 	bc->cbw_timeout = BACKUP_DEFAULT_CBW_TIMEOUT_MS;
@@ -453,8 +481,10 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = backup_parse_options(bc, &as, &ti->error);
 	if (!r)
 		r = backup_get_devices(bc, argv, &ti->error);
-	if (!r)
+	if (!r) {
+		backup_hold_copy_devices(bc);
 		r = backup_alloc_job(bc, &ti->error);
+	}
 	if (!r)
 		r = backup_register_job(bc, &ti->error);
 	if (r) {
@@ -571,11 +601,14 @@ static void backup_dtr(struct dm_target *ti)
 	wake_up_all(&bc->copy_done_wait);
 	cancel_delayed_work_sync(&bc->worker);
 	cancel_delayed_work_sync(&bc->stall_work);
-	/* Copies that read before DYING have sent their backup writes. */
-	flush_workqueue(bc->copy_wq);
+	cancel_work_sync(&bc->end_work);
+	/*
+	 * Not flushed: copy_wq may block in a stalled backup device's
+	 * submission path (nbd blocks there).  Copies hold their devices.
+	 */
 	backup_put_devices(bc);
 	__module_get(THIS_MODULE);	/* until backup_free_work() */
-	backup_put(bc);
+	kref_put(&bc->ref, backup_release_now);
 }
 
 /*-------------------------------------------------------------------------*/

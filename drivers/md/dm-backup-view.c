@@ -108,7 +108,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			/* The point-in-time image is gone. */
 			r = DM_MAPIO_KILL;
 		} else if (test_bit(chunk, bc->copied)) {
-			bio_set_dev(bio, bc->backup->bdev);
+			bio_set_dev(bio, bc->backup_bdev);
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;
 		} else if (backup_inflight_find(bc, chunk, &next)) {
@@ -124,7 +124,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			atomic_inc(&bc->nr_holds);
 			io->hold = hold;
 			hold = NULL;
-			bio_set_dev(bio, bc->origin->bdev);
+			bio_set_dev(bio, bc->origin_bdev);
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;
 		} else {

@@ -310,7 +310,7 @@ static void backup_complete_job(struct backup_c *bc)
 	if (!done)
 		return;
 
-	r = blkdev_issue_flush(bc->backup->bdev);
+	r = blkdev_issue_flush(bc->backup_bdev);
 
 	spin_lock_irqsave(&bc->lock, flags);
 	if (bc->state == BACKUP_RUNNING) {

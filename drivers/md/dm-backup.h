@@ -128,6 +128,17 @@ struct backup_c {
 	struct dm_dev *origin;
 	struct dm_dev *backup;
 	/*
+	 * The same devices, for copies.  The table's struct dm_dev goes with
+	 * the table, but a copy whose backup write hangs may outlive it and
+	 * still submit I/O: each holds a reference to its block device
+	 * (get_device(), as blkdev_get_no_open() does), dropped with the last
+	 * reference to the instance.  I/O to a device removed meanwhile fails
+	 * cleanly.
+	 */
+	struct block_device *origin_bdev;
+	struct block_device *backup_bdev;
+	sector_t len;			/* of the target, for copies */
+	/*
 	 * Top: which chunks to copy.  The constructor reads it and puts it
 	 * again: a later target of the table that opens the same device
 	 * with a wider mode makes dm reopen it and free this struct dm_dev.

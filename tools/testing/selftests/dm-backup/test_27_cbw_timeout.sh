@@ -11,7 +11,8 @@
 #     opens it completes with the backup exactly T0.
 # A suspend of a running job waits at most cbw_timeout for stalled copies,
 # then fails the job.
-# Also: cbw_timeout by message, in the table line, bad values refused.
+# Also: cbw_timeout by message, in the table line and across a reload,
+# bad values refused.
 # timeout: 400
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -46,6 +47,12 @@ done
 dmsetup table bk | grep -q cbw_timeout && fail "a bad message changed it: $(dmsetup table bk)"
 run dmsetup message bk 0 cbw_timeout 1500
 dmsetup table bk | grep -q "cbw_timeout 1500" || fail "table: $(dmsetup table bk)"
+info "a reload with the printed table line keeps it (and the job)"
+run dmsetup load bk --table "$(dmsetup table bk)"
+run dmsetup suspend bk
+run dmsetup resume bk
+dmesg | tail -n 5 | grep -q "took over the running job" || fail "the reload did not take the job over"
+dmsetup table bk | grep -q "cbw_timeout 1500" || fail "table after reload: $(dmsetup table bk)"
 run dmsetup remove bk
 expect_ctr_error "Invalid cbw_timeout" "$(bk_table "$o" "$b" none 2 cbw_timeout 99999999999)"
 
