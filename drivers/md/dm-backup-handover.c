@@ -125,6 +125,11 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	WARN_ON_ONCE(!RB_EMPTY_ROOT(&old->inflight));
 	swap(bc->copied, old->copied);
 	bc->nr_copied = old->nr_copied;
+	/*
+	 * The bitmap's unmapped chunks are those of the map the job started
+	 * with; the new constructor read the map device as it is now.
+	 */
+	bc->nr_unmapped = old->nr_unmapped;
 	bc->state = old->state;
 	bc->cbw_chunks = old->cbw_chunks;
 	bc->zero_chunks = old->zero_chunks;
@@ -139,6 +144,7 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 		set_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags);
 	/* The old instance must not act on the job any more. */
 	old->nr_copied = 0;
+	old->nr_unmapped = 0;
 	old->state = BACKUP_CANCELLED;
 	spin_unlock(&bc->lock);
 	spin_unlock_irqrestore(&old->lock, flags);
