@@ -142,6 +142,13 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	bc->walk_single_end = old->walk_single_end;
 	if (test_bit(BACKUP_NO_WRITE_ZEROES, &old->flags))
 		set_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags);
+	/*
+	 * A state change whose dm event the old worker has not raised (the
+	 * suspend cancelled it first): the new instance's worker raises it
+	 * when the new table resumes.
+	 */
+	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &old->flags))
+		set_bit(BACKUP_EVENT_PENDING, &bc->flags);
 	/* The old instance must not act on the job any more. */
 	old->nr_copied = 0;
 	old->nr_unmapped = 0;
