@@ -10,7 +10,9 @@
  * its exceptions over: the copied bitmap, the counters, the state and the
  * walk position move, so nothing is copied twice and the point in time
  * stays the first resume of the first table.  Options that may change
- * (speed, error policies) come from the new table.
+ * (speed, error policies) come from the new table.  In a table with
+ * several backup targets, each job goes to the new target on its origin
+ * and backup device, wherever that target is in the table.
  *
  * The registry also keeps two devices from writing one backup device.
  *
@@ -125,6 +127,11 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 		     !RB_EMPTY_ROOT(&old->inflight));
 	swap(bc->copied, old->copied);
 	bc->nr_copied = old->nr_copied;
+	/*
+	 * The bitmap's unmapped chunks are those of the map the job started
+	 * with; the new constructor read the map device as it is now.
+	 */
+	bc->nr_unmapped = old->nr_unmapped;
 	bc->state = old->state;
 	bc->cbw_chunks = old->cbw_chunks;
 	bc->zero_chunks = old->zero_chunks;
@@ -137,14 +144,45 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	bc->walk_single_end = old->walk_single_end;
 	if (test_bit(BACKUP_NO_WRITE_ZEROES, &old->flags))
 		set_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags);
+	/*
+	 * A state change whose dm event the old worker has not raised (the
+	 * suspend cancelled it first): the new instance's worker raises it
+	 * when the new table resumes.
+	 */
+	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &old->flags))
+		set_bit(BACKUP_EVENT_PENDING, &bc->flags);
 	/* The old instance must not act on the job any more. */
 	old->nr_copied = 0;
+	old->nr_unmapped = 0;
 	old->state = BACKUP_CANCELLED;
 	spin_unlock(&bc->lock);
 	spin_unlock_irqrestore(&old->lock, flags);
 }
 
-/* At preresume: take over the job of the table this one replaces. */
+/*
+ * Will a target of @table take @old's job over at its preresume?  A table
+ * holds each backup device once, so at most one target matches.
+ */
+static bool backup_table_takes(struct dm_table *table, struct backup_c *old)
+{
+	struct backup_c *bc;
+	char *error;
+
+	list_for_each_entry(bc, &backup_jobs, jobs_entry)
+		if (bc->ti->table == table && backup_same_devices(bc, old) &&
+		    !backup_check_reload(bc, old, &error))
+			return true;
+	return false;
+}
+
+/*
+ * At preresume: take over the job of the table this one replaces that runs
+ * on the same origin and backup device.  dm calls the preresume of each
+ * target of the new table in turn, all constructed by then, so a table
+ * with several backup targets hands over each job to its own target
+ * whatever their order: a job of the replaced table ends here only if no
+ * target of the new table is going to take it.
+ */
 void backup_take_over(struct backup_c *bc)
 {
 	struct backup_c *old;
@@ -155,12 +193,13 @@ void backup_take_over(struct backup_c *bc)
 		if (old && !backup_check_reload(bc, old, &bc->ti->error)) {
 			/* Views pause while the job moves, then follow it. */
 			backup_views_switch(old, bc, backup_move_job);
+			old->live = false;
 			DMINFO("%s: reloaded table took over the running job",
 			       dm_device_name(bc->md));
 		}
-		/* The replaced table's jobs are over. */
 		list_for_each_entry(old, &backup_jobs, jobs_entry)
-			if (old->md == bc->md && old->ti->table != bc->ti->table)
+			if (old->md == bc->md && old->ti->table != bc->ti->table &&
+			    old->live && !backup_table_takes(bc->ti->table, old))
 				old->live = false;
 		bc->live = true;
 	}

@@ -651,6 +651,19 @@ static void backup_presuspend(struct dm_target *ti)
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 }
 
+/*
+ * dm gave up the suspend after presuspend: the freeze of the file system
+ * failed, or a signal ended the wait for the bios in flight.  The device
+ * stays live, so the walk goes on.
+ */
+static void backup_presuspend_undo(struct dm_target *ti)
+{
+	struct backup_c *bc = ti->private;
+
+	clear_bit(BACKUP_SUSPENDED, &bc->flags);
+	backup_kick(bc);
+}
+
 static void backup_postsuspend(struct dm_target *ti)
 {
 	backup_drain(ti->private);
@@ -826,6 +839,7 @@ static struct target_type backup_target = {
 	.dtr = backup_dtr,
 	.map = backup_map,
 	.presuspend = backup_presuspend,
+	.presuspend_undo = backup_presuspend_undo,
 	.postsuspend = backup_postsuspend,
 	.preresume = backup_preresume,
 	.resume = backup_resume,
