@@ -13,6 +13,7 @@
  */
 #include <linux/blkdev.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 
 #include "dm-backup.h"
 #include "dm_backup_trace.h"
@@ -64,9 +65,15 @@ void backup_throttle_account(struct backup_c *bc, unsigned int bytes)
 		atomic64_add(bytes, &bc->slice_bytes);
 }
 
+/*
+ * Bytes the walk may copy per slice at @speed bytes/s.  speed * slice
+ * would overflow 64 bits above 184467440737 bytes/s: the quota is
+ * computed at full width, so huge speeds act as unlimited.
+ */
 static u64 backup_slice_quota(u64 speed)
 {
-	return max_t(u64, div_u64(speed * BACKUP_SLICE_NS, NSEC_PER_SEC), 1);
+	return max_t(u64, mul_u64_u64_div_u64(speed, BACKUP_SLICE_NS,
+					      NSEC_PER_SEC), 1);
 }
 
 /*
