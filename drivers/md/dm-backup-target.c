@@ -268,14 +268,42 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 	return 0;
 }
 
+/*
+ * Chunk indexes are unsigned long, 32 bits on a 32-bit kernel, and the
+ * bitmap helpers (bitmap_set()) take unsigned int bit numbers: at most
+ * UINT_MAX chunks, so that no index wraps; on a 32-bit kernel a word
+ * fewer, so that BITS_TO_LONGS() and the bitmap searches, which round
+ * up to whole words, do not wrap either.  That also bounds the bitmap to
+ * 512 MiB, below what kvcalloc() accepts.
+ */
+static int backup_count_chunks(struct backup_c *bc, char **error)
+{
+	sector_t len = bc->ti->len;
+	u64 nr_chunks;
+
+	bc->chunk_shift = __ffs(bc->chunk_sectors);
+	/* Rounded up without overflowing near the top of sector_t. */
+	nr_chunks = ((u64)len >> bc->chunk_shift) +
+		    !!(len & (bc->chunk_sectors - 1));
+	if (nr_chunks > min_t(u64, UINT_MAX, ULONG_MAX - BITS_PER_LONG)) {
+		*error = "Origin too large for this chunk size (too many chunks)";
+		return -EINVAL;
+	}
+	bc->nr_chunks = nr_chunks;
+	return 0;
+}
+
 static int backup_alloc_job(struct backup_c *bc, char **error)
 {
 	int r;
 
-	bc->chunk_shift = __ffs(bc->chunk_sectors);
-	bc->nr_chunks = DIV_ROUND_UP_SECTOR_T(bc->ti->len, bc->chunk_sectors);
+	r = backup_count_chunks(bc, error);
+	if (r)
+		return r;
+	/* A bitmap too large for this machine fails the table, not others. */
 	bc->copied = kvcalloc(BITS_TO_LONGS(bc->nr_chunks),
-			      sizeof(unsigned long), GFP_KERNEL);
+			      sizeof(unsigned long),
+			      GFP_KERNEL | __GFP_RETRY_MAYFAIL);
 	if (!bc->copied) {
 		*error = "Cannot allocate the chunk bitmap";
 		return -ENOMEM;
@@ -346,7 +374,8 @@ static void backup_free(struct backup_c *bc)
  *
  * Optional arguments, as key/value pairs, each key at most once:
  *   speed <bytes_per_second>   background copy rate, 0 = unlimited
- *   chunk_size <sectors>       power of two from 8 to 2048, default 128
+ *   chunk_size <sectors>       power of two from 8 to 2048, default 128;
+ *                              at most 2^32 - 1 chunks in the target
  *   on_source_error <report|ignore|stop>         walk read errors
  *   on_target_error <report|ignore|stop|enospc>  walk write errors
  *   on_cbw_error <break_backup|fail_write>       copy-before-write errors
