@@ -222,6 +222,7 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 	struct dm_target *ti = bc->ti;
 	dev_t map_devt = bc->map ? bc->map->bdev->bd_dev : 0;
 	dev_t origin_devt;
+	sector_t lbs;
 	int r;
 
 	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
@@ -255,6 +256,21 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 	}
 	if (bdev_nr_sectors(bc->backup->bdev) < ti->len) {
 		*error = "Backup device is smaller than the target";
+		return -EINVAL;
+	}
+	/* Copies write whole chunks at their own offset, in any order. */
+	if (bdev_is_zoned(bc->backup->bdev)) {
+		*error = "Zoned backup devices are not supported";
+		return -EINVAL;
+	}
+	/* The last chunk ends with the target: both must be whole blocks. */
+	lbs = bdev_logical_block_size(bc->backup->bdev) >> SECTOR_SHIFT;
+	if (bc->chunk_sectors & (lbs - 1)) {
+		*error = "Backup device's logical block size does not divide the chunk size";
+		return -EINVAL;
+	}
+	if (ti->len & (lbs - 1)) {
+		*error = "Backup device's logical block size does not divide the target length";
 		return -EINVAL;
 	}
 	if (bc->sync_mode == BACKUP_SYNC_TOP && !bc->map) {
@@ -366,7 +382,9 @@ static void backup_free(struct backup_c *bc)
  *
  * origin_dev:  the device being backed up; all I/O goes to it.
  * backup_dev:  receives each chunk at the offset it has on the origin;
- *              at least as long as the target, not the origin.
+ *              at least as long as the target, not the origin, not
+ *              zoned, its logical block size dividing the chunk size
+ *              and the target length.
  * sync_mode:   full: the walk copies every chunk;
  *              top:  the walk copies the chunks the map marks, and only
  *                    those are copied before writes;
