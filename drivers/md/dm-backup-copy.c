@@ -683,6 +683,7 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 	bio_list_init(&copy->view_waiters);
 	INIT_LIST_HEAD(&copy->list);
 	backup_inflight_insert(copy->bc, copy);
+	copy->bc->copies_started++;
 }
 
 static void backup_start_new_copies(struct backup_c *bc, struct list_head *new)

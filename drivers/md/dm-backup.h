@@ -166,6 +166,11 @@ struct backup_c {
 	unsigned long source_errors;	/* failed copies, by side */
 	unsigned long target_errors;
 	unsigned long skipped_chunks;	/* left uncopied by on_*_error ignore */
+	/*
+	 * Copies and view holds created so far, under @lock: the job's
+	 * completion looks whether one started during its flush.
+	 */
+	unsigned long copies_started;
 
 	/*
 	 * Next chunk the walk looks at, under @lock: a copy that fails under
