@@ -35,15 +35,15 @@ echo 1 >/proc/sys/kernel/sysrq
 	echo 60 >/proc/sys/kernel/hung_task_timeout_secs
 
 # ---- modules ---------------------------------------------------------------
-# load-order lists every packed module with dependencies first.  brd and
-# null_blk are left out: tests load them with the parameters they need
-# (lib.sh: mkbrd).  crc32c_generic comes before libcrc32c, whose softdep on
+# load-order lists every packed module with dependencies first.  brd,
+# null_blk and scsi_debug are left out: tests load them with the parameters
+# they need (lib.sh: mkbrd).  crc32c_generic comes before libcrc32c, whose softdep on
 # "crc32c" busybox modprobe does not follow.
 KVER=$(uname -r)
 BOOT_ERR=/tmp/dmbt-boot-errors
 : >"$BOOT_ERR"
 for m in $(cat /lib/modules/"$KVER"/load-order); do
-	case $m in brd|null_blk) continue ;; esac
+	case $m in brd|null_blk|scsi_debug) continue ;; esac
 	if ! out=$(modprobe "$m" 2>&1); then
 		echo "modprobe $m failed: $out" >>"$BOOT_ERR"
 	fi

@@ -174,7 +174,8 @@ copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
 # dependency modinfo reports, and load-order follows this list's order.
 WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
-	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd"
+	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd
+	sd_mod scsi_debug"
 
 declare -A DONE=()
 ORDER=()

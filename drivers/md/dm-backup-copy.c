@@ -408,8 +408,13 @@ static void copy_write_endio(struct bio *bio)
 {
 	struct backup_copy *copy = bio->bi_private;
 
-	if (bio->bi_status == BLK_STS_NOTSUPP &&
-	    bio_op(bio) == REQ_OP_WRITE_ZEROES)
+	/*
+	 * A failed WRITE_ZEROES, whatever the error (a disk failing WRITE
+	 * SAME gives an I/O or target error, not "not supported"), is
+	 * retried as a data write, as blkdev_issue_zeroout() does: only a
+	 * failed retry fails the copy.
+	 */
+	if (bio->bi_status && bio_op(bio) == REQ_OP_WRITE_ZEROES)
 		copy->retry_data_write = true;
 	else if (bio->bi_status)
 		copy->status = bio->bi_status;
@@ -771,7 +776,10 @@ static void copy_finish_work(struct work_struct *ws)
 	struct backup_copy *copy = container_of(ws, struct backup_copy, work);
 
 	if (copy->retry_data_write && !copy->status) {
-		/* The device advertised WRITE_ZEROES but refused it. */
+		/*
+		 * The device advertised WRITE_ZEROES but failed it: write
+		 * zero chunks as data from now on, starting with these.
+		 */
 		set_bit(BACKUP_NO_WRITE_ZEROES, &copy->bc->flags);
 		copy->retry_data_write = false;
 		copy_write(copy);
@@ -1038,6 +1046,7 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 	bio_list_init(&copy->view_waiters);
 	INIT_LIST_HEAD(&copy->list);
 	backup_inflight_insert(copy->bc, copy);
+	copy->bc->copies_started++;
 }
 
 static void backup_start_new_copies(struct backup_c *bc, struct list_head *new)

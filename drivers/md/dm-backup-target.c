@@ -241,6 +241,7 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 	struct dm_target *ti = bc->ti;
 	dev_t map_devt = bc->map ? bc->map->bdev->bd_dev : 0;
 	dev_t origin_devt;
+	sector_t lbs;
 	int r;
 
 	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
@@ -276,6 +277,21 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		*error = "Backup device is smaller than the target";
 		return -EINVAL;
 	}
+	/* Copies write whole chunks at their own offset, in any order. */
+	if (bdev_is_zoned(bc->backup->bdev)) {
+		*error = "Zoned backup devices are not supported";
+		return -EINVAL;
+	}
+	/* The last chunk ends with the target: both must be whole blocks. */
+	lbs = bdev_logical_block_size(bc->backup->bdev) >> SECTOR_SHIFT;
+	if (bc->chunk_sectors & (lbs - 1)) {
+		*error = "Backup device's logical block size does not divide the chunk size";
+		return -EINVAL;
+	}
+	if (ti->len & (lbs - 1)) {
+		*error = "Backup device's logical block size does not divide the target length";
+		return -EINVAL;
+	}
 	if (bc->sync_mode == BACKUP_SYNC_TOP && !bc->map) {
 		*error = "Sync mode top needs a map";
 		return -EINVAL;
@@ -287,14 +303,42 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 	return 0;
 }
 
+/*
+ * Chunk indexes are unsigned long, 32 bits on a 32-bit kernel, and the
+ * bitmap helpers (bitmap_set()) take unsigned int bit numbers: at most
+ * UINT_MAX chunks, so that no index wraps; on a 32-bit kernel a word
+ * fewer, so that BITS_TO_LONGS() and the bitmap searches, which round
+ * up to whole words, do not wrap either.  That also bounds the bitmap to
+ * 512 MiB, below what kvcalloc() accepts.
+ */
+static int backup_count_chunks(struct backup_c *bc, char **error)
+{
+	sector_t len = bc->ti->len;
+	u64 nr_chunks;
+
+	bc->chunk_shift = __ffs(bc->chunk_sectors);
+	/* Rounded up without overflowing near the top of sector_t. */
+	nr_chunks = ((u64)len >> bc->chunk_shift) +
+		    !!(len & (bc->chunk_sectors - 1));
+	if (nr_chunks > min_t(u64, UINT_MAX, ULONG_MAX - BITS_PER_LONG)) {
+		*error = "Origin too large for this chunk size (too many chunks)";
+		return -EINVAL;
+	}
+	bc->nr_chunks = nr_chunks;
+	return 0;
+}
+
 static int backup_alloc_job(struct backup_c *bc, char **error)
 {
 	int r;
 
-	bc->chunk_shift = __ffs(bc->chunk_sectors);
-	bc->nr_chunks = DIV_ROUND_UP_SECTOR_T(bc->ti->len, bc->chunk_sectors);
+	r = backup_count_chunks(bc, error);
+	if (r)
+		return r;
+	/* A bitmap too large for this machine fails the table, not others. */
 	bc->copied = kvcalloc(BITS_TO_LONGS(bc->nr_chunks),
-			      sizeof(unsigned long), GFP_KERNEL);
+			      sizeof(unsigned long),
+			      GFP_KERNEL | __GFP_RETRY_MAYFAIL);
 	if (!bc->copied) {
 		*error = "Cannot allocate the chunk bitmap";
 		return -ENOMEM;
@@ -418,7 +462,9 @@ static void backup_release_now(struct kref *ref)
  *
  * origin_dev:  the device being backed up; all I/O goes to it.
  * backup_dev:  receives each chunk at the offset it has on the origin;
- *              at least as long as the target, not the origin.
+ *              at least as long as the target, not the origin, not
+ *              zoned, its logical block size dividing the chunk size
+ *              and the target length.
  * sync_mode:   full: the walk copies every chunk;
  *              top:  the walk copies the chunks the map marks, and only
  *                    those are copied before writes;
@@ -426,7 +472,8 @@ static void backup_release_now(struct kref *ref)
  *
  * Optional arguments, as key/value pairs, each key at most once:
  *   speed <bytes_per_second>   background copy rate, 0 = unlimited
- *   chunk_size <sectors>       power of two from 8 to 2048, default 128
+ *   chunk_size <sectors>       power of two from 8 to 2048, default 128;
+ *                              at most 2^32 - 1 chunks in the target
  *   on_source_error <report|ignore|stop>         walk read errors
  *   on_target_error <report|ignore|stop|enospc>  walk write errors
  *   on_cbw_error <break_backup|fail_write>       copy-before-write errors

@@ -13,6 +13,7 @@
  */
 #include <linux/blkdev.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 
 #include "dm-backup.h"
 #include "dm_backup_trace.h"
@@ -73,9 +74,15 @@ void backup_throttle_account(struct backup_c *bc, unsigned int bytes)
 		atomic64_add(bytes, &bc->slice_bytes);
 }
 
+/*
+ * Bytes the walk may copy per slice at @speed bytes/s.  speed * slice
+ * would overflow 64 bits above 184467440737 bytes/s: the quota is
+ * computed at full width, so huge speeds act as unlimited.
+ */
 static u64 backup_slice_quota(u64 speed)
 {
-	return max_t(u64, div_u64(speed * BACKUP_SLICE_NS, NSEC_PER_SEC), 1);
+	return max_t(u64, mul_u64_u64_div_u64(speed, BACKUP_SLICE_NS,
+					      NSEC_PER_SEC), 1);
 }
 
 /*
@@ -296,16 +303,20 @@ bool backup_job_done_locked(struct backup_c *bc)
 
 /*
  * Flush the backup device's cache so that "completed" means the image is
- * durable, then say so.
+ * durable, then say so.  A copy that started during the flush (a write
+ * to a chunk the walk skipped under the ignore policy, copied before it
+ * goes on) may have written after it: then the job is not done yet, or
+ * needs one more flush, and the worker comes back.
  */
 static void backup_complete_job(struct backup_c *bc)
 {
-	unsigned long flags;
+	unsigned long flags, started;
 	bool done;
 	int r;
 
 	spin_lock_irqsave(&bc->lock, flags);
 	done = backup_job_done_locked(bc);
+	started = bc->copies_started;
 	spin_unlock_irqrestore(&bc->lock, flags);
 	if (!done)
 		return;
@@ -313,13 +324,21 @@ static void backup_complete_job(struct backup_c *bc)
 	r = blkdev_issue_flush(bc->backup_bdev);
 
 	spin_lock_irqsave(&bc->lock, flags);
-	if (bc->state == BACKUP_RUNNING) {
-		if (r) {
-			bc->last_error = r;
-			bc->last_error_chunk = bc->nr_chunks;
-		}
-		backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
+	if (!backup_job_done_locked(bc)) {
+		/* A copy in flight or a write deferred: they kick the worker. */
+		spin_unlock_irqrestore(&bc->lock, flags);
+		return;
 	}
+	if (!r && bc->copies_started != started) {
+		spin_unlock_irqrestore(&bc->lock, flags);
+		backup_kick(bc);
+		return;
+	}
+	if (r) {
+		bc->last_error = r;
+		bc->last_error_chunk = bc->nr_chunks;
+	}
+	backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
 	spin_unlock_irqrestore(&bc->lock, flags);
 	if (r)
 		DMERR("%s: flushing the backup device failed: error %d",

@@ -99,7 +99,7 @@ enum backup_flag {
 	BACKUP_SUSPENDED,	/* between presuspend and resume: no new walk copies */
 	BACKUP_DYING,		/* in the destructor: the worker must not be queued */
 	BACKUP_EVENT_PENDING,	/* a state changed: the worker raises a dm event */
-	BACKUP_NO_WRITE_ZEROES,	/* the backup device refused WRITE_ZEROES once */
+	BACKUP_NO_WRITE_ZEROES,	/* the backup device failed a WRITE_ZEROES once */
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
 	BACKUP_PAGES_WAITED,	/* the worker sleeps in mempool_alloc for pages */
@@ -210,6 +210,11 @@ struct backup_c {
 	unsigned long source_errors;	/* failed copies, by side */
 	unsigned long target_errors;
 	unsigned long skipped_chunks;	/* left uncopied by on_*_error ignore */
+	/*
+	 * Copies and view holds created so far, under @lock: the job's
+	 * completion looks whether one started during its flush.
+	 */
+	unsigned long copies_started;
 
 	/*
 	 * Next chunk the walk looks at, under @lock: a copy that fails under
@@ -275,7 +280,7 @@ struct backup_copy {
 	unsigned long chunk;		/* first chunk */
 	unsigned int nr_chunks;
 	bool for_walk;
-	bool retry_data_write;		/* WRITE_ZEROES refused: write the data */
+	bool retry_data_write;		/* WRITE_ZEROES failed: write the data */
 	unsigned int nr_zero;		/* chunks written as WRITE_ZEROES */
 	atomic_t pending_writes;
 	blk_status_t status;

@@ -5,7 +5,8 @@
 #   DMBT_TMP   a fresh scratch directory (tmpfs) for this test; it is also
 #              the test's working directory and is deleted afterwards
 #   DMBT_TEST  the test's name
-# and cleans up after every test: dm devices, loop devices, brd/null_blk.
+# and cleans up after every test: dm devices, loop devices, brd/null_blk/
+# scsi_debug.
 #
 # Functions that can't do their job call `fail`, which exits the test, so
 # tests need no error checks around them.  Careful: inside $(...) `fail` only
@@ -222,8 +223,8 @@ wait_state() {
 	done
 }
 
-# dmbt_cleanup: remove all dm devices, detach loop devices, unload brd and
-# null_blk; print what could not be cleaned and return non-zero if anything
+# dmbt_cleanup: remove all dm devices, detach loop devices, unload brd,
+# null_blk and scsi_debug; print what could not be cleaned and return non-zero if anything
 # is left.  The runner calls it after every test.
 dmbt_cleanup() {
 	_cl_rc=0
@@ -253,7 +254,7 @@ dmbt_cleanup() {
 		_cl_rc=1
 	fi
 	rm -f /tmp/dmbt-loop.*
-	for _cl_m in brd null_blk; do
+	for _cl_m in brd null_blk scsi_debug; do
 		if grep -q "^$_cl_m " /proc/modules; then
 			rmmod "$_cl_m" 2>/dev/null || { echo "cleanup: cannot unload $_cl_m"; _cl_rc=1; }
 		fi

@@ -1,0 +1,56 @@
+#!/bin/sh
+# "completed" means that every chunk's copy has landed and was flushed,
+# also a copy that started while the job's completion flush was in flight.
+# Here, under on_source_error ignore, the walk skips an unreadable chunk
+# and the job is done; its flush to the backup device is slow (dm-delay:
+# flushes 6 s, writes 12 s).  Meanwhile the origin is fixed and a write
+# to the skipped chunk makes copy-before-write copy it.  Before, the
+# flush's end declared the job completed while that copy's backup write
+# was still held in dm-delay; now the job looks again after the flush and
+# completes only after the copy and a second flush.
+# Oracle: when the state turns completed, the backup device (read below
+# dm-delay) equals T0 in every chunk, the late one included.
+# timeout: 300
+. "$DMBT_DIR/lib.sh"
+. "$DMBT_DIR/backup.sh"
+
+CH=65536
+o=$(mkloop 4) || exit 1		# 64 chunks; chunk 5 unreadable at first
+b=$(mkloop 4) || exit 1
+n=$(sectors "$o")
+fill_random "$o" 481
+fill_random "$b" 482
+save_image "$o" "$DMBT_TMP/t0"
+cp "$DMBT_TMP/t0" "$DMBT_TMP/expect"
+
+reload() {
+	run dmsetup load "$1" --table "$2"
+	run dmsetup suspend "$1"
+	run dmsetup resume "$1"
+}
+printf '0 640 linear %s 0\n640 128 error\n768 %d linear %s 768\n' \
+	"$o" $((n - 768)) "$o" >"$DMBT_TMP/bad"
+run dmsetup create org --table "$(cat "$DMBT_TMP/bad")"
+run dmsetup create slow --table "0 $n delay $b 0 0 $b 0 12000 $b 0 6000"
+
+bk_create bk /dev/mapper/org /dev/mapper/slow full 2 on_source_error ignore
+info "the walk skips chunk 5"
+end=$(($(date +%s) + 120))
+while [ "$(backup_status bk 11)" != 1 ] || [ "$(bk_copied bk)" != 63 ]; do
+	[ "$(date +%s)" -lt "$end" ] || fail "the walk did not end: $(backup_status bk)"
+	[ "$(backup_state bk)" = running ] || fail "state: $(backup_status bk)"
+	sleep 0.1
+done
+info "walk done, completion flush in flight: $(backup_status bk)"
+[ "$(backup_state bk)" = running ] || fail "completed before the 6 s flush ended: $(backup_status bk)"
+reload org "0 $n linear $o 0"
+write_at /dev/mapper/bk $((5 * CH + 8192)) 4096 483 "$DMBT_TMP/expect"
+info "late copy started: $(backup_status bk)"
+[ "$(backup_state bk)" = running ] || fail "completed too soon to test: $(backup_status bk)"
+
+wait_state bk completed 120
+info "completed: $(backup_status bk)"
+same "$b" "$DMBT_TMP/t0"
+[ "$(bk_copied bk)" = 64 ] || fail "completed at $(backup_status bk 3) chunks"
+run dmsetup remove bk
+same "$o" "$DMBT_TMP/expect"
