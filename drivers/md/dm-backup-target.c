@@ -518,7 +518,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	atomic_set(&bc->walk_pages, 0);
 	atomic64_set(&bc->slice_bytes, 0);
 	init_waitqueue_head(&bc->copy_done_wait);
-	INIT_DELAYED_WORK(&bc->worker, backup_do_worker);
+	backup_walk_init(bc);
 	backup_copy_engine_init(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 

@@ -302,47 +302,96 @@ bool backup_job_done_locked(struct backup_c *bc)
 }
 
 /*
- * Flush the backup device's cache so that "completed" means the image is
- * durable, then say so.  A copy that started during the flush (a write
- * to a chunk the walk skipped under the ignore policy, copied before it
- * goes on) may have written after it: then the job is not done yet, or
- * needs one more flush, and the worker comes back.
+ * The completion flush: the backup device's cache is flushed so that
+ * "completed" means the image is durable.  It runs apart from the worker,
+ * from copy_wq, because a backup device that never answers it must not
+ * hold the worker (a suspend flushes the worker); the flush holds a
+ * reference to bc, as a copy does.
  */
-static void backup_complete_job(struct backup_c *bc)
+static void backup_flush_endio(struct bio *bio)
 {
-	unsigned long flags, started;
-	bool done;
-	int r;
+	struct backup_c *bc = bio->bi_private;
+
+	bc->flush_status = bio->bi_status;
+	bio_put(bio);
+	queue_work(bc->copy_wq, &bc->flush_done_work);
+}
+
+static void backup_flush_submit_work(struct work_struct *ws)
+{
+	struct backup_c *bc = container_of(ws, struct backup_c,
+					   flush_submit_work);
+	struct bio *bio;
+
+	bio = bio_alloc_bioset(bc->backup_bdev, 0, REQ_OP_WRITE | REQ_PREFLUSH,
+			       GFP_NOIO, &bc->bs);
+	bio->bi_end_io = backup_flush_endio;
+	bio->bi_private = bc;
+	submit_bio_noacct(bio);
+}
+
+/*
+ * The flush is back: say "completed" (or "failed").  A copy that started
+ * during the flush (a write to a chunk the walk skipped under the ignore
+ * policy, copied before it goes on) may have written after it: then the
+ * job is not done yet, or needs one more flush, and the worker comes back.
+ */
+static void backup_flush_done_work(struct work_struct *ws)
+{
+	struct backup_c *bc = container_of(ws, struct backup_c,
+					   flush_done_work);
+	int r = blk_status_to_errno(bc->flush_status);
+	unsigned long flags;
+	bool report = false;
 
 	spin_lock_irqsave(&bc->lock, flags);
-	done = backup_job_done_locked(bc);
-	started = bc->copies_started;
-	spin_unlock_irqrestore(&bc->lock, flags);
-	if (!done)
-		return;
-
-	r = blkdev_issue_flush(bc->backup_bdev);
-
-	spin_lock_irqsave(&bc->lock, flags);
-	if (!backup_job_done_locked(bc)) {
+	clear_bit(BACKUP_FLUSHING, &bc->flags);
+	if (test_bit(BACKUP_DYING, &bc->flags) ||
+	    !backup_job_done_locked(bc)) {
 		/* A copy in flight or a write deferred: they kick the worker. */
-		spin_unlock_irqrestore(&bc->lock, flags);
-		return;
-	}
-	if (!r && bc->copies_started != started) {
-		spin_unlock_irqrestore(&bc->lock, flags);
+	} else if (!r && bc->copies_started != bc->flush_copies_started) {
 		backup_kick(bc);
-		return;
+	} else {
+		if (r) {
+			bc->last_error = r;
+			bc->last_error_chunk = bc->nr_chunks;
+			report = true;
+		}
+		backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
 	}
-	if (r) {
-		bc->last_error = r;
-		bc->last_error_chunk = bc->nr_chunks;
-	}
-	backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
 	spin_unlock_irqrestore(&bc->lock, flags);
-	if (r)
+	if (report)
 		DMERR("%s: flushing the backup device failed: error %d",
 		      bc->name, r);
+	backup_put(bc);
+}
+
+/* Worker: every chunk is on the backup device; flush it, once at a time. */
+static void backup_complete_job(struct backup_c *bc)
+{
+	unsigned long flags;
+	bool start = false;
+
+	spin_lock_irqsave(&bc->lock, flags);
+	if (backup_job_done_locked(bc) &&
+	    !test_and_set_bit(BACKUP_FLUSHING, &bc->flags)) {
+		bc->flush_copies_started = bc->copies_started;
+		start = true;
+	}
+	spin_unlock_irqrestore(&bc->lock, flags);
+	if (!start)
+		return;
+	kref_get(&bc->ref);	/* put by backup_flush_done_work() */
+	queue_work(bc->copy_wq, &bc->flush_submit_work);
+}
+
+static void backup_do_worker(struct work_struct *ws);
+
+void backup_walk_init(struct backup_c *bc)
+{
+	INIT_DELAYED_WORK(&bc->worker, backup_do_worker);
+	INIT_WORK(&bc->flush_submit_work, backup_flush_submit_work);
+	INIT_WORK(&bc->flush_done_work, backup_flush_done_work);
 }
 
 /*
@@ -378,7 +427,7 @@ int backup_resume_job(struct backup_c *bc)
 	return r;
 }
 
-void backup_do_worker(struct work_struct *ws)
+static void backup_do_worker(struct work_struct *ws)
 {
 	struct backup_c *bc = container_of(to_delayed_work(ws),
 					   struct backup_c, worker);

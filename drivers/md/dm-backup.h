@@ -103,6 +103,7 @@ enum backup_flag {
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
 	BACKUP_PAGES_WAITED,	/* the worker sleeps in mempool_alloc for pages */
+	BACKUP_FLUSHING,	/* the completion flush is in flight */
 };
 
 /* Per-bio data of the backup target, for the writes it may hold. */
@@ -215,6 +216,14 @@ struct backup_c {
 	 * completion looks whether one started during its flush.
 	 */
 	unsigned long copies_started;
+	/*
+	 * The completion flush (dm-backup-walk.c), on @copy_wq: the value of
+	 * @copies_started when it was sent, under @lock, and its result.
+	 */
+	unsigned long flush_copies_started;
+	blk_status_t flush_status;
+	struct work_struct flush_submit_work;
+	struct work_struct flush_done_work;
 
 	/*
 	 * Next chunk the walk looks at, under @lock: a copy that fails under
@@ -343,7 +352,7 @@ void backup_job_ended_locked(struct backup_c *bc);
 
 /* dm-backup-walk.c: the worker, the walk, the throttle, job state */
 void backup_kick(struct backup_c *bc);
-void backup_do_worker(struct work_struct *ws);
+void backup_walk_init(struct backup_c *bc);
 void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
 void backup_set_speed(struct backup_c *bc, u64 speed);
 void backup_throttle_account(struct backup_c *bc, unsigned int bytes);
