@@ -13,7 +13,7 @@
 # and a VM that died before "DMBT-DONE" all count as failures.
 #
 # Environment:
-#   DMBT_VM_TIMEOUT  overall limit in seconds (default 1200)
+#   DMBT_VM_TIMEOUT  overall limit in seconds (default 3600)
 #   DMBT_VM_MEM      MiB of guest RAM (2048)      DMBT_VM_SMP  vCPUs (2)
 #   DMBT_APPEND      extra kernel command line
 #   DMBT_INITRD      initramfs to boot (default build/<kver>/initramfs.cpio.gz)
@@ -32,7 +32,7 @@ OUT=${DMBT_OUT:-$TOP/build/$KVER}
 KERNEL=${DMBT_KERNEL:-/boot/vmlinuz-$KVER}
 INITRD=${DMBT_INITRD:-$TOP/build/$KVER/initramfs.cpio.gz}
 LOG=$OUT/console.log
-TIMEOUT=${DMBT_VM_TIMEOUT:-1200}
+TIMEOUT=${DMBT_VM_TIMEOUT:-3600}
 
 case $MODE in check|demo|bench|shell) ;; *) echo "$0: bad mode '$MODE'" >&2; exit 2 ;; esac
 # The test list ends up on the kernel command line: keep it to safe chars.
