@@ -605,8 +605,9 @@ int parse_args(struct cmd_line *cl, int argc, char **argv)
 			fputs(cl->usage, stdout);
 			return EX_OK;
 		case ':':
-			err("%s: %s needs an argument", cl->name, argv[optind - 1]);
-			goto usage;
+			err("%s: %s needs an argument (see dmbackup %s --help)",
+			    cl->name, argv[optind - 1], cl->name);
+			return EX_USAGE;
 		case '?':
 			if (optopt)
 				err("%s: unknown option -%c", cl->name, optopt);
@@ -855,6 +856,9 @@ static int start_opt(void *ctx, int key, const char *val)
 		return pick(&a->cbw, "on-cbw-error", val, cbw_pol,
 			    "break_backup or fail_write");
 	case OPT_MAP:
+		if (!*val || *val == '-')
+			return bad_value("map", *val ? val : "''",
+					 "not a map device (did losetup fail?)");
 		a->map = val;
 		break;
 	case OPT_SUSPENDED:
