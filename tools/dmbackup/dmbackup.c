@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -287,12 +288,15 @@ static bool add_targets(struct dm_task *dmt, const struct table *tb)
 }
 
 /* create_dev - create and resume a device with @tb (DM_DEVICE_CREATE). */
-static bool create_dev(const char *name, const struct table *tb, bool ro)
+static bool create_dev(const char *name, const struct table *tb, bool ro,
+		       int *errp)
 {
 	struct dm_task *dmt = task(DM_DEVICE_CREATE, name);
 	bool ok = add_targets(dmt, tb) && (!ro || dm_task_set_ro(dmt)) &&
 		  run_nodes(dmt);
 
+	if (errp)
+		*errp = ok ? 0 : dm_task_get_errno(dmt);
 	dm_task_destroy(dmt);
 	return ok;
 }
@@ -1001,7 +1005,8 @@ static int cmd_start(int argc, char **argv)
 		return EX_ERR;
 
 	/* 1. The hidden device, with the volume's current table, resumed. */
-	if (fail_at("create") || !create_dev(v.hidden, &orig, v.info.read_only)) {
+	if (fail_at("create") ||
+	    !create_dev(v.hidden, &orig, v.info.read_only, NULL)) {
 		err("cannot create %s; %s is unchanged%s", v.hidden, v.name,
 		    a.suspended ? " (still suspended)" : "");
 		if (dev_exists(v.hidden))
@@ -1181,13 +1186,72 @@ static bool check_view_name(const char *name)
 	return true;
 }
 
+/*
+ * last_view_log - the last kernel log line of the backup-view target (its
+ * constructor says why it refused a table) into @buf; false if none.
+ */
+static bool last_view_log(char *buf, size_t len)
+{
+	int n = klogctl(10, NULL, 0);	/* SYSLOG_ACTION_SIZE_BUFFER */
+	char *log, *line, *found = NULL;
+
+	if (n <= 0)
+		return false;
+	log = malloc(n + 1);
+	if (!log)
+		return false;
+	n = klogctl(3, log, n);		/* SYSLOG_ACTION_READ_ALL */
+	if (n < 0) {
+		free(log);
+		return false;
+	}
+	log[n] = '\0';
+	for (line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
+		if (strstr(line, "backup-view: "))
+			found = line;
+	if (found) {
+		/* Drop "<3>[   53.439014] ", the level and the time stamp. */
+		line = strstr(found, "] ");
+		snprintf(buf, len, "%s", line ? line + 2 : found);
+	}
+	free(log);
+	return found;
+}
+
+/*
+ * view_failed - say why the kernel refused the view @name of @v: its errno
+ * (EBUSY: the volume is open exclusively, which a mounted file system does)
+ * and the view target's last kernel log line, unless that is @before, the
+ * last one before the attempt.
+ */
+static void view_failed(const char *name, const struct volume *v, int e,
+			const char *before)
+{
+	char line[512];
+	bool logged = last_view_log(line, sizeof(line)) && strcmp(line, before);
+
+	/* libdevmapper may lose the errno when it removes the new device. */
+	if (!e && logged && strstr(line, "(-EBUSY)"))
+		e = EBUSY;
+	if (e == EBUSY)
+		err("cannot create the view %s: %s is open exclusively (EBUSY): "
+		    "a file system is mounted on it, or a program opened it with "
+		    "O_EXCL; nothing was changed", name, v->name);
+	else
+		err("cannot create the view %s: %s; nothing was changed", name,
+		    e ? strerror(e) : "the kernel refused the table");
+	if (logged)
+		err("the kernel log says: %s", line);
+}
+
 static int view_create(const char *vol_arg, const char *name)
 {
 	struct target where, vt;
 	struct table tb = { 1, &vt };
 	struct bstatus s;
 	struct volume v;
-	char dev[32];
+	char dev[32], before[512];
+	int e;
 
 	if (!resolve_dm(vol_arg, &v) || !check_view_name(name))
 		return EX_ERR;
@@ -1206,9 +1270,14 @@ static int view_create(const char *vol_arg, const char *name)
 
 	snprintf(dev, sizeof(dev), "%u:%u", v.info.major, v.info.minor);
 	vt = (struct target){ 0, where.len, "backup-view", dev };
-	if (fail_at("view-create") || !create_dev(name, &tb, true)) {
-		err("cannot create the view %s (the kernel log says why); nothing "
-		    "was changed", name);
+	if (fail_at("view-create")) {
+		err("cannot create the view %s; nothing was changed", name);
+		goto undo;
+	}
+	if (!last_view_log(before, sizeof(before)))
+		before[0] = '\0';
+	if (!create_dev(name, &tb, true, &e)) {
+		view_failed(name, &v, e, before);
 		goto undo;
 	}
 	if (fail_at("view-create-after")) {
