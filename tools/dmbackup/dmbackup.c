@@ -1534,6 +1534,13 @@ static void print_job(FILE *f, const char *name, const struct bstatus *s, double
 		fprintf(f, " (source %" PRIu64 ", target %" PRIu64 ", skipped %" PRIu64
 			", last %" PRId64 " at chunk %" PRIu64 ")", s->source_errors,
 			s->target_errors, s->skipped, s->last_error, s->last_error_chunk);
+	/*
+	 * The counters and the last error stay after the walk retried the
+	 * chunks that failed (the stop policy and resume): say that they did
+	 * not cost the backup anything.
+	 */
+	if ((errors || s->last_error) && !s->skipped && !strcmp(s->state, "completed"))
+		fprintf(f, " - errors recovered, the backup is complete");
 	fputc('\n', f);
 }
 
