@@ -143,9 +143,10 @@ recipe_lv() {
 }
 
 # recipe_mkfs <dev>: an ext4 whose inode tables and journal are written by
-# mke2fs, so that no lazy init writes behind the tests' backs.
+# mke2fs, so that no lazy init writes behind the tests' backs; without a
+# discard, so that what the device held stays in the free blocks.
 recipe_mkfs() {
-	run mke2fs -q -t ext4 -F -E lazy_itable_init=0,lazy_journal_init=0 "$1"
+	run mke2fs -q -t ext4 -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$1"
 }
 
 # direct_image <dev> <file>: the device's image, read with O_DIRECT (no
