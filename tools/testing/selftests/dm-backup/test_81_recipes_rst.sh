@@ -52,6 +52,10 @@ run e2fsck -fn /dev/sdb
 info "controlled: paused, an outage of /dev/sdc, repaired, resumed"
 fill_random /dev/sdc 812
 rm -f "$DMBT_TMP/t0"
+# Data in every chunk (no zero chunks), so that the walk at 16 MiB/s lasts
+# 4 s and the pause meets it running.
+fill_random /dev/sdb 813
+recipe_mkfs /dev/sdb
 run mount -t ext4 /dev/sdb /mnt/data
 nresume=0
 dmsetup() {
