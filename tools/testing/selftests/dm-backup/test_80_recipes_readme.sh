@@ -8,7 +8,7 @@
 # create`), which the backup, or the gunzipped archive, must equal.
 # Pending: a view of a mounted volume is refused (EBUSY) until the
 # backup-view target can open a mounted volume; `dmbackup view` names it.
-# timeout: 200
+# timeout: 300
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
@@ -72,6 +72,11 @@ unset -f dmbackup
 run dmsetup remove vg-lv
 
 info "quick-dmsetup: the file system on /dev/sdb, remounted through bk"
+# 160 MiB of data (no zero chunks): the walk at 32 MiB/s lasts 5 s, long
+# enough for the recipe's pause and resume to meet it running.
+recipe_node /dev/sdb "$(mkloop 160)" || exit 1
+recipe_node /dev/sdc "$(mkloop 160)" || exit 1
+fill_random /dev/sdb 803
 recipe_mkfs /dev/sdb
 fill_random /dev/sdc 802
 run mount -t ext4 /dev/sdb /mnt/data

@@ -11,7 +11,7 @@
 # Oracle: the image at the point in time (/dev/sdb read while vol is
 # suspended for the load, or before `dmsetup create`, or before `dmbackup
 # start`), which /dev/sdc, or the gunzipped archive, must equal.
-# timeout: 240
+# timeout: 300
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"

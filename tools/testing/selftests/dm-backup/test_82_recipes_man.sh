@@ -7,7 +7,7 @@
 # test_85.  Oracle: the image at the point in time (the file system frozen
 # around `dmbackup start`, or the volume read before it while its writer
 # rests), which /dev/sdc, or the gunzipped archive, must equal.
-# timeout: 200
+# timeout: 240
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
