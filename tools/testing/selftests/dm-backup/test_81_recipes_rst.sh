@@ -5,12 +5,11 @@
 # writes files), controlled (the file system on /dev/sdb remounted through
 # bk; the backup disk /dev/sdc fails after the pause and is repaired before
 # the second resume; the application rests during the outage; dmbackup
-# status then says that the errors were recovered), and the two
-# pull-style recipes view-dmsetup and view-dmbackup (a program writes the
-# device directly: a view of a mounted volume is pending).
+# status then says that the errors were recovered).  The pull-style
+# recipes: test_86.
 # Oracle: the image at the point in time (/dev/sdb read while vol is
-# suspended for the load, or before `dmsetup create`, or before `dmbackup
-# start`), which /dev/sdc, or the gunzipped archive, must equal.
+# suspended for the load, or before `dmsetup create`), which /dev/sdc must
+# equal.
 # timeout: 300
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -24,7 +23,7 @@ recipe_node /dev/sdb "$disk"
 run dmsetup create sdcdisk --table "0 $(sectors "$bdisk") linear $bdisk 0"
 recipe_node /dev/sdc /dev/mapper/sdcdisk
 trap 'umount -l /mnt/data 2>/dev/null' EXIT
-mkdir -p /mnt/data /backup
+mkdir -p /mnt/data
 
 info "live-by-hand: the backup table under the name of the mounted vol"
 fill_random /dev/sdc 811
@@ -110,45 +109,3 @@ unset -f dmsetup mount umount
 same /dev/sdc "$DMBT_TMP/t0"
 run umount /mnt/data
 run e2fsck -fn /dev/sdb
-
-info "view-dmsetup: a program writes /dev/mapper/bk while the view is read"
-dmsetup() {
-	case "$1 $2" in
-	"create bk")
-		direct_image /dev/sdb "$DMBT_TMP/t0"
-		command dmsetup "$@" || return
-		raw_start /dev/mapper/bk
-		return 0
-		;;
-	"remove bk")
-		raw_stop
-		;;
-	esac
-	command dmsetup "$@"
-}
-recipe_run rst view-dmsetup
-unset -f dmsetup
-gunzip -c /backup/sdb.img.gz >"$DMBT_TMP/pulled" || fail "gunzip failed"
-same "$DMBT_TMP/pulled" "$DMBT_TMP/t0"
-
-info "view-dmbackup: a program writes /dev/vg/lv while the view is read"
-run dmsetup create vg-lv --table "0 $(sectors /dev/sdb) linear /dev/sdb 0"
-mkdir -p /dev/vg
-ln -sf ../mapper/vg-lv /dev/vg/lv
-dmbackup() {
-	if [ "$1" = start ]; then
-		raw_stop
-		direct_image /dev/vg/lv "$DMBT_TMP/t0"
-		command dmbackup "$@" || return
-		raw_start /dev/vg/lv
-		return 0
-	fi
-	command dmbackup "$@"
-}
-raw_start /dev/vg/lv
-recipe_run rst view-dmbackup
-raw_stop
-unset -f dmbackup
-gunzip -c /backup/lv.img.gz >"$DMBT_TMP/pulled" || fail "gunzip failed"
-same "$DMBT_TMP/pulled" "$DMBT_TMP/t0"
-run dmsetup remove vg-lv
