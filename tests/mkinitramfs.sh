@@ -240,6 +240,10 @@ printf '%s\n' "${ORDER[@]}" >"$ROOT/lib/modules/$KVER/load-order"
 # ---- selftests and /init ---------------------------------------------------
 mkdir -p "$ROOT/selftests"
 cp -a "$SELFTESTS"/. "$ROOT/selftests/"
+# The documents whose recipes test_8x_recipes_* run as written.
+mkdir -p "$ROOT/selftests/docs"
+cp "$TOP/README" "$TOP/Documentation/admin-guide/device-mapper/dm-backup.rst" \
+	"$TOP/tools/dmbackup/dmbackup.8" "$ROOT/selftests/docs/"
 cp "$TOP/tests/init.sh" "$ROOT/init"
 chmod 755 "$ROOT/init"
 

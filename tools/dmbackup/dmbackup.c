@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -287,12 +288,15 @@ static bool add_targets(struct dm_task *dmt, const struct table *tb)
 }
 
 /* create_dev - create and resume a device with @tb (DM_DEVICE_CREATE). */
-static bool create_dev(const char *name, const struct table *tb, bool ro)
+static bool create_dev(const char *name, const struct table *tb, bool ro,
+		       int *errp)
 {
 	struct dm_task *dmt = task(DM_DEVICE_CREATE, name);
 	bool ok = add_targets(dmt, tb) && (!ro || dm_task_set_ro(dmt)) &&
 		  run_nodes(dmt);
 
+	if (errp)
+		*errp = ok ? 0 : dm_task_get_errno(dmt);
 	dm_task_destroy(dmt);
 	return ok;
 }
@@ -605,8 +609,9 @@ int parse_args(struct cmd_line *cl, int argc, char **argv)
 			fputs(cl->usage, stdout);
 			return EX_OK;
 		case ':':
-			err("%s: %s needs an argument", cl->name, argv[optind - 1]);
-			goto usage;
+			err("%s: %s needs an argument (see dmbackup %s --help)",
+			    cl->name, argv[optind - 1], cl->name);
+			return EX_USAGE;
 		case '?':
 			if (optopt)
 				err("%s: unknown option -%c", cl->name, optopt);
@@ -859,6 +864,9 @@ static int start_opt(void *ctx, int key, const char *val)
 		return pick(&a->cbw, "on-cbw-error", val, cbw_pol,
 			    "break_backup or fail_write");
 	case OPT_MAP:
+		if (!*val || *val == '-')
+			return bad_value("map", *val ? val : "''",
+					 "not a map device (did losetup fail?)");
 		a->map = val;
 		break;
 	case OPT_CBW_TIMEOUT:
@@ -1011,7 +1019,8 @@ static int cmd_start(int argc, char **argv)
 		return EX_ERR;
 
 	/* 1. The hidden device, with the volume's current table, resumed. */
-	if (fail_at("create") || !create_dev(v.hidden, &orig, v.info.read_only)) {
+	if (fail_at("create") ||
+	    !create_dev(v.hidden, &orig, v.info.read_only, NULL)) {
 		err("cannot create %s; %s is unchanged%s", v.hidden, v.name,
 		    a.suspended ? " (still suspended)" : "");
 		if (dev_exists(v.hidden))
@@ -1220,13 +1229,72 @@ static bool check_view_name(const char *name)
 	return true;
 }
 
+/*
+ * last_view_log - the last kernel log line of the backup-view target (its
+ * constructor says why it refused a table) into @buf; false if none.
+ */
+static bool last_view_log(char *buf, size_t len)
+{
+	int n = klogctl(10, NULL, 0);	/* SYSLOG_ACTION_SIZE_BUFFER */
+	char *log, *line, *found = NULL;
+
+	if (n <= 0)
+		return false;
+	log = malloc(n + 1);
+	if (!log)
+		return false;
+	n = klogctl(3, log, n);		/* SYSLOG_ACTION_READ_ALL */
+	if (n < 0) {
+		free(log);
+		return false;
+	}
+	log[n] = '\0';
+	for (line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
+		if (strstr(line, "backup-view: "))
+			found = line;
+	if (found) {
+		/* Drop "<3>[   53.439014] ", the level and the time stamp. */
+		line = strstr(found, "] ");
+		snprintf(buf, len, "%s", line ? line + 2 : found);
+	}
+	free(log);
+	return found;
+}
+
+/*
+ * view_failed - say why the kernel refused the view @name of @v: its errno
+ * (EBUSY: a device it reads is open exclusively outside device-mapper) and
+ * the view target's last kernel log line, unless that is @before, the last
+ * one before the attempt.
+ */
+static void view_failed(const char *name, const struct volume *v, int e,
+			const char *before)
+{
+	char line[512];
+	bool logged = last_view_log(line, sizeof(line)) && strcmp(line, before);
+
+	/* libdevmapper may lose the errno when it removes the new device. */
+	if (!e && logged && strstr(line, "(-EBUSY)"))
+		e = EBUSY;
+	if (e == EBUSY)
+		err("cannot create the view %s of %s: a device it reads is open "
+		    "exclusively (EBUSY) by something other than device-mapper; "
+		    "nothing was changed", name, v->name);
+	else
+		err("cannot create the view %s: %s; nothing was changed", name,
+		    e ? strerror(e) : "the kernel refused the table");
+	if (logged)
+		err("the kernel log says: %s", line);
+}
+
 static int view_create(const char *vol_arg, const char *name)
 {
 	struct target where, vt;
 	struct table tb = { 1, &vt };
 	struct bstatus s;
 	struct volume v;
-	char devs[64];
+	char devs[64], before[512];
+	int e;
 
 	if (!resolve_dm(vol_arg, &v) || !check_view_name(name))
 		return EX_ERR;
@@ -1243,9 +1311,14 @@ static int view_create(const char *vol_arg, const char *name)
 	}
 
 	vt = (struct target){ 0, where.len, "backup-view", devs };
-	if (fail_at("view-create") || !create_dev(name, &tb, true)) {
-		err("cannot create the view %s (the kernel log says why); nothing "
-		    "was changed", name);
+	if (fail_at("view-create")) {
+		err("cannot create the view %s; nothing was changed", name);
+		goto undo;
+	}
+	if (!last_view_log(before, sizeof(before)))
+		before[0] = '\0';
+	if (!create_dev(name, &tb, true, &e)) {
+		view_failed(name, &v, e, before);
 		goto undo;
 	}
 	if (fail_at("view-create-after")) {
@@ -1503,10 +1576,17 @@ static void print_job(FILE *f, const char *name, const struct bstatus *s, double
 			", last %" PRId64 " at chunk %" PRIu64 ")", s->source_errors,
 			s->target_errors, s->skipped, s->last_error, s->last_error_chunk);
 	/* -ETIMEDOUT: the stall watchdog (cbw_timeout) or a stalled suspend. */
-	if (s->last_error == -ETIMEDOUT)
+	if (s->last_error == -ETIMEDOUT && strcmp(s->state, "completed"))
 		fprintf(f, " %s", !strcmp(s->state, "failed") ?
 			"- failed: the backup device stalled (a copy outlasted cbw_timeout)" :
 			"- writes failed: the backup device stalled past cbw_timeout");
+	/*
+	 * The counters and the last error stay after the walk retried the
+	 * chunks that failed (the stop policy and resume): say that they did
+	 * not cost the backup anything.
+	 */
+	if ((errors || s->last_error) && !s->skipped && !strcmp(s->state, "completed"))
+		fprintf(f, " - errors recovered, the backup is complete");
 	fputc('\n', f);
 }
 

@@ -1,0 +1,105 @@
+#!/bin/sh
+# The README's recipes run as written (recipes.sh): quick-start (dmbackup on
+# the mounted /dev/vg/lv while an application writes files to it),
+# quick-dmsetup (the same file system on /dev/sdb, remounted through bk),
+# and pull (a view of the volume read by dd | gzip while a program writes
+# the volume directly).  Oracle: the image at the point in time (the file
+# system frozen around `dmbackup start`; /dev/sdb read before `dmsetup
+# create`), which the backup, or the gunzipped archive, must equal.
+# Pending: a view of a mounted volume is refused (EBUSY) until the
+# backup-view target can open a mounted volume; `dmbackup view` names it.
+# timeout: 300
+. "$DMBT_DIR/lib.sh"
+. "$DMBT_DIR/backup.sh"
+. "$DMBT_DIR/dmbackup.sh"
+. "$DMBT_DIR/recipes.sh"
+
+disk=$(mkloop 64) || exit 1
+bdisk=$(mkloop 64) || exit 1
+recipe_node /dev/sdb "$disk"
+recipe_node /dev/sdc "$bdisk"
+trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null' EXIT
+
+# The point in time of `dmbackup start` is inside it: freeze the file
+# system around it, so that the image read before is that point in time.
+dmbackup() {
+	if [ "$1" = start ]; then
+		frozen_image /mnt/data /dev/vg/lv "$DMBT_TMP/t0"
+		command dmbackup "$@"
+		set -- $?
+		thaw /mnt/data
+		return "$1"
+	fi
+	command dmbackup "$@"
+}
+
+info "quick-start: dmbackup backs up the mounted /dev/vg/lv while it is written"
+fill_random /dev/sdc 801
+recipe_lv "$disk"
+app_start
+recipe_run README quick-start
+app_stop
+same /dev/sdc "$DMBT_TMP/t0"
+run e2fsck -fn /dev/sdc
+
+info "pending: a view of the mounted volume is refused, and dmbackup names why"
+run dmbackup start /dev/vg/lv /dev/sdc --mode none
+expect_refusal "is open exclusively (EBUSY): a file system is mounted on it" \
+	dmbackup view /dev/vg/lv lv-snap
+run dmbackup cancel /dev/vg/lv
+run dmbackup finish /dev/vg/lv
+run umount /mnt/data
+
+info "pull: the view of /dev/vg/lv, read while a program writes the volume"
+unset -f dmbackup
+dmbackup() {
+	if [ "$1" = start ]; then
+		raw_stop
+		direct_image /dev/vg/lv "$DMBT_TMP/t0"
+		command dmbackup "$@" || return
+		raw_start /dev/vg/lv
+		return 0
+	fi
+	command dmbackup "$@"
+}
+mkdir -p /backup
+raw_start /dev/vg/lv
+recipe_run README pull
+raw_stop
+gunzip -c /backup/lv.img.gz >"$DMBT_TMP/pulled" || fail "gunzip failed"
+same "$DMBT_TMP/pulled" "$DMBT_TMP/t0"
+unset -f dmbackup
+run dmsetup remove vg-lv
+
+info "quick-dmsetup: the file system on /dev/sdb, remounted through bk"
+# 160 MiB of data (no zero chunks): the walk at 32 MiB/s lasts 5 s, long
+# enough for the recipe's pause and resume to meet it running.
+recipe_node /dev/sdb "$(mkloop 160)" || exit 1
+recipe_node /dev/sdc "$(mkloop 160)" || exit 1
+fill_random /dev/sdb 803
+recipe_mkfs /dev/sdb
+fill_random /dev/sdc 802
+run mount -t ext4 /dev/sdb /mnt/data
+# The create is the point in time; the file system is unmounted then.
+dmsetup() {
+	[ "$1 $2" = "create bk" ] && direct_image /dev/sdb "$DMBT_TMP/t0"
+	command dmsetup "$@"
+}
+mount() {
+	command mount "$@" || return
+	case "$*" in
+	*/dev/mapper/bk*) app_start ;;
+	esac
+}
+umount() {
+	app_stop
+	command umount "$@"
+}
+app_start
+recipe_run README quick-dmsetup
+unset -f dmsetup mount umount
+
+same /dev/sdc "$DMBT_TMP/t0"
+run e2fsck -fn /dev/sdc
+run umount /mnt/data
+run e2fsck -fn /dev/sdb
