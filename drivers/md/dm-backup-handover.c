@@ -233,14 +233,17 @@ struct backup_c *backup_find_live_job_by_devices(struct block_device *origin,
 	return NULL;
 }
 
-/* The live job of dm device @dev; caller holds backup_jobs_lock. */
+/*
+ * The live job of dm device @dev, the one at its sector 0 if the table
+ * has several; caller holds backup_jobs_lock.
+ */
 struct backup_c *backup_find_live_job(dev_t dev)
 {
-	struct backup_c *bc;
+	struct backup_c *bc, *found = NULL;
 
 	lockdep_assert_held(&backup_jobs_lock);
 	list_for_each_entry(bc, &backup_jobs, jobs_entry)
-		if (bc->live && bc->dev == dev)
-			return bc;
-	return NULL;
+		if (bc->live && bc->dev == dev && (!found || !bc->ti->begin))
+			found = bc;
+	return found;
 }

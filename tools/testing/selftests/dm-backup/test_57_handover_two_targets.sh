@@ -5,7 +5,8 @@
 # not one of them the first job and the other a new job with a new point in
 # time.  Writes before and after the reload.
 # Oracles: each backup equals its half's T0 image, progress of each target
-# never goes back, each origin holds T0 + writes.
+# never goes back, each origin holds T0 + writes; views of either job (the
+# device's, at sector 0, and the second half's by its devices) read T0.
 # timeout: 300
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -55,6 +56,16 @@ info "after the reload: $a2 and $c2 chunks"
 [ "$(dmesg | tail -n 20 | grep -c 'took over the running job')" -ge 2 ] ||
 	fail "not both jobs were taken over: $(dmesg | tail -n 5)"
 run bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 576 60 2 512 262144 50 0 10
+
+info "a view naming the device shows the job at its sector 0; one naming"
+info "the second half's devices shows that one"
+run dmsetup create va --table "0 $n backup-view /dev/mapper/bk"
+run dmsetup create vb --table "0 $n backup-view $o2 $b2"
+drop_caches /dev/mapper/va /dev/mapper/vb
+same /dev/mapper/va "$DMBT_TMP/t0a"
+same /dev/mapper/vb "$DMBT_TMP/t0b"
+run dmsetup remove va
+run dmsetup remove vb
 
 run dmsetup message bk 0 speed 0
 run dmsetup message bk "$n" speed 0
