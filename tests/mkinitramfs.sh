@@ -174,8 +174,10 @@ copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
 # dependency modinfo reports, and load-order follows this list's order.
 WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
-	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd
-	sd_mod scsi_debug"
+	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd"
+# Packed where the kernel has them: the debug kernel has no SCSI, and the
+# tests that need these skip without them.
+OPTIONAL_MODULES="sd_mod scsi_debug"
 
 declare -A DONE=()
 ORDER=()
@@ -226,6 +228,13 @@ add_module() {
 }
 
 for m in $WANT_MODULES; do add_module "$m"; done
+for m in $OPTIONAL_MODULES; do
+	if modinfo ${MODROOT:+-b "$MODROOT"} -k "$KVER" -F filename "$m" >/dev/null 2>&1; then
+		add_module "$m"
+	else
+		echo "mkinitramfs: $KVER has no module '$m' (optional)" >&2
+	fi
+done
 add_module "$(readlink -f "$MODULE")"
 vermagic=$(modinfo -F vermagic "$MODULE" | awk '{print $1}')
 [ "$vermagic" = "$KVER" ] ||

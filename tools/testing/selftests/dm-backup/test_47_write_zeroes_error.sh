@@ -20,6 +20,9 @@
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
+find /lib/modules/"$(uname -r)" -name 'scsi_debug.ko*' | grep -q . ||
+	skip "$(uname -r) has no scsi_debug module"
+
 CH=65536
 o=$(mkloop 16) || exit 1			# 256 chunks
 bkp-io fill "$o" 47 3 $CH || fail "fill failed"	# every 3rd chunk all zero
