@@ -225,3 +225,52 @@ raw_stop() {
 	rm -f "$DMBT_TMP/raw.pid"
 	info "the raw writer wrote $(cat "$DMBT_TMP/rawstop.count" 2>/dev/null || echo 0) chunks"
 }
+
+# app_fs <dev>: a fresh ext4 on <dev>, mounted on /mnt/data, for the
+# pull-style recipes: the device is zeroed first (gzip of random data
+# crawls under TCG, about 1 MB/s); start the application with few files,
+# `WRITER_MAX=16 app_start` (4 MiB; it then keeps rewriting its churn file).
+app_fs() {
+	dd if=/dev/zero of="$1" bs=64K count=$(($(sectors "$1") / 128)) \
+		oflag=direct status=none || fail "cannot zero $1"
+	recipe_mkfs "$1"
+	mkdir -p /mnt/data
+	run mount -t ext4 "$1" /mnt/data
+}
+
+# view_dd <dd args>: dd of a pull-style recipe; when it reads a view
+# (if=/dev/mapper/...), the application (app_start) writes the mounted
+# volume before and after the read, so that the view is read while the
+# volume is written; it leaves $DMBT_TMP/view-busy for app_pulled (in a
+# pipeline, a failure here would not stop the recipe).  The test defines
+# dd() { view_dd "$@"; }.
+view_dd() {
+	case $1 in
+	if=/dev/mapper/*)
+		rm -f "$DMBT_TMP/view-busy"
+		writer_beats "$DMBT_TMP/stop"
+		command dd "$@" || return
+		writer_beats "$DMBT_TMP/stop"
+		: >"$DMBT_TMP/view-busy"
+		;;
+	*)
+		command dd "$@"
+		;;
+	esac
+}
+
+# app_pulled <archive>: the oracle of a pull-style recipe on the mounted
+# /mnt/data: the gunzipped archive equals the point-in-time image
+# $DMBT_TMP/t0 and is a clean file system, the application (stopped) wrote
+# files and they are intact on the volume.
+app_pulled() {
+	[ -e "$DMBT_TMP/view-busy" ] ||
+		fail "the view was not read while the application wrote the volume"
+	rm -f "$DMBT_TMP/view-busy"
+	gunzip -c "$1" >"$DMBT_TMP/pulled" || fail "gunzip of $1 failed"
+	same "$DMBT_TMP/pulled" "$DMBT_TMP/t0"
+	run e2fsck -fn "$DMBT_TMP/pulled"
+	_ap_n=$(cat "$DMBT_TMP/stop.count" 2>/dev/null || echo 0)
+	[ "$_ap_n" -gt 0 ] || fail "the application wrote no file"
+	files_intact /mnt/data "$_ap_n"
+}

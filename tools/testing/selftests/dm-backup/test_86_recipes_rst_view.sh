@@ -1,12 +1,13 @@
 #!/bin/sh
 # The pull-style recipes of dm-backup.rst run as written (recipes.sh):
-# view-dmsetup (a view of bk over /dev/sdb) and view-dmbackup (a view of the
-# job on /dev/vg/lv), each read by dd | gzip while a program writes the
-# device directly.  Pending: a view of a mounted volume is refused (EBUSY)
-# until the backup-view target can open a mounted volume.
-# Oracle: the image at the point in time (the device read before `dmsetup
-# create` or `dmbackup start`, its writer resting), which the gunzipped
-# archive must equal.
+# view-dmsetup (a view of bk over /dev/sdb, read by dd | gzip while a
+# program writes /dev/mapper/bk directly) and view-dmbackup (a view of the
+# job on the mounted /dev/vg/lv, read while an application writes files to
+# it).  Oracle: the image at the point in time (the device read before
+# `dmsetup create`, its writer resting; the file system frozen around
+# `dmbackup start`), which the gunzipped archive must equal; for
+# view-dmbackup the archive is a clean file system and the files written
+# are intact on the volume.
 # timeout: 240
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -42,24 +43,28 @@ unset -f dmsetup
 gunzip -c /backup/sdb.img.gz >"$DMBT_TMP/pulled" || fail "gunzip failed"
 same "$DMBT_TMP/pulled" "$DMBT_TMP/t0"
 
-info "view-dmbackup: a program writes /dev/vg/lv while the view is read"
+info "view-dmbackup: the view of the mounted /dev/vg/lv, read while it is written"
 run dmsetup create vg-lv --table "0 $(sectors /dev/sdb) linear /dev/sdb 0"
 mkdir -p /dev/vg
 ln -sf ../mapper/vg-lv /dev/vg/lv
+trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null' EXIT
+app_fs /dev/vg/lv
 dmbackup() {
 	if [ "$1" = start ]; then
-		raw_stop
-		direct_image /dev/vg/lv "$DMBT_TMP/t0"
-		command dmbackup "$@" || return
-		raw_start /dev/vg/lv
-		return 0
+		frozen_image /mnt/data /dev/vg/lv "$DMBT_TMP/t0"
+		command dmbackup "$@"
+		set -- $?
+		thaw /mnt/data
+		return "$1"
 	fi
 	command dmbackup "$@"
 }
-raw_start /dev/vg/lv
+dd() { view_dd "$@"; }
+WRITER_MAX=16 app_start
 recipe_run rst view-dmbackup
-raw_stop
-unset -f dmbackup
-gunzip -c /backup/lv.img.gz >"$DMBT_TMP/pulled" || fail "gunzip failed"
-same "$DMBT_TMP/pulled" "$DMBT_TMP/t0"
+app_stop
+unset -f dmbackup dd
+app_pulled /backup/lv.img.gz
+run umount /mnt/data
+run e2fsck -fn /dev/vg/lv
 run dmsetup remove vg-lv
