@@ -74,7 +74,10 @@ dev=$(dmsetup info -c --noheadings -o major,minor --separator : bk2 | tr -d ' ')
 wait_state bk2 failed 30
 echo 0 >$T/tracing_on
 cat $T/trace >"$DMBT_TMP/trace"
-has "dm_backup_write_fail: dev $dev chunk 0 nr_chunks 1 err -5"
+# Copies of many chunks are in flight at once: which single-chunk retry
+# fails first and fails the job is a matter of timing, and copies whose
+# read returns after that are dropped untraced.
+has "dm_backup_write_fail: dev $dev chunk [0-9]* nr_chunks 1 err -5"
 has "dm_backup_state: dev $dev running -> failed"
 echo 0 >$T/events/dm_backup/enable
 run dmsetup remove bk2
