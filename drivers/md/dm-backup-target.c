@@ -478,6 +478,8 @@ static void backup_release_now(struct kref *ref)
  *   on_target_error <report|ignore|stop|enospc>  walk write errors
  *   on_cbw_error <break_backup|fail_write>       copy-before-write errors
  *   map <dev>                  top: one bit per chunk, set = copy it
+ *   cbw_timeout <ms>           longest wait of a write for its copy,
+ *                              0 = no limit, default 30000
  *
  * The point in time of the backup is the first resume of the table.  A
  * reloaded table naming the same origin and backup device takes the

@@ -122,7 +122,8 @@ struct backup_c {
 	struct work_struct free_work;	/* backup_put() from copy_wq */
 	/* "dm-N", for log lines that may come after the table is gone. */
 	char name[16];
-	struct dm_target *ti;		/* NULL once the destructor ran */
+	/* Not for copies: they may outlive the table (use @len, @name). */
+	struct dm_target *ti;
 	struct mapped_device *md;
 	struct list_head jobs_entry;	/* on backup_jobs, dm-backup-handover.c */
 	bool live;			/* owns the device's job; under backup_jobs_lock */
