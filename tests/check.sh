@@ -46,6 +46,7 @@ if [ "$MODE" = shell ]; then
 fi
 
 TOTAL_P=0 TOTAL_F=0
+RECAP=()	# "kernel: test (reason)" of every failure, repeated at the end
 for k in $KVERS; do
 	KDIR_ARG=()
 	if [ "$k" = debug ]; then
@@ -56,7 +57,7 @@ for k in $KVERS; do
 		dk=$(tests/debug-kernel.sh | tail -n1)
 		case $dk in
 		KVER=*" KDIR="*" KERNEL="*" MODROOT="*) ;;
-		*)	echo "FAIL build (debug kernel build failed)"
+		*)	echo "FAIL build (debug kernel build failed)"; RECAP+=("debug: the kernel build")
 			echo "debug: 0 passed, 1 failed"
 			TOTAL_F=$((TOTAL_F + 1))
 			continue ;;
@@ -74,13 +75,13 @@ for k in $KVERS; do
 	out=build/$k
 	# Any number in KVER=... inherited through MAKEFLAGS is overridden here.
 	if ! make --no-print-directory -C "$TOP" modules KVER="$k" "${KDIR_ARG[@]}"; then
-		echo "FAIL build ($k: module build failed)"
+		echo "FAIL build ($k: module build failed)"; RECAP+=("$k: the module build")
 		echo "$k: 0 passed, 1 failed"
 		TOTAL_F=$((TOTAL_F + 1))
 		continue
 	fi
 	if ! tests/mkinitramfs.sh "$k" "$out/src/dm-backup.ko" "$out/initramfs.cpio.gz"; then
-		echo "FAIL initramfs ($k: initramfs build failed)"
+		echo "FAIL initramfs ($k: initramfs build failed)"; RECAP+=("$k: the initramfs build")
 		echo "$k: 0 passed, 1 failed"
 		TOTAL_F=$((TOTAL_F + 1))
 		continue
@@ -91,15 +92,20 @@ for k in $KVERS; do
 	rm -f "$out/result"
 	DMBT_SUMMARY_LABEL="$k: " tests/run-vm.sh "$k" "$MODE" "${TESTS:-all}"
 	if [ -f "$out/result" ]; then
-		. "$out/result"		# PASSED=.. FAILED=..
+		FAILED_TESTS=
+		. "$out/result"		# PASSED=.. FAILED=.. FAILED_TESTS=..
+		[ -z "$FAILED_TESTS" ] || RECAP+=("$k: $FAILED_TESTS")
 	else
 		PASSED=0 FAILED=1
-		echo "FAIL run-vm ($k: no result)"
+		echo "FAIL run-vm ($k: no result)"; RECAP+=("$k: the VM run (no result)")
 	fi
 	TOTAL_P=$((TOTAL_P + PASSED))
 	TOTAL_F=$((TOTAL_F + FAILED))
 done
 
+for r in "${RECAP[@]}"; do
+	echo "check: FAILED on $r"
+done
 echo "check: kernels: $KVERS; total time $((SECONDS - T_START))s"
 echo "$TOTAL_P passed, $TOTAL_F failed"
 [ "$TOTAL_F" -eq 0 ] && [ "$TOTAL_P" -gt 0 ]

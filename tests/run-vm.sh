@@ -169,7 +169,14 @@ for t in "${ORDER[@]}"; do
 		echo "FAIL $t${REASON[$t]:+ (${REASON[$t]})}"
 	fi
 done
-echo "PASSED=$PASSED FAILED=$FAILED" >"$OUT/result"
+{
+	echo "PASSED=$PASSED FAILED=$FAILED"
+	# The names of the failed tests, for check.sh's recap at the very end
+	# of the output (CI shows only the tail of a long log).
+	printf 'FAILED_TESTS=%q\n' "$(for t in "${ORDER[@]}"; do
+		[ "${RESULT[$t]}" = PASS ] || printf '%s ' "$t${REASON[$t]:+ (${REASON[$t]})};"
+	done)"
+} >"$OUT/result"
 echo "run-vm: boot to /init $(cat "$OUT/boot-time" 2>/dev/null || echo '?')s, VM total ${T_TOTAL}s, console log $LOG"
 echo "${DMBT_SUMMARY_LABEL:-}$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
