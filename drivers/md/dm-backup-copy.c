@@ -23,6 +23,8 @@
  */
 #include <linux/bitmap.h>
 #include <linux/blkdev.h>
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/string.h>
 
 #include "dm-backup.h"
@@ -170,20 +172,29 @@ static void backup_cache_pages(struct backup_c *bc, struct page **pages,
 
 	/*
 	 * The worker sleeping in mempool_alloc() is woken only by pages
-	 * given back to the pool: cache none while it waits.
+	 * given back to the pool: cache none while it waits.  The flag is
+	 * tested under page_lock, where copy_alloc_page() sets it before
+	 * draining the cache, so no page slips into the cache behind the
+	 * drain.
 	 */
-	smp_mb();	/* pairs with copy_alloc_page() */
-	if (test_bit(BACKUP_PAGES_WAITED, &bc->flags))
-		goto free;
 	spin_lock_irqsave(&bc->page_lock, flags);
-	while (nr && bc->nr_cached_pages < BACKUP_CACHED_PAGES) {
+	while (nr && !bc->pages_waited &&
+	       bc->nr_cached_pages < BACKUP_CACHED_PAGES) {
 		list_add(&pages[--nr]->lru, &bc->page_cache);
 		bc->nr_cached_pages++;
 	}
 	spin_unlock_irqrestore(&bc->page_lock, flags);
-free:
 	while (nr)
 		mempool_free(pages[--nr], &bc->page_pool);
+}
+
+static void backup_set_pages_waited(struct backup_c *bc, bool waited)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&bc->page_lock, flags);
+	bc->pages_waited = waited;
+	spin_unlock_irqrestore(&bc->page_lock, flags);
 }
 
 /* When the job has ended and in the destructor: give the cache back. */
@@ -193,6 +204,103 @@ void backup_drain_page_cache(struct backup_c *bc)
 
 	while (backup_take_cached_pages(bc, &page, 1))
 		mempool_free(page, &bc->page_pool);
+}
+
+static struct kmem_cache *backup_copy_cache;
+
+#ifdef CONFIG_FAULT_INJECTION
+/*
+ * debugfs fail_dm_backup_alloc (Documentation/fault-injection): copy
+ * structures and buffer pages then fail to come from the allocator, so
+ * copies run on the mempool reserves alone.  For tests of forward
+ * progress under memory pressure; off unless configured there.
+ */
+static DECLARE_FAULT_ATTR(backup_fail_alloc);
+static struct dentry *backup_fail_alloc_dir;
+
+static bool backup_should_fail_alloc(void)
+{
+	return should_fail(&backup_fail_alloc, 1);
+}
+
+static void backup_fail_alloc_init(void)
+{
+	/* Best effort: without debugfs the knob is simply absent. */
+	backup_fail_alloc_dir = fault_create_debugfs_attr("fail_dm_backup_alloc",
+							  NULL,
+							  &backup_fail_alloc);
+}
+
+static void backup_fail_alloc_exit(void)
+{
+	if (!IS_ERR_OR_NULL(backup_fail_alloc_dir))
+		debugfs_remove_recursive(backup_fail_alloc_dir);
+}
+#else
+static inline bool backup_should_fail_alloc(void)
+{
+	return false;
+}
+
+static inline void backup_fail_alloc_init(void) {}
+static inline void backup_fail_alloc_exit(void) {}
+#endif
+
+static void *backup_copy_pool_alloc(gfp_t gfp, void *cache)
+{
+	if (backup_should_fail_alloc())
+		return NULL;
+	return mempool_alloc_slab(gfp, cache);
+}
+
+static void *backup_page_pool_alloc(gfp_t gfp, void *order)
+{
+	if (backup_should_fail_alloc())
+		return NULL;
+	return mempool_alloc_pages(gfp, order);
+}
+
+/*
+ * The page reserve holds one copy of the largest size: what the worker
+ * needs to make progress (see copy_get_pages()).
+ */
+int backup_copy_pools_init(struct backup_c *bc)
+{
+	int r;
+
+	r = mempool_init(&bc->copy_pool, BACKUP_COPY_RESERVE,
+			 backup_copy_pool_alloc, mempool_free_slab,
+			 backup_copy_cache);
+	if (!r)
+		r = mempool_init(&bc->page_pool, BACKUP_COPY_MAX_PAGES,
+				 backup_page_pool_alloc, mempool_free_pages,
+				 (void *)0);
+	if (!r)
+		r = bioset_init(&bc->bs, BIO_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+	return r;
+}
+
+void backup_copy_pools_exit(struct backup_c *bc)
+{
+	bioset_exit(&bc->bs);
+	backup_drain_page_cache(bc);
+	mempool_exit(&bc->page_pool);
+	mempool_exit(&bc->copy_pool);
+}
+
+int backup_copy_module_init(void)
+{
+	backup_copy_cache = KMEM_CACHE(backup_copy, 0);
+	if (!backup_copy_cache)
+		return -ENOMEM;
+	backup_fail_alloc_init();
+	return 0;
+}
+
+void backup_copy_module_exit(void)
+{
+	backup_fail_alloc_exit();
+	kmem_cache_destroy(backup_copy_cache);
 }
 
 static void copy_release_pages(struct backup_copy *copy)
@@ -220,11 +328,10 @@ static struct page *copy_alloc_page(struct backup_c *bc, gfp_t gfp)
 	page = mempool_alloc(&bc->page_pool, GFP_NOWAIT | __GFP_NOWARN);
 	if (page)
 		return page;
-	set_bit(BACKUP_PAGES_WAITED, &bc->flags);
-	smp_mb__after_atomic();	/* pairs with backup_cache_pages() */
+	backup_set_pages_waited(bc, true);
 	backup_drain_page_cache(bc);
 	page = mempool_alloc(&bc->page_pool, gfp);
-	clear_bit(BACKUP_PAGES_WAITED, &bc->flags);
+	backup_set_pages_waited(bc, false);
 	return page;
 }
 

@@ -22,7 +22,6 @@
 #define CREATE_TRACE_POINTS
 #include "dm_backup_trace.h"
 
-static struct kmem_cache *backup_copy_cache;
 /* Frees instances whose last reference went in copy_wq, see backup_put(). */
 static struct workqueue_struct *backup_free_wq;
 
@@ -352,12 +351,7 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 		bc->map = NULL;
 	}
 
-	r = mempool_init_slab_pool(&bc->copy_pool, 4, backup_copy_cache);
-	if (!r)
-		r = mempool_init_page_pool(&bc->page_pool,
-					   BACKUP_COPY_MAX_PAGES, 0);
-	if (!r)
-		r = bioset_init(&bc->bs, BIO_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+	r = backup_copy_pools_init(bc);
 	if (r) {
 		*error = "Cannot allocate memory pools";
 		return r;
@@ -412,10 +406,7 @@ static void backup_free(struct backup_c *bc)
 		destroy_workqueue(bc->copy_wq);
 	if (bc->wq)
 		destroy_workqueue(bc->wq);
-	bioset_exit(&bc->bs);
-	backup_drain_page_cache(bc);
-	mempool_exit(&bc->page_pool);
-	mempool_exit(&bc->copy_pool);
+	backup_copy_pools_exit(bc);
 	kvfree(bc->copied);
 	backup_release_copy_devices(bc);
 	kfree(bc);
@@ -901,9 +892,9 @@ static int __init dm_backup_init(void)
 {
 	int r;
 
-	backup_copy_cache = KMEM_CACHE(backup_copy, 0);
-	if (!backup_copy_cache)
-		return -ENOMEM;
+	r = backup_copy_module_init();
+	if (r)
+		return r;
 	backup_free_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-free", 0, 0);
 	if (!backup_free_wq) {
 		r = -ENOMEM;
@@ -922,7 +913,7 @@ bad_target:
 	destroy_workqueue(backup_free_wq);
 bad_wq:
 	DMERR("register failed %d", r);
-	kmem_cache_destroy(backup_copy_cache);
+	backup_copy_module_exit();
 	return r;
 }
 
@@ -931,7 +922,7 @@ static void __exit dm_backup_exit(void)
 	backup_view_unregister();
 	dm_unregister_target(&backup_target);
 	destroy_workqueue(backup_free_wq);
-	kmem_cache_destroy(backup_copy_cache);
+	backup_copy_module_exit();
 }
 
 module_init(dm_backup_init);

@@ -37,6 +37,11 @@
  * pages so that copy-before-write always finds room.
  */
 #define BACKUP_MAX_COPIES		256
+/*
+ * Copy structures kept in reserve: the worker needs one at a time, a view
+ * read being re-routed another; the rest is slack for holds.
+ */
+#define BACKUP_COPY_RESERVE		4
 #define BACKUP_MAX_PAGES		(16 * 1024 * 1024 / PAGE_SIZE)
 #define BACKUP_WALK_MAX_PAGES		(BACKUP_MAX_PAGES / 2)
 /* Pages of ended copies kept for the next ones, see backup_cache_pages(). */
@@ -102,7 +107,6 @@ enum backup_flag {
 	BACKUP_NO_WRITE_ZEROES,	/* the backup device failed a WRITE_ZEROES once */
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
-	BACKUP_PAGES_WAITED,	/* the worker sleeps in mempool_alloc for pages */
 	BACKUP_FLUSHING,	/* the completion flush is in flight */
 };
 
@@ -275,10 +279,15 @@ struct backup_c {
 
 	mempool_t copy_pool;
 	mempool_t page_pool;
-	/* Free buffer pages kept for the next copies; under @page_lock. */
+	/*
+	 * Free buffer pages kept for the next copies, and whether the worker
+	 * sleeps in the page pool (then ended copies give their pages to
+	 * the pool, which wakes it, not to the cache); under @page_lock.
+	 */
 	spinlock_t page_lock;
 	struct list_head page_cache;
 	unsigned int nr_cached_pages;
+	bool pages_waited;
 	struct bio_set bs;
 };
 
@@ -338,6 +347,10 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 			     unsigned long end, bool for_walk);
 bool backup_copy_start_nowait(struct backup_copy *copy);
 void backup_drain_page_cache(struct backup_c *bc);
+int backup_copy_pools_init(struct backup_c *bc);
+void backup_copy_pools_exit(struct backup_c *bc);
+int backup_copy_module_init(void);
+void backup_copy_module_exit(void);
 void backup_copy_start_wait(struct backup_copy *copy);
 bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		    struct backup_copy **spare);
