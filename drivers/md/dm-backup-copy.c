@@ -152,23 +152,21 @@ static unsigned int backup_take_cached_pages(struct backup_c *bc,
 					     struct page **pages,
 					     unsigned int nr)
 {
-	unsigned long flags;
 	unsigned int n = 0;
 
-	spin_lock_irqsave(&bc->page_lock, flags);
+	spin_lock(&bc->page_lock);
 	while (n < nr && !list_empty(&bc->page_cache)) {
 		pages[n] = list_first_entry(&bc->page_cache, struct page, lru);
 		list_del(&pages[n++]->lru);
 	}
 	bc->nr_cached_pages -= n;
-	spin_unlock_irqrestore(&bc->page_lock, flags);
+	spin_unlock(&bc->page_lock);
 	return n;
 }
 
 static void backup_cache_pages(struct backup_c *bc, struct page **pages,
 			       unsigned int nr)
 {
-	unsigned long flags;
 
 	/*
 	 * The worker sleeping in mempool_alloc() is woken only by pages
@@ -177,24 +175,23 @@ static void backup_cache_pages(struct backup_c *bc, struct page **pages,
 	 * draining the cache, so no page slips into the cache behind the
 	 * drain.
 	 */
-	spin_lock_irqsave(&bc->page_lock, flags);
+	spin_lock(&bc->page_lock);
 	while (nr && !bc->pages_waited &&
 	       bc->nr_cached_pages < BACKUP_CACHED_PAGES) {
 		list_add(&pages[--nr]->lru, &bc->page_cache);
 		bc->nr_cached_pages++;
 	}
-	spin_unlock_irqrestore(&bc->page_lock, flags);
+	spin_unlock(&bc->page_lock);
 	while (nr)
 		mempool_free(pages[--nr], &bc->page_pool);
 }
 
 static void backup_set_pages_waited(struct backup_c *bc, bool waited)
 {
-	unsigned long flags;
 
-	spin_lock_irqsave(&bc->page_lock, flags);
+	spin_lock(&bc->page_lock);
 	bc->pages_waited = waited;
-	spin_unlock_irqrestore(&bc->page_lock, flags);
+	spin_unlock(&bc->page_lock);
 }
 
 /* When the job has ended and in the destructor: give the cache back. */
@@ -581,13 +578,12 @@ static void copy_release_saved(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
-	unsigned long flags;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	copy->saved = true;
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_init(&copy->waiters);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	backup_resubmit(bc, &waiters);
 }
 
@@ -696,6 +692,7 @@ static void copy_report_error(struct backup_copy *copy, int err)
 /* Make the walk come back to @chunk.  Caller holds bc->lock. */
 static void backup_rewind_walk_locked(struct backup_c *bc, unsigned long chunk)
 {
+	lockdep_assert_held(&bc->lock);
 	bc->walk_cursor = min(bc->walk_cursor, chunk);
 }
 
@@ -715,6 +712,7 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 	struct backup_c *bc = copy->bc;
 	enum backup_error_policy policy;
 
+	lockdep_assert_held(&bc->lock);
 	if (copy->for_walk && copy->nr_chunks > 1 &&
 	    backup_job_active(bc->state)) {
 		/* Find which chunks are bad before a policy judges them. */
@@ -769,11 +767,10 @@ static void copy_finish(struct backup_copy *copy)
 	int err = blk_status_to_errno(copy->status);
 	enum copy_error_action action = COPY_ERROR_RELEASE;
 	blk_status_t status = copy->status;
-	unsigned long flags;
 	bool kick;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (!err) {
 		bitmap_set(bc->copied, copy->chunk, copy->nr_chunks);
 		bc->nr_copied += copy->nr_chunks;
@@ -787,7 +784,7 @@ static void copy_finish(struct backup_copy *copy)
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_merge(&readers, &copy->view_waiters);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	if (err) {
 		copy_trace_error(copy, err);
@@ -824,16 +821,15 @@ static void copy_abort(struct backup_copy *copy)
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	struct bio_list readers = BIO_EMPTY_LIST;
-	unsigned long flags;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	backup_inflight_erase(bc, copy);
 	if (copy->for_walk)
 		backup_rewind_walk_locked(bc, copy->chunk);
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_merge(&readers, &copy->view_waiters);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	trace_dm_backup_copy_abort(bc->dev, copy->chunk, copy->nr_chunks);
 	copy_release_pages(copy);
@@ -854,16 +850,15 @@ static void hold_finish_work(struct work_struct *ws)
 	struct backup_c *bc = hold->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	struct bio_list readers = BIO_EMPTY_LIST;
-	unsigned long flags;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	backup_inflight_erase(bc, hold);
 	if (!test_bit(hold->chunk, bc->copied))
 		backup_rewind_walk_locked(bc, hold->chunk);
 	bio_list_merge(&waiters, &hold->waiters);
 	bio_list_merge(&readers, &hold->view_waiters);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	backup_copy_free(hold);
 	backup_resubmit(bc, &waiters);
@@ -1005,6 +1000,7 @@ static void backup_stall_check_locked(struct backup_c *bc,
 {
 	unsigned long deadline = *since + st->timeout;
 
+	lockdep_assert_held(&bc->lock);
 	if (bio_list_empty(list))
 		return;
 	if (time_before(st->now, deadline)) {
@@ -1024,6 +1020,7 @@ static void backup_stall_scan_locked(struct backup_c *bc,
 	struct backup_copy *copy;
 	struct rb_node *n;
 
+	lockdep_assert_held(&bc->lock);
 	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
 		copy = rb_entry(n, struct backup_copy, node);
 		if (!copy->hold)
@@ -1053,13 +1050,12 @@ static void backup_stall_work(struct work_struct *ws)
 		.fail = BIO_EMPTY_LIST,
 	};
 	bool broke = false;
-	unsigned long flags;
 
 	if (!ms)
 		return;
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (!backup_job_active(bc->state)) {
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		return;
 	}
 	backup_stall_scan_locked(bc, &st);
@@ -1073,7 +1069,7 @@ static void backup_stall_work(struct work_struct *ws)
 	if (!broke && st.have_next && !test_bit(BACKUP_DYING, &bc->flags))
 		queue_delayed_work(bc->copy_wq, &bc->stall_work,
 				   st.next - st.now);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	if (!st.expired)
 		return;
@@ -1098,10 +1094,9 @@ static void backup_end_work(struct work_struct *ws)
 	struct backup_c *bc = container_of(ws, struct backup_c, end_work);
 	struct bio_list bios = BIO_EMPTY_LIST;
 	struct backup_copy *copy;
-	unsigned long flags;
 	struct rb_node *n;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
 		copy = rb_entry(n, struct backup_copy, node);
 		if (copy->hold)
@@ -1111,7 +1106,7 @@ static void backup_end_work(struct work_struct *ws)
 	}
 	bio_list_merge(&bios, &bc->deferred_bios);
 	bio_list_init(&bc->deferred_bios);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	/* The worker may sleep for the buffer of a copy that is moot now. */
 	wake_up_all(&bc->copy_done_wait);
@@ -1138,6 +1133,7 @@ void backup_copy_engine_init(struct backup_c *bc)
 void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 			     unsigned long end, bool for_walk)
 {
+	lockdep_assert_held(&copy->bc->lock);
 	copy->chunk = chunk;
 	copy->nr_chunks = end - chunk;
 	copy->for_walk = for_walk;
@@ -1159,16 +1155,15 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 static void backup_start_new_copies(struct backup_c *bc, struct list_head *new)
 {
 	struct backup_copy *copy, *tmp;
-	unsigned long flags;
 	bool deferred = false;
 
 	list_for_each_entry_safe(copy, tmp, new, list) {
 		list_del_init(&copy->list);
 		if (backup_copy_start_nowait(copy))
 			continue;
-		spin_lock_irqsave(&bc->lock, flags);
+		spin_lock(&bc->lock);
 		list_add_tail(&copy->list, &bc->pending_copies);
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		deferred = true;
 	}
 	if (deferred)
@@ -1193,16 +1188,16 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		    struct backup_copy **spare)
 {
 	struct backup_copy *blocker = NULL, *copy;
-	unsigned long first, last, chunk, next, flags;
+	unsigned long first, last, chunk, next;
 	LIST_HEAD(new_copies);
 
 	backup_bio_chunks(bc, bio, &first, &last);
 	if (backup_chunks_copied(bc, first, last))
 		return true;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (!backup_job_active(bc->state)) {
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		return true;
 	}
 	trace_dm_backup_cow_enter(bc->dev, bio->bi_iter.bi_sector,
@@ -1252,7 +1247,7 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 	else if (chunk <= last)
 		backup_park_write_locked(bc, &bc->deferred_bios,
 					 &bc->deferred_since, bio);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	backup_start_new_copies(bc, &new_copies);
 	if (!blocker && chunk <= last) {

@@ -117,9 +117,8 @@ void backup_unregister_job(struct backup_c *bc)
 /* Move the job from @old, which is suspended and drained, to @bc. */
 static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 {
-	unsigned long flags;
 
-	spin_lock_irqsave(&old->lock, flags);
+	spin_lock(&old->lock);
 	/* Two instances, one lock class: the registry lock orders them. */
 	spin_lock_nested(&bc->lock, SINGLE_DEPTH_NESTING);
 	/* An ended job may leave copies to a stalled backup device behind. */
@@ -156,7 +155,7 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	old->nr_unmapped = 0;
 	old->state = BACKUP_CANCELLED;
 	spin_unlock(&bc->lock);
-	spin_unlock_irqrestore(&old->lock, flags);
+	spin_unlock(&old->lock);
 }
 
 /*

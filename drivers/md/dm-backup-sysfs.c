@@ -98,11 +98,11 @@ static ssize_t state_show(struct backup_c *bc, char *buf)
 
 static ssize_t progress_show(struct backup_c *bc, char *buf)
 {
-	unsigned long flags, copied;
+	unsigned long copied;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	copied = bc->nr_copied;
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	return sysfs_emit(buf, "%lu/%lu\n", copied - bc->nr_unmapped,
 			  bc->nr_chunks - bc->nr_unmapped);
 }

@@ -559,15 +559,14 @@ static bool backup_copies_drained(struct backup_c *bc)
  */
 static void backup_fail_stalled_drain(struct backup_c *bc)
 {
-	unsigned long flags;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (backup_job_active(bc->state)) {
 		bc->last_error = -ETIMEDOUT;
 		bc->last_error_chunk = bc->nr_chunks;
 		backup_set_state_locked(bc, BACKUP_FAILED);
 	}
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	DMERR("%s: copies in flight %u ms after suspend: backup broken (backup device stalled)",
 	      bc->name, READ_ONCE(bc->cbw_timeout));
 }
@@ -785,11 +784,10 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 	struct backup_c *bc = ti->private;
 	const char *mode = backup_sync_mode_names[bc->sync_mode];
 	unsigned int sz = 0;
-	unsigned long flags;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		spin_lock_irqsave(&bc->lock, flags);
+		spin_lock(&bc->lock);
 		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu %lu %lu %lu %llu", mode,
 		       backup_state_name(bc->state),
 		       bc->nr_copied - bc->nr_unmapped,
@@ -799,7 +797,7 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 		       bc->last_error_chunk, bc->source_errors,
 		       bc->target_errors, bc->skipped_chunks,
 		       READ_ONCE(bc->speed));
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		break;
 	case STATUSTYPE_TABLE:
 		backup_emit_table(bc, result, maxlen);
@@ -815,12 +813,11 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 
 static int backup_cancel(struct backup_c *bc)
 {
-	unsigned long flags;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (backup_job_active(bc->state))
 		backup_set_state_locked(bc, BACKUP_CANCELLED);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	return 0;
 }
 

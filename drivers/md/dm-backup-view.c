@@ -52,7 +52,11 @@ struct backup_view {
 	bool detached;
 	struct list_head list;		/* on backup_views */
 	wait_queue_head_t wait;		/* map() waits for @bc here */
-	spinlock_t lock;		/* protects @parked and @retry */
+	/*
+	 * Protects @parked and @retry.  Process context only (map, copy_wq,
+	 * the retry work): a plain spin_lock.
+	 */
+	spinlock_t lock;
 	struct bio_list parked;		/* reads met @bc == NULL in copy_wq */
 	/*
 	 * Reads that copy_wq could not route without sleeping for a hold
@@ -79,11 +83,10 @@ static LIST_HEAD(backup_views);
 /* No sleeping in copy_wq: @bio waits for @retry_work instead. */
 static int backup_view_retry_later(struct backup_view *v, struct bio *bio)
 {
-	unsigned long flags;
 
-	spin_lock_irqsave(&v->lock, flags);
+	spin_lock(&v->lock);
 	bio_list_add(&v->retry, bio);
-	spin_unlock_irqrestore(&v->lock, flags);
+	spin_unlock(&v->lock);
 	queue_work(backup_view_wq, &v->retry_work);
 	return DM_MAPIO_SUBMITTED;
 }
@@ -97,12 +100,12 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 {
 	struct backup_view_io *io = dm_per_bio_data(bio, sizeof(*io));
 	sector_t offset = dm_target_offset(v->ti, bio->bi_iter.bi_sector);
-	unsigned long chunk = offset >> bc->chunk_shift, next, flags;
+	unsigned long chunk = offset >> bc->chunk_shift, next;
 	struct backup_copy *copy, *hold = NULL;
 	int r;
 
 	for (;;) {
-		spin_lock_irqsave(&bc->lock, flags);
+		spin_lock(&bc->lock);
 		if (!backup_job_active(bc->state) &&
 		    bc->state != BACKUP_COMPLETED) {
 			/* The point-in-time image is gone. */
@@ -128,7 +131,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;
 		} else {
-			spin_unlock_irqrestore(&bc->lock, flags);
+			spin_unlock(&bc->lock);
 			hold = backup_copy_alloc(bc, may_sleep ? GFP_NOIO :
 						 GFP_NOWAIT | __GFP_NOWARN);
 			if (hold)
@@ -137,7 +140,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			return may_sleep ? DM_MAPIO_KILL :
 					   backup_view_retry_later(v, bio);
 		}
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		break;
 	}
 	if (hold)
@@ -154,7 +157,6 @@ static int backup_view_route(struct backup_view *v, struct bio *bio,
 {
 	struct backup_view_io *io = dm_per_bio_data(bio, sizeof(*io));
 	struct backup_c *bc;
-	unsigned long flags;
 	int idx, r;
 
 	io->hold = NULL;
@@ -171,13 +173,13 @@ static int backup_view_route(struct backup_view *v, struct bio *bio,
 				   READ_ONCE(v->detached));
 			continue;
 		}
-		spin_lock_irqsave(&v->lock, flags);
+		spin_lock(&v->lock);
 		if (!rcu_access_pointer(v->bc) && !v->detached) {
 			bio_list_add(&v->parked, bio);
-			spin_unlock_irqrestore(&v->lock, flags);
+			spin_unlock(&v->lock);
 			return DM_MAPIO_SUBMITTED;
 		}
-		spin_unlock_irqrestore(&v->lock, flags);
+		spin_unlock(&v->lock);
 	}
 	r = backup_view_route_chunk(v, bc, bio, may_sleep);
 	srcu_read_unlock(&backup_view_srcu, idx);
@@ -201,13 +203,12 @@ static void backup_view_retry_work(struct work_struct *ws)
 {
 	struct backup_view *v = container_of(ws, struct backup_view, retry_work);
 	struct bio_list bios;
-	unsigned long flags;
 	struct bio *bio;
 
-	spin_lock_irqsave(&v->lock, flags);
+	spin_lock(&v->lock);
 	bios = v->retry;
 	bio_list_init(&v->retry);
-	spin_unlock_irqrestore(&v->lock, flags);
+	spin_unlock(&v->lock);
 	while ((bio = bio_list_pop(&bios)))
 		backup_view_dispatch(v, bio, true);
 }
@@ -254,7 +255,6 @@ static void backup_views_hook(struct backup_c *from, struct backup_c *to)
 {
 	struct bio_list parked;
 	struct backup_view *v;
-	unsigned long flags;
 	struct bio *bio;
 
 	mutex_lock(&backup_views_lock);
@@ -263,14 +263,14 @@ static void backup_views_hook(struct backup_c *from, struct backup_c *to)
 			continue;
 		v->prev = NULL;
 		bio_list_init(&parked);
-		spin_lock_irqsave(&v->lock, flags);
+		spin_lock(&v->lock);
 		if (to)
 			rcu_assign_pointer(v->bc, to);
 		else
 			WRITE_ONCE(v->detached, true);
 		bio_list_merge(&parked, &v->parked);
 		bio_list_init(&v->parked);
-		spin_unlock_irqrestore(&v->lock, flags);
+		spin_unlock(&v->lock);
 		wake_up_all(&v->wait);
 		while ((bio = bio_list_pop(&parked)))
 			backup_view_dispatch(v, bio, true);

@@ -158,11 +158,11 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 {
 	struct backup_copy *copy = backup_worker_copy_alloc(bc);
 	struct backup_copy *other;
-	unsigned long chunk, next = ULONG_MAX, flags;
+	unsigned long chunk, next = ULONG_MAX;
 
 	if (!copy)
 		return false;	/* a copy that ends kicks the worker */
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	chunk = bc->walk_cursor;
 	while ((chunk = backup_next_uncopied(bc, chunk, bc->nr_chunks)) <
 	       bc->nr_chunks) {
@@ -173,7 +173,7 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 	}
 	if (chunk >= bc->nr_chunks || bc->state != BACKUP_RUNNING) {
 		bc->walk_cursor = chunk;
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		backup_copy_free(copy);
 		return false;
 	}
@@ -182,7 +182,7 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 					       backup_walk_limit(bc, chunk), next),
 				true);
 	bc->walk_cursor = chunk + copy->nr_chunks;
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	trace_dm_backup_walk_copy(bc->dev, copy->chunk, copy->nr_chunks);
 	backup_copy_start_wait(copy);
@@ -217,12 +217,11 @@ static void backup_walk(struct backup_c *bc)
 static void backup_requeue_deferred(struct backup_c *bc, struct bio_list *bios)
 {
 	struct bio_list newer;
-	unsigned long flags;
 	struct bio *bio;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (!backup_job_active(bc->state)) {
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		backup_resubmit(bc, bios);
 		return;
 	}
@@ -232,20 +231,19 @@ static void backup_requeue_deferred(struct backup_c *bc, struct bio_list *bios)
 	while ((bio = bio_list_pop(bios)))
 		backup_park_write_locked(bc, &bc->deferred_bios,
 					 &bc->deferred_since, bio);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 }
 
 static void backup_process_deferred_bios(struct backup_c *bc)
 {
 	struct bio_list bios = BIO_EMPTY_LIST;
 	struct backup_copy *spare = NULL;
-	unsigned long flags;
 	struct bio *bio;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	bio_list_merge(&bios, &bc->deferred_bios);
 	bio_list_init(&bc->deferred_bios);
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 
 	while ((bio = bio_list_pop(&bios))) {
 		if (!spare)
@@ -270,15 +268,14 @@ static void backup_process_deferred_bios(struct backup_c *bc)
 static void backup_start_pending_copies(struct backup_c *bc)
 {
 	struct backup_copy *copy;
-	unsigned long flags;
 
 	for (;;) {
-		spin_lock_irqsave(&bc->lock, flags);
+		spin_lock(&bc->lock);
 		copy = list_first_entry_or_null(&bc->pending_copies,
 						struct backup_copy, list);
 		if (copy)
 			list_del_init(&copy->list);
-		spin_unlock_irqrestore(&bc->lock, flags);
+		spin_unlock(&bc->lock);
 		if (!copy)
 			return;
 		backup_copy_start_wait(copy);
@@ -292,6 +289,7 @@ static void backup_start_pending_copies(struct backup_c *bc)
  */
 bool backup_job_done_locked(struct backup_c *bc)
 {
+	lockdep_assert_held(&bc->lock);
 	/* In sync mode none the job runs until it is cancelled. */
 	if (bc->state != BACKUP_RUNNING || bc->sync_mode == BACKUP_SYNC_NONE)
 		return false;
@@ -341,10 +339,9 @@ static void backup_flush_done_work(struct work_struct *ws)
 	struct backup_c *bc = container_of(ws, struct backup_c,
 					   flush_done_work);
 	int r = blk_status_to_errno(bc->flush_status);
-	unsigned long flags;
 	bool report = false;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	clear_bit(BACKUP_FLUSHING, &bc->flags);
 	if (test_bit(BACKUP_DYING, &bc->flags) ||
 	    !backup_job_done_locked(bc)) {
@@ -359,7 +356,7 @@ static void backup_flush_done_work(struct work_struct *ws)
 		}
 		backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
 	}
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	if (report)
 		DMERR("%s: flushing the backup device failed: error %d",
 		      bc->name, r);
@@ -369,16 +366,15 @@ static void backup_flush_done_work(struct work_struct *ws)
 /* Worker: every chunk is on the backup device; flush it, once at a time. */
 static void backup_complete_job(struct backup_c *bc)
 {
-	unsigned long flags;
 	bool start = false;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (backup_job_done_locked(bc) &&
 	    !test_and_set_bit(BACKUP_FLUSHING, &bc->flags)) {
 		bc->flush_copies_started = bc->copies_started;
 		start = true;
 	}
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	if (!start)
 		return;
 	kref_get(&bc->ref);	/* put by backup_flush_done_work() */
@@ -402,15 +398,14 @@ void backup_walk_init(struct backup_c *bc)
 static int backup_set_active_state(struct backup_c *bc,
 				   enum backup_state state)
 {
-	unsigned long flags;
 	int r = 0;
 
-	spin_lock_irqsave(&bc->lock, flags);
+	spin_lock(&bc->lock);
 	if (backup_job_active(bc->state))
 		backup_set_state_locked(bc, state);
 	else
 		r = -EINVAL;
-	spin_unlock_irqrestore(&bc->lock, flags);
+	spin_unlock(&bc->lock);
 	return r;
 }
 

@@ -171,7 +171,8 @@ struct backup_c {
 	 * Protects the writers of @copied and @nr_copied, the @inflight tree
 	 * and the waiters queued on its copies, @deferred_bios,
 	 * @pending_copies, @state and the error fields.  Taken from process
-	 * context only (map, workers, message), never from bio completion.
+	 * context only (map, workers, message), never from bio completion
+	 * (which queues work on @copy_wq): a plain spin_lock.
 	 */
 	spinlock_t lock;
 
@@ -282,7 +283,8 @@ struct backup_c {
 	/*
 	 * Free buffer pages kept for the next copies, and whether the worker
 	 * sleeps in the page pool (then ended copies give their pages to
-	 * the pool, which wakes it, not to the cache); under @page_lock.
+	 * the pool, which wakes it, not to the cache); under @page_lock,
+	 * which like @lock is taken from process context only.
 	 */
 	spinlock_t page_lock;
 	struct list_head page_cache;

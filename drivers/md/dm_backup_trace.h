@@ -15,6 +15,8 @@
 
 #include <linux/tracepoint.h>
 
+#include "dm-backup.h"		/* enum backup_state */
+
 /* A bio that changes data meets chunks not copied yet. */
 TRACE_EVENT(dm_backup_cow_enter,
 	    TP_PROTO(dev_t dev, sector_t sector, unsigned int nr_sectors,
@@ -129,10 +131,19 @@ DEFINE_EVENT(dm_backup_copy_error, dm_backup_write_fail,
 		      int err),
 	     TP_ARGS(dev, chunk, nr_chunks, err));
 
+/* The states by name, so that user space tools resolve them too. */
+TRACE_DEFINE_ENUM(BACKUP_RUNNING);
+TRACE_DEFINE_ENUM(BACKUP_PAUSED);
+TRACE_DEFINE_ENUM(BACKUP_COMPLETED);
+TRACE_DEFINE_ENUM(BACKUP_FAILED);
+TRACE_DEFINE_ENUM(BACKUP_CANCELLED);
+
 #define show_backup_state(s)					\
-	__print_symbolic(s, { 0, "running" }, { 1, "paused" },	\
-			 { 2, "completed" }, { 3, "failed" },	\
-			 { 4, "cancelled" })
+	__print_symbolic(s, { BACKUP_RUNNING, "running" },	\
+			 { BACKUP_PAUSED, "paused" },		\
+			 { BACKUP_COMPLETED, "completed" },	\
+			 { BACKUP_FAILED, "failed" },		\
+			 { BACKUP_CANCELLED, "cancelled" })
 
 /* The job changed state. */
 TRACE_EVENT(dm_backup_state,
