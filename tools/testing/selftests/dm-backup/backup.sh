@@ -33,31 +33,32 @@ bk_create() {
 
 # bk_copied <name>: chunks copied so far.  bk_total <name>: chunks in all.
 bk_copied() {
-	backup_status "$1" 3 | cut -d/ -f1
+	backup_status "$1" progress | cut -d/ -f1
 }
 bk_total() {
-	backup_status "$1" 3 | cut -d/ -f2
+	backup_status "$1" progress | cut -d/ -f2
 }
 
 # bk_cbw <name>: chunks copied because a write came (status field 5).
 bk_cbw() {
-	backup_status "$1" 5
+	backup_status "$1" cbw_chunks
 }
 
 # bk_zero <name>: chunks written as WRITE_ZEROES (status field 6).
 bk_zero() {
-	backup_status "$1" 6
+	backup_status "$1" zero_chunks
 }
 
-# wait_count <what> <name> <min> <timeout_s>: poll a status counter (bk_<what>)
-# until it reaches min.
+# count_reached <what> <name> <min>: status counter bk_<what> is >= min.
+count_reached() {
+	[ "$(bk_"$1" "$2")" -ge "$3" ]
+}
+
+# wait_count <what> <name> <min> <timeout_s>: until status counter
+# bk_<what> reaches min.
 wait_count() {
-	_wn_end=$(($(date +%s) + $4))
-	while [ "$(bk_"$1" "$2")" -lt "$3" ]; do
-		[ "$(date +%s)" -lt "$_wn_end" ] ||
-			fail "$2: $1 below $3 after $4s: $(backup_status "$2")"
-		sleep 0.1
-	done
+	wait_until "$4" "$2: $1 below $3 after $4s: \$(backup_status $2)" \
+		count_reached "$1" "$2" "$3"
 }
 
 # wait_copied <name> <min_chunks> [timeout_s]: wait until at least

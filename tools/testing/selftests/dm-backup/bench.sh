@@ -420,7 +420,7 @@ while [ $RUN -le "$RUNS" ]; do
 		emit during.walk.s "$s"
 		emit during.walk.mbs "$(calc "$WALK_MB * 1.048576 / $s")"
 		emit during.walk.iops "$(calc "($w3 - $w2) / $s")"
-		emit during.cbw_chunks "$(backup_status vol 5)"
+		emit during.cbw_chunks "$(backup_status vol cbw_chunks)"
 		sleep 1
 		w4=$(writes_done vol); t4=$(now)
 		sleep 4
@@ -444,7 +444,7 @@ while [ $RUN -le "$RUNS" ]; do
 			sleep 10
 			c1=$(bk_copied bk); t1=$(now)
 			expect_running bk
-			cs=$(backup_status bk 4)
+			cs=$(backup_status bk chunk_sectors)
 			dm_remove bk
 			r=$(calc "($c1 - $c0) * $cs * 512 / $(secs "$t0" "$t1") / 1048576")
 			emit thr.$mib.mibs "$r"
@@ -550,7 +550,7 @@ while [ $RUN -le "$RUNS" ]; do
 			emit pile.$kind.iops "$(fio_get "$DMBT_TMP/pile.json" .iops)"
 			if [ $kind = bk ]; then
 				expect_running bk
-				emit pile.bk.cbw "$(backup_status bk 5)"
+				emit pile.bk.cbw "$(backup_status bk cbw_chunks)"
 				dm_remove bk
 			fi
 			dm_remove dly

@@ -186,13 +186,34 @@ same() {
 	fail "$1 and $2 differ: $_sm_out"
 }
 
-# backup_status <name> [n]: the backup target's own status words (what
-# follows "<start> <len> backup"), or only the n-th of them:
-#   1 sync_mode  2 state  3 copied/total  4 chunk_sectors  ...
+# backup_status <name>[#<target>] [field]: the backup target's own status
+# words (what follows "<start> <len> backup"), or only the field named as in
+# dm-backup.rst ("Status"): sync_mode state progress (copied/total)
+# chunk_sectors cbw_chunks zero_chunks last_error last_error_chunk
+# source_errors target_errors skipped_chunks speed.  "bk#2" reads the
+# second target of a table with several (default: the first).
 backup_status() {
-	_bs_name=$1
-	_bs_n=${2:-}
-	_bs_line=$(dmsetup status "$_bs_name" 2>&1 | head -n1)
+	_bs_name=${1%#*}
+	_bs_target=1
+	case $1 in *"#"*) _bs_target=${1##*#} ;; esac
+	_bs_field=${2:-}
+	case $_bs_field in
+	"")			_bs_n= ;;
+	sync_mode)		_bs_n=1 ;;
+	state)			_bs_n=2 ;;
+	progress)		_bs_n=3 ;;
+	chunk_sectors)		_bs_n=4 ;;
+	cbw_chunks)		_bs_n=5 ;;
+	zero_chunks)		_bs_n=6 ;;
+	last_error)		_bs_n=7 ;;
+	last_error_chunk)	_bs_n=8 ;;
+	source_errors)		_bs_n=9 ;;
+	target_errors)		_bs_n=10 ;;
+	skipped_chunks)		_bs_n=11 ;;
+	speed)			_bs_n=12 ;;
+	*) fail "backup_status: no status field '$_bs_field'" ;;
+	esac
+	_bs_line=$(dmsetup status "$_bs_name" 2>&1 | sed -n "${_bs_target}p")
 	# shellcheck disable=SC2086 # word splitting wanted
 	set -- $_bs_line
 	[ "${3:-}" = backup ] || fail "$_bs_name: not a backup target: $_bs_line"
@@ -206,21 +227,35 @@ backup_status() {
 
 # backup_state <name>: the state word of the status line.
 backup_state() {
-	backup_status "$1" 2
+	backup_status "$1" state
 }
 
-# wait_state <name> <state> [timeout_s=60]: poll dmsetup status until the
-# backup target reports state; fail with the last status line on timeout.
-wait_state() {
-	_ws_end=$(($(date +%s) + ${3:-60}))
-	while :; do
-		_ws_cur=$(backup_status "$1" 2 2>/dev/null)
-		[ "$_ws_cur" = "$2" ] && return 0
-		if [ "$(date +%s)" -ge "$_ws_end" ]; then
-			fail "$1: state did not become '$2' within ${3:-60}s; status: $(dmsetup status "$1" 2>&1)"
+# wait_until <timeout_s> <why> <command> [args...]: run the command every
+# 0.1 s until it succeeds.  Otherwise fail with <why>, which is expanded
+# only then: pass it in single quotes to show the state at the deadline,
+# e.g. wait_until 60 'walk stuck: $(backup_status bk)' chunk_copied 5.
+wait_until() {
+	_wu_end=$(($(date +%s) + $1))
+	_wu_why=$2
+	shift 2
+	until "$@"; do
+		if [ "$(date +%s)" -ge "$_wu_end" ]; then
+			eval "fail \"$_wu_why\""
 		fi
-		sleep 0.2
+		sleep 0.1
 	done
+}
+
+# state_is <name> <state>: the backup target reports that state.
+state_is() {
+	[ "$(backup_status "$1" state 2>/dev/null)" = "$2" ]
+}
+
+# wait_state <name> <state> [timeout_s=60]: until the backup target reports
+# the state.
+wait_state() {
+	wait_until "${3:-60}" "$1: state did not become '$2' within ${3:-60}s; status: \$(dmsetup status $1 2>&1)" \
+		state_is "$1" "$2"
 }
 
 # dmbt_cleanup: remove all dm devices, detach loop devices, unload brd,

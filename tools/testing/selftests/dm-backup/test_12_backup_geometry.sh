@@ -31,7 +31,7 @@ for len in 32768 32760; do
 	fill_random "$b4k" $len
 	run dmsetup create bk --table "0 $len backup $o $b4k full 2 chunk_size 8"
 	wait_state bk completed 120
-	[ "$(backup_status bk 10)" = 0 ] || fail "target errors: $(backup_status bk)"
+	[ "$(backup_status bk target_errors)" = 0 ] || fail "target errors: $(backup_status bk)"
 	run dmsetup remove bk
 	same "$b4k" "$DMBT_TMP/t0" $((len * 512))
 done

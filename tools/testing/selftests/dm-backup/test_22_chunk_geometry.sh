@@ -24,7 +24,7 @@ one_case() {
 		fail "create chunk_size $cs len $len failed"
 	chunks=$(( (len + cs - 1) / cs ))
 	[ "$(bk_total g)" -eq "$chunks" ] || fail "total $(bk_total g), want $chunks"
-	[ "$(backup_status g 4)" -eq "$cs" ] || fail "chunk_sectors field is not $cs"
+	[ "$(backup_status g chunk_sectors)" -eq "$cs" ] || fail "chunk_sectors field is not $cs"
 	# The last sector (in the partial chunk), the first, and one straddling
 	# two chunks in the middle.
 	write_at /dev/mapper/g $(((len - 1) * 512)) 512 1 "$DMBT_TMP/expect"

@@ -68,7 +68,7 @@ lat=$(max_latency "$DMBT_TMP/io.log")
 [ -n "$lat" ] && [ "$lat" -le $MAX_MS ] ||
 	fail "a write waited $lat ms (cbw_timeout $TIMEOUT_MS)"
 [ "$(backup_state bk)" = failed ] || fail "job: $(backup_status bk)"
-[ "$(backup_status bk 7)" = -110 ] || fail "last_error: $(backup_status bk)"
+[ "$(backup_status bk last_error)" = -110 ] || fail "last_error: $(backup_status bk)"
 dmesg | grep -q "waited more than $TIMEOUT_MS ms.*backup broken" ||
 	fail "no log line says why the job failed"
 out=$(dmbackup status 2>&1)
@@ -97,7 +97,7 @@ lat=$(max_latency "$DMBT_TMP/io.log")
 [ -n "$lat" ] && [ "$lat" -le $MAX_MS ] ||
 	fail "a write waited $lat ms (cbw_timeout $TIMEOUT_MS)"
 [ "$(backup_state bk)" = running ] || fail "job: $(backup_status bk)"
-[ "$(backup_status bk 7)" = -110 ] || fail "last_error: $(backup_status bk)"
+[ "$(backup_status bk last_error)" = -110 ] || fail "last_error: $(backup_status bk)"
 same "$o" "$DMBT_TMP/expect"
 info "the gate opens: the same job completes, exactly T0"
 run dmsetup resume gate
@@ -117,7 +117,7 @@ run timeout 30 dmsetup suspend bk
 info "the suspend took $(($(date +%s) - t)) s"
 [ $(($(date +%s) - t)) -le 10 ] || fail "the suspend waited for the stalled backup device"
 [ "$(backup_state bk)" = failed ] || fail "job: $(backup_status bk)"
-[ "$(backup_status bk 7)" = -110 ] || fail "last_error: $(backup_status bk)"
+[ "$(backup_status bk last_error)" = -110 ] || fail "last_error: $(backup_status bk)"
 dmesg | grep -q "copies in flight $TIMEOUT_MS ms after suspend" ||
 	fail "no log line says why the suspend broke the job"
 run dmsetup resume bk

@@ -78,7 +78,7 @@ writer_beats "$DMBT_TMP/stop"
 info "the NBD server stops answering"
 kill -STOP "$NBD_PID" || fail "cannot stop nbd-server"
 wait_state vol failed 60
-[ "$(backup_status vol 7)" = -110 ] || fail "last_error: $(backup_status vol)"
+[ "$(backup_status vol last_error)" = -110 ] || fail "last_error: $(backup_status vol)"
 for i in 1 2 3; do
 	writer_beats "$DMBT_TMP/stop"
 done

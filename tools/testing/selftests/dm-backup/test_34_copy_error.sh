@@ -21,8 +21,8 @@ info "a write to chunk 200: its copy fails on the backup device"
 write_at /dev/mapper/bk $((200 * CH + 4096)) 4096 72 "$DMBT_TMP/expect"
 wait_state bk failed 10
 info "status: $(backup_status bk)"
-[ "$(backup_status bk 7)" = -5 ] || fail "last_error is $(backup_status bk 7), want -5"
-[ "$(backup_status bk 8)" = 200 ] || fail "last_error_chunk is $(backup_status bk 8), want 200"
+[ "$(backup_status bk last_error)" = -5 ] || fail "last_error is $(backup_status bk last_error), want -5"
+[ "$(backup_status bk last_error_chunk)" = 200 ] || fail "last_error_chunk is $(backup_status bk last_error_chunk), want 200"
 dmesg | grep -q "copy of chunk 200 failed on backup write: error -5" ||
 	fail "the log does not name chunk 200 and the errno"
 
@@ -41,7 +41,7 @@ save_image "$o" "$DMBT_TMP/t1"
 bk_create bk "$o" /dev/mapper/badb full
 wait_state bk failed 60
 info "status: $(backup_status bk)"
-c=$(backup_status bk 8)
+c=$(backup_status bk last_error_chunk)
 [ "$c" -ge 128 ] || fail "failed at chunk $c, which is on the good half"
 dmesg | grep -q "copy of chunk $c failed on backup write" || fail "no log line for chunk $c"
 [ "$(bk_copied bk)" -lt 256 ] || fail "all chunks counted as copied despite the failure"

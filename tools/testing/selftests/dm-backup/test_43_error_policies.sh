@@ -59,10 +59,10 @@ info "source report: the job fails"
 start "on_source_error report" /dev/mapper/org "$b"
 some_writes 1
 wait_state bk failed 60
-[ "$(backup_status bk 7)" = -5 ] || fail "last_error $(backup_status bk 7)"
-c=$(backup_status bk 8)
+[ "$(backup_status bk last_error)" = -5 ] || fail "last_error $(backup_status bk last_error)"
+c=$(backup_status bk last_error_chunk)
 [ "$c" -ge 128 ] && [ "$c" -lt 192 ] || fail "failed chunk $c is outside the bad zone"
-[ "$(backup_status bk 9)" -ge 1 ] || fail "source_errors not counted"
+[ "$(backup_status bk source_errors)" -ge 1 ] || fail "source_errors not counted"
 dmesg | tail -n 20 | grep -q "failed on origin read: error -5" || fail "no log line"
 finish
 
@@ -71,7 +71,7 @@ start "on_source_error ignore" /dev/mapper/org "$b"
 some_writes 2
 wait_state bk completed 60
 info "status: $(backup_status bk)"
-[ "$(backup_status bk 11)" -eq 64 ] || fail "skipped $(backup_status bk 11) chunks, want 64"
+[ "$(backup_status bk skipped_chunks)" -eq 64 ] || fail "skipped $(backup_status bk skipped_chunks) chunks, want 64"
 [ "$(bk_copied bk)" -eq 448 ] || fail "copied $(bk_copied bk), want 448"
 outside_bad_zone "$b" "$DMBT_TMP/t0"
 finish
@@ -79,7 +79,7 @@ finish
 info "source stop: pause, fix the origin, resume, exact"
 start "on_source_error stop" /dev/mapper/org "$b"
 wait_state bk paused 60
-[ "$(backup_status bk 7)" = -5 ] || fail "status does not show the error"
+[ "$(backup_status bk last_error)" = -5 ] || fail "status does not show the error"
 some_writes 3
 reload org "$(good "$o")"
 run dmsetup message bk 0 resume
@@ -92,8 +92,8 @@ info "target ignore"
 start "on_target_error ignore" "$o" /dev/mapper/bkd
 some_writes 4
 wait_state bk completed 60
-[ "$(backup_status bk 11)" -eq 64 ] || fail "skipped $(backup_status bk 11) chunks, want 64"
-[ "$(backup_status bk 10)" -ge 1 ] || fail "target_errors not counted"
+[ "$(backup_status bk skipped_chunks)" -eq 64 ] || fail "skipped $(backup_status bk skipped_chunks) chunks, want 64"
+[ "$(backup_status bk target_errors)" -ge 1 ] || fail "target_errors not counted"
 outside_bad_zone "$b" "$DMBT_TMP/t0"
 finish
 
@@ -127,7 +127,7 @@ run dmsetup create thin --table "0 $((32 * MB)) thin /dev/mapper/pool 0"
 start "on_target_error enospc" "$o" /dev/mapper/thin
 wait_state bk paused 60
 info "status: $(backup_status bk)"
-[ "$(backup_status bk 7)" = -28 ] || fail "last_error $(backup_status bk 7), want -28 (ENOSPC)"
+[ "$(backup_status bk last_error)" = -28 ] || fail "last_error $(backup_status bk last_error), want -28 (ENOSPC)"
 # Only to copied chunks: the copy of an uncopied one would hit ENOSPC too,
 # and on_cbw_error break_backup would fail the job.
 write_at /dev/mapper/bk 1049088 70144 7 "$DMBT_TMP/expect"

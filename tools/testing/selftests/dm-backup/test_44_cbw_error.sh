@@ -25,7 +25,7 @@ bk_create bk "$o" /dev/mapper/bkd full 4 speed 65536 on_cbw_error break_backup
 dmsetup table bk | grep -q on_cbw_error && fail "default policy printed in the table"
 write_at /dev/mapper/bk $((150 * CH)) 4096 1 "$DMBT_TMP/expect"
 wait_state bk failed 10
-[ "$(backup_status bk 8)" = 150 ] || fail "last_error_chunk $(backup_status bk 8)"
+[ "$(backup_status bk last_error_chunk)" = 150 ] || fail "last_error_chunk $(backup_status bk last_error_chunk)"
 same "$o" "$DMBT_TMP/expect"
 run dmsetup remove bk
 
@@ -40,8 +40,8 @@ if dd if="$DMBT_TMP/w" of=/dev/mapper/bk bs=4096 seek=$((150 * 16)) oflag=direct
 	fail "the write whose copy failed succeeded"
 fi
 [ "$(backup_state bk)" = running ] || fail "job state $(backup_state bk), want running"
-[ "$(backup_status bk 10)" -ge 1 ] || fail "target_errors not counted"
-[ "$(backup_status bk 7)" = -5 ] || fail "last_error $(backup_status bk 7)"
+[ "$(backup_status bk target_errors)" -ge 1 ] || fail "target_errors not counted"
+[ "$(backup_status bk last_error)" = -5 ] || fail "last_error $(backup_status bk last_error)"
 same "$o" "$DMBT_TMP/expect"
 info "writes elsewhere go on"
 write_at /dev/mapper/bk $((300 * CH)) 8192 3 "$DMBT_TMP/expect"

@@ -24,8 +24,8 @@ for speed in 184467440738 368934881475 9223372036854775808 \
 	fill_random "$b" $seed
 	seed=$((seed + 1))
 	bk_create bk "$o" "$b" full 2 speed "$speed"
-	[ "$(backup_status bk 12)" = "$speed" ] ||
-		fail "status speed $(backup_status bk 12), want $speed"
+	[ "$(backup_status bk speed)" = "$speed" ] ||
+		fail "status speed $(backup_status bk speed), want $speed"
 	wait_state bk completed 60
 	run dmsetup remove bk
 	same "$b" "$DMBT_TMP/t0"

@@ -53,7 +53,7 @@ backup_to_sd() {
 	bk_create bk "$o" "$sd" full
 	wait_state bk completed 120
 	info "status: $(backup_status bk)"
-	[ "$(backup_status bk 10)" = 0 ] || fail "target errors: $(backup_status bk)"
+	[ "$(backup_status bk target_errors)" = 0 ] || fail "target errors: $(backup_status bk)"
 	run dmsetup remove bk
 	same "$sd" "$DMBT_TMP/t0"
 }

@@ -41,7 +41,7 @@ wait_cbw bk 1
 run dmsetup message bk 0 speed 0
 wait_state bk completed 60
 info "status: $(backup_status bk)"
-[ "$(backup_status bk 3)" = "$want/$want" ] || fail "progress $(backup_status bk 3)"
+[ "$(backup_status bk progress)" = "$want/$want" ] || fail "progress $(backup_status bk progress)"
 run dmsetup remove bk
 
 info "exactly the mapped chunks are on the backup device"

@@ -17,7 +17,7 @@ save_image "$b" "$DMBT_TMP/b0"
 cp "$DMBT_TMP/t0" "$DMBT_TMP/expect"
 
 bk_create bk "$o" "$b" none
-[ "$(backup_status bk 1)" = none ] || fail "sync_mode field $(backup_status bk 1)"
+[ "$(backup_status bk sync_mode)" = none ] || fail "sync_mode field $(backup_status bk sync_mode)"
 write_at /dev/mapper/bk $((3 * CH + 512)) $((2 * CH)) 1 "$DMBT_TMP/expect"	# chunks 3-5
 write_at /dev/mapper/bk $((200 * CH)) 4096 2 "$DMBT_TMP/expect"		# chunk 200
 sleep 2

@@ -24,32 +24,25 @@ save_image "$o2" "$DMBT_TMP/t0b"
 cat "$DMBT_TMP/t0a" "$DMBT_TMP/t0b" >"$DMBT_TMP/expect"
 n=$(sectors "$o1")
 
-# copied <target line>: chunks the n-th target of bk has copied.
-copied() {
-	dmsetup status bk | sed -n "${1}p" | awk '{ split($6, a, "/"); print a[1] }'
-}
-state() {
-	dmsetup status bk | sed -n "${1}p" | awk '{ print $5 }'
-}
 table="0 $n backup $o1 $b1 full 2 speed 1048576
 $n $n backup $o2 $b2 full 2 speed 1048576"
 
 run dmsetup create bk --table "$table"
 i=0
-while [ "$(copied 1)" -lt 16 ] || [ "$(copied 2)" -lt 16 ]; do
+while [ "$(bk_copied "bk#1")" -lt 16 ] || [ "$(bk_copied "bk#2")" -lt 16 ]; do
 	i=$((i + 1))
 	[ $i -lt 600 ] || fail "the walks did not start: $(dmsetup status bk)"
 	sleep 0.1
 done
 run bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 575 60 2 512 262144 50 0 10
-a1=$(copied 1)
-c1=$(copied 2)
+a1=$(bk_copied "bk#1")
+c1=$(bk_copied "bk#2")
 info "reload with the same two targets at $a1 and $c1 chunks"
 run dmsetup load bk --table "$table"
 run dmsetup suspend bk
 run dmsetup resume bk
-a2=$(copied 1)
-c2=$(copied 2)
+a2=$(bk_copied "bk#1")
+c2=$(bk_copied "bk#2")
 info "after the reload: $a2 and $c2 chunks"
 [ "$a2" -ge "$a1" ] || fail "the first target's progress went back from $a1 to $a2"
 [ "$c2" -ge "$c1" ] || fail "the second target's progress went back from $c1 to $c2"
@@ -70,7 +63,7 @@ run dmsetup remove vb
 run dmsetup message bk 0 speed 0
 run dmsetup message bk "$n" speed 0
 i=0
-while [ "$(state 1)" != completed ] || [ "$(state 2)" != completed ]; do
+while [ "$(backup_state "bk#1")" != completed ] || [ "$(backup_state "bk#2")" != completed ]; do
 	i=$((i + 1))
 	[ $i -lt 600 ] || fail "the jobs did not complete: $(dmsetup status bk)"
 	sleep 0.1

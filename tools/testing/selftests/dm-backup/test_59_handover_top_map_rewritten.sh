@@ -31,7 +31,7 @@ want=200
 
 # progress_ok <when>: copied <= total, and the total is the first map's.
 progress_ok() {
-	_p=$(backup_status bk 3)
+	_p=$(backup_status bk progress)
 	info "$1: progress $_p"
 	[ "${_p#*/}" -eq "$want" ] || fail "$1: total ${_p#*/}, want $want: $(backup_status bk)"
 	[ "${_p%/*}" -le "$want" ] || fail "$1: copied ${_p%/*} > total $want: $(backup_status bk)"
@@ -56,7 +56,7 @@ progress_ok "after writes"
 run dmsetup message bk 0 speed 0
 wait_state bk completed 60
 progress_ok "completed"
-[ "$(backup_status bk 3)" = "$want/$want" ] || fail "completed at $(backup_status bk 3)"
+[ "$(backup_status bk progress)" = "$want/$want" ] || fail "completed at $(backup_status bk progress)"
 run dmsetup remove bk
 
 info "exactly the first map's chunks are on the backup device"

@@ -36,7 +36,7 @@ fill_random "$b" 192
 save_image /dev/mapper/vol "$DMBT_TMP/t0"
 save_image "$b" "$DMBT_TMP/b0"
 run dmbackup start /dev/mapper/vol "$b" --mode none
-[ "$(backup_status vol 1)" = none ] || fail "sync mode $(backup_status vol 1)"
+[ "$(backup_status vol sync_mode)" = none ] || fail "sync mode $(backup_status vol sync_mode)"
 write_at /dev/mapper/vol $((7 * CH)) 4096 1 /dev/null
 write_at /dev/mapper/vol $((99 * CH + 512)) $((CH)) 2 /dev/null	# chunks 99-100
 [ "$(backup_state vol)" = running ] || fail "state $(backup_state vol)"
@@ -54,7 +54,7 @@ run dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" --ranges 
 map=$(losetup --show -f "$DMBT_TMP/map") || fail "losetup failed"
 run dmbackup start /dev/mapper/vol "$b" --mode top --map "$map"
 run dmbackup wait /dev/mapper/vol
-[ "$(backup_status vol 3)" = 3/3 ] || fail "progress $(backup_status vol 3), want 3/3"
+[ "$(backup_status vol progress)" = 3/3 ] || fail "progress $(backup_status vol progress), want 3/3"
 run dmbackup finish /dev/mapper/vol
 [ "$(dmsetup table vol)" = "$orig" ] || fail "table after finish: $(dmsetup table vol)"
 expect_backup 3 200 201
