@@ -654,7 +654,7 @@ static void backup_dtr(struct dm_target *ti)
 /* I/O */
 
 /* Does @bio change data on the origin? */
-static bool bio_changes_data(struct bio *bio)
+static bool backup_bio_changes_data(struct bio *bio)
 {
 	if (!bio_sectors(bio))
 		return false;
@@ -673,7 +673,7 @@ static int backup_map(struct dm_target *ti, struct bio *bio)
 {
 	struct backup_c *bc = ti->private;
 
-	if (bio_changes_data(bio) && backup_job_active(READ_ONCE(bc->state))) {
+	if (backup_bio_changes_data(bio) && backup_job_active(READ_ONCE(bc->state))) {
 		backup_bio_arrived(bio);
 		if (!backup_cow_bio(bc, bio, NULL))
 			return DM_MAPIO_SUBMITTED;
