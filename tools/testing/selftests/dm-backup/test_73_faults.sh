@@ -111,14 +111,23 @@ run dmsetup remove dlb
 info "E: the backup device vanishes mid-walk"
 for pol in report ignore; do
 	run dmsetup create bkd --table "0 $n linear $b 0"
-	start "$o" /dev/mapper/bkd 4 speed 4194304 on_target_error $pol
-	bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 5 400 4 4096 131072 50 5 5 \
-		>"$DMBT_TMP/io" 2>&1 &
-	wpid=$!
+	start "$o" /dev/mapper/bkd 4 speed 1048576 on_target_error $pol
 	sleep 1
+	# The walk holds still while the device goes, so that a slow host
+	# cannot let it copy everything first (then there is nothing to
+	# test); the writes start on the vanished device, the walk resumes.
+	run dmsetup message bk 0 pause
+	[ "$(bk_copied bk)" -lt "$(bk_total bk)" ] ||
+		fail "E: everything was copied before the device vanished: $(backup_status bk)"
 	run dmsetup load bkd --table "0 $n error"
 	run dmsetup suspend bkd
 	run dmsetup resume bkd
+	bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 5 400 4 4096 131072 50 5 5 \
+		>"$DMBT_TMP/io" 2>&1 &
+	wpid=$!
+	# Refused only when a write's copy has failed the job already.
+	dmsetup message bk 0 resume 2>/dev/null || state_is bk failed ||
+		fail "E: resume refused: $(backup_status bk)"
 	wait $wpid || fail "E: writes failed (break_backup must keep them going): $(cat "$DMBT_TMP/io")"
 	verdict
 	case $pol in
