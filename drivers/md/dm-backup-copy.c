@@ -167,7 +167,6 @@ static unsigned int backup_take_cached_pages(struct backup_c *bc,
 static void backup_cache_pages(struct backup_c *bc, struct page **pages,
 			       unsigned int nr)
 {
-
 	/*
 	 * The worker sleeping in mempool_alloc() is woken only by pages
 	 * given back to the pool: cache none while it waits.  The flag is
@@ -188,7 +187,6 @@ static void backup_cache_pages(struct backup_c *bc, struct page **pages,
 
 static void backup_set_pages_waited(struct backup_c *bc, bool waited)
 {
-
 	spin_lock(&bc->page_lock);
 	bc->pages_waited = waited;
 	spin_unlock(&bc->page_lock);

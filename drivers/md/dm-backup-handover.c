@@ -117,7 +117,6 @@ void backup_unregister_job(struct backup_c *bc)
 /* Move the job from @old, which is suspended and drained, to @bc. */
 static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 {
-
 	spin_lock(&old->lock);
 	/* Two instances, one lock class: the registry lock orders them. */
 	spin_lock_nested(&bc->lock, SINGLE_DEPTH_NESTING);

@@ -559,7 +559,6 @@ static bool backup_copies_drained(struct backup_c *bc)
  */
 static void backup_fail_stalled_drain(struct backup_c *bc)
 {
-
 	spin_lock(&bc->lock);
 	if (backup_job_active(bc->state)) {
 		bc->last_error = -ETIMEDOUT;
@@ -813,7 +812,6 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 
 static int backup_cancel(struct backup_c *bc)
 {
-
 	spin_lock(&bc->lock);
 	if (backup_job_active(bc->state))
 		backup_set_state_locked(bc, BACKUP_CANCELLED);

@@ -83,7 +83,6 @@ static LIST_HEAD(backup_views);
 /* No sleeping in copy_wq: @bio waits for @retry_work instead. */
 static int backup_view_retry_later(struct backup_view *v, struct bio *bio)
 {
-
 	spin_lock(&v->lock);
 	bio_list_add(&v->retry, bio);
 	spin_unlock(&v->lock);
