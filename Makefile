@@ -5,7 +5,11 @@
 #       kernel's copy also lands in ./dm-backup.ko).
 #   make check [KVER=<kver>|all] [T=test_a,test_b]
 #       Build, boot a qemu (TCG) VM per kernel, run the selftests there.
-#       Default kernel: the 6.1 one (Debian's linux-image-amd64).
+#       Default kernel: the 6.1 one (Debian's linux-image-amd64); "all":
+#       6.1, 6.12 and 6.1 PREEMPT_RT (linux-image-rt-amd64).  Campaign
+#       tests (stress, fuzz) run a short deterministic slice.
+#   make check-long [KVER=<kver>|all] [T=test_a,test_b]
+#       The same with the campaign tests' long form (lib.sh campaign()).
 #   make check-debug [T=test_a,test_b]
 #       The same on a 6.1 debug kernel (KASAN, lockdep, kmemleak, fault
 #       injection; tests/debug-kernel.config), built from Debian's
@@ -60,7 +64,7 @@ SRC_DIR   := $(BUILD_DIR)/src
 # picks the 6.1 kernel), not the plain-`make` default computed above.
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
-.PHONY: all modules tools install uninstall check check-debug demo bench shell clean FORCE
+.PHONY: all modules tools install uninstall check check-debug check-long demo bench shell clean FORCE
 
 all: modules
 
@@ -119,6 +123,9 @@ check:
 
 check-debug:
 	@tests/check.sh --mode check --kver debug --tests "$(T)"
+
+check-long:
+	@tests/check.sh --mode check --long --kver "$(USER_KVER)" --tests "$(T)"
 
 demo:
 	@tests/check.sh --mode demo --kver "$(USER_KVER)"

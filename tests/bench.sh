@@ -50,9 +50,7 @@ if ! command -v jq >/dev/null; then
 	apt-get install -y -q jq >/dev/null || die "jq is missing and could not be installed"
 fi
 
-newest_kver() {
-	ls /boot/vmlinuz-"$1".* 2>/dev/null | sed 's,^/boot/vmlinuz-,,' | sort -V | tail -n1
-}
+. "$TOP/tests/kernels.sh"
 case $KVER_ARG in
 "")  KVERS=$(newest_kver 6.1) ;;
 all) KVERS="$(newest_kver 6.1) $(newest_kver 6.12)" ;;

@@ -1,13 +1,16 @@
 #!/bin/bash
 # Driver behind `make check`, `make demo` and `make shell`.
 #
-#   tests/check.sh [--mode check|demo|shell] [--kver <kver>|all] [--tests a,b]
+#   tests/check.sh [--mode check|demo|shell] [--long] [--kver <kver>|all]
+#                  [--tests a,b]
 #
 # For each kernel: build dm-backup.ko (make modules KVER=...), build the
 # initramfs, boot the VM (tests/run-vm.sh).  Default kernel: Debian's 6.1
-# (linux-image-amd64); "all" = the 6.1 and the 6.12 kernel, one after the
-# other; "debug" = a 6.1 kernel with KASAN, lockdep, kmemleak and fault
-# injection, built once by tests/debug-kernel.sh (`make check-debug`).
+# (linux-image-amd64); "all" = the 6.1, the 6.12 and the 6.1 PREEMPT_RT
+# kernel (tests/kernels.sh), one after the other; "debug" = a 6.1 kernel
+# with KASAN, lockdep, kmemleak and fault injection, built once by
+# tests/debug-kernel.sh (`make check-debug`).  --long: the campaign tests'
+# long form (`make check-long`).
 # Ends with exactly one aggregate "N passed, N failed" line (per-kernel
 # lines are labelled "<kver>: ...") and exits non-zero on any failure.
 set -uo pipefail
@@ -16,9 +19,10 @@ MODE=check KVER_ARG= TESTS=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--mode)  MODE=$2; shift 2 ;;
+	--long)  export DMBT_APPEND="${DMBT_APPEND:-} dmbt.long=1"; shift ;;
 	--kver)  KVER_ARG=$2; shift 2 ;;
 	--tests) TESTS=$2; shift 2 ;;
-	*) echo "usage: $0 [--mode check|demo|shell] [--kver K|all] [--tests a,b]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--mode check|demo|shell] [--long] [--kver K|all] [--tests a,b]" >&2; exit 2 ;;
 	esac
 done
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,19 +31,19 @@ T_START=$SECONDS
 
 tests/install-deps.sh || { echo "check: installing dependencies failed" >&2; exit 1; }
 
-# newest_kver <series>: newest installed kernel of a series, from /boot
-# (e.g. 6.1 -> 6.1.0-56-amd64; the image linux-image-amd64 depends on).
-newest_kver() {
-	ls /boot/vmlinuz-"$1".* 2>/dev/null | sed 's,^/boot/vmlinuz-,,' | sort -V | tail -n1
-}
+. "$TOP/tests/kernels.sh"
 case $KVER_ARG in
 "")  KVERS=$(newest_kver 6.1) ;;
-all) KVERS="$(newest_kver 6.1) $(newest_kver 6.12)" ;;
+all) KVERS=$(all_kvers) ;;
 debug) KVERS=debug ;;
 *)   KVERS=$KVER_ARG ;;
 esac
 KVERS=$(echo $KVERS)
 [ -n "$KVERS" ] || { echo "check: no 6.1/6.12 kernel found in /boot" >&2; exit 1; }
+if [ "$KVER_ARG" = all ] && [ "$(echo $KVERS | wc -w)" -ne 3 ]; then
+	echo "check: KVER=all wants 6.1, 6.12 and 6.1-rt; found: $KVERS" >&2
+	exit 1
+fi
 if [ "$MODE" = shell ]; then
 	set -- $KVERS
 	KVERS=$1

@@ -62,6 +62,9 @@ for w in $(cat /proc/cmdline); do
 	case $w in
 	dmbt.mode=*)  MODE=${w#dmbt.mode=} ;;
 	dmbt.tests=*) TESTS=${w#dmbt.tests=} ;;
+	# make check-long: the campaign tests run their long form (lib.sh
+	# campaign()).
+	dmbt.long=1)  export DMBT_LONG=1 ;;
 	esac
 done
 

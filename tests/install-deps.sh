@@ -7,9 +7,12 @@
 set -euo pipefail
 
 PKGS=(
-	# The two kernels we test against, plus headers to build the module.
+	# The kernels we test against, plus headers to build the module.
 	linux-image-amd64 linux-headers-amd64
 	linux-image-6.12-amd64 linux-headers-6.12-amd64
+	# Debian's PREEMPT_RT flavour of 6.1: spinlocks sleep, interrupt
+	# handlers run in threads, so lock-context mistakes show up there.
+	linux-image-rt-amd64 linux-headers-rt-amd64
 	# The VM and the initramfs contents.
 	qemu-system-x86 busybox-static dmsetup kmod util-linux mount
 	e2fsprogs cpio xz-utils coreutils diffutils fio

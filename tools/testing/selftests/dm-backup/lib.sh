@@ -32,6 +32,18 @@ for _t in dd date cmp losetup blockdev blkdiscard mke2fs; do
 done
 unset _t _d
 
+# campaign <short> <long>: how many rounds a campaign test (stress, fuzz)
+# runs: a short, deterministic slice in `make check` (CI), the long form
+# in `make check-long` (DMBT_LONG=1, from dmbt.long=1 on the kernel command
+# line).
+campaign() {
+	if [ "${DMBT_LONG:-0}" = 1 ]; then
+		echo "$2"
+	else
+		echo "$1"
+	fi
+}
+
 # fail <msg>: report and end the test as failed.
 fail() {
 	echo "FAIL: $*" >&2

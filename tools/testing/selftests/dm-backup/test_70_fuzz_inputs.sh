@@ -10,9 +10,9 @@
 # table lines also goes through dmsetup itself.  Afterwards no device is
 # left and dm-backup unloads; the runner scans the kernel log.
 #
-# Cases: DMBT_FUZZ_COUNT (default 1500), seed DMBT_FUZZ_SEED (default 7070);
-# both also as dmbt.fuzz_count=N / dmbt.fuzz_seed=S on the kernel command
-# line, e.g. the long run:
+# Cases: DMBT_FUZZ_COUNT (default 500, in make check-long 5000), seed
+# DMBT_FUZZ_SEED (default 7070); both also as dmbt.fuzz_count=N /
+# dmbt.fuzz_seed=S on the kernel command line, e.g.:
 #   make check T=test_70_fuzz_inputs DMBT_APPEND=dmbt.fuzz_count=10000
 # (DMBT_APPEND is read by tests/run-vm.sh).  Reproduce case I of a seed:
 #   dmbt-fuzz show <seed> <I> 1 <origin> <backup> <small> <lorigin> <lbackup>
@@ -29,7 +29,7 @@ for w in $(cat /proc/cmdline); do
 	dmbt.fuzz_seed=*)  seed=${w#dmbt.fuzz_seed=} ;;
 	esac
 done
-count=${count:-1500}
+count=${count:-$(campaign 500 5000)}
 seed=${seed:-7070}
 
 o=$(mkloop 8) || exit 1		# origin: 16384 sectors
