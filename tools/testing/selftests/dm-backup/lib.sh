@@ -1,7 +1,9 @@
 # Helpers for dm-backup selftests.  Source it (busybox sh):
 #     . "$DMBT_DIR/lib.sh"
 # The runner (run.sh) exports:
-#   DMBT_DIR   this directory (/selftests in the VM)
+#   DMBT_DIR   this directory (/selftests in the VM); a test sources lib.sh
+#              as "${DMBT_DIR:-$(dirname "$0")}/lib.sh" so that it also
+#              starts on its own (see below)
 #   DMBT_TMP   a fresh scratch directory (tmpfs) for this test; it is also
 #              the test's working directory and is deleted afterwards
 #   DMBT_TEST  the test's name
@@ -15,6 +17,25 @@
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 DMBT_TMP=${DMBT_TMP:-/tmp}
 export DM_DISABLE_UDEV=1
+
+# A test started on its own, not by run.sh (kselftest's runner runs every
+# test_*.sh as a program; or by hand): hand it over to run.sh, which runs
+# this one test under the suite's harness (dm-backup loaded, a fresh
+# DMBT_TMP, the test's timeout, cleanup afterwards and the kernel log
+# scan) and exits 0/4/1 for pass/skip/fail.  The VM runs all tests through
+# run.sh directly.
+if [ -z "${DMBT_RUNNER:-}" ]; then
+	case ${0##*/} in
+	test_*.sh) exec sh "$DMBT_DIR/run.sh" --one "${0##*/}" ;;
+	esac
+fi
+
+# The helpers (bkp-io, dmbt-prng, ...): in the VM in /usr/local/bin; from a
+# kernel tree, kselftest builds or installs them next to the scripts.
+case ":$PATH:" in
+*":$DMBT_DIR:"*) ;;
+*) PATH=$PATH:$DMBT_DIR ;;
+esac
 
 # Debian's busybox-static is built with FEATURE_SH_STANDALONE and
 # PREFER_APPLETS: its sh (and its timeout, env, xargs) run the busybox applet

@@ -3,7 +3,7 @@
 # and leaves no device; good lines are accepted and `dmsetup table` gives a
 # canonical line that recreates the same device.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 8) || exit 1		# 16384 sectors

@@ -9,7 +9,7 @@
 # Origin and backup are dm-zero devices, which can be as large as we
 # like.
 # timeout: 120
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 msg="Origin too large for this chunk size"

@@ -10,7 +10,7 @@
 # needed to see the chunk size refused; Linux block devices top out at
 # 4096-byte logical blocks on x86-64, so that case is not exercised.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1		# 32768 sectors, 512-byte sectors

@@ -6,7 +6,7 @@
 # Oracles: the backup equals the image saved before the job (T0); the
 # origin and the dm device equal the expected image (T0 + every write).
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=64

@@ -11,7 +11,7 @@
 # Oracles: chunk contents against T0 at each step, the copy counters, and
 # at the end backup == T0 and origin == T0 + writes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -6,7 +6,7 @@
 # sectors equal T0, the sectors past <len> on the backup keep their old
 # contents, the origin equals T0 + writes.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 4) || exit 1

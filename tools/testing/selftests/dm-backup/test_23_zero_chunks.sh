@@ -6,7 +6,7 @@
 # WRITE_ZEROES (brd) the zero chunks are written as data.  Both backups must
 # equal T0.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

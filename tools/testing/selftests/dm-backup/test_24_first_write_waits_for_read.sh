@@ -12,7 +12,7 @@
 # Oracles: the chunk on the backup device against T0, the origin against
 # T0 + writes, the cbw counter.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

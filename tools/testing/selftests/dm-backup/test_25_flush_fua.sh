@@ -22,7 +22,7 @@
 # log == origin == expected image; the backup log copies every sector
 # exactly once, and old backup + backup log == backup == T0.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

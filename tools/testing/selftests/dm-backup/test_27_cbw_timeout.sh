@@ -14,7 +14,7 @@
 # Also: cbw_timeout by message, in the table line and across a reload,
 # bad values refused.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

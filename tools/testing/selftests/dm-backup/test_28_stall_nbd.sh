@@ -13,7 +13,7 @@
 # Oracle: every file written before and during the job is intact and
 # e2fsck finds the volume clean.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

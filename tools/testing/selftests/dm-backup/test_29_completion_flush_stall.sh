@@ -11,7 +11,7 @@
 # Then the same with cancel during the flush: the job says cancelled, and
 # its table is removed while the flush still hangs.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -3,7 +3,7 @@
 # move while suspended); resume continues it; the backup still ends up
 # equal to T0 with writes before and after the suspension.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 32) || exit 1		# 512 chunks

@@ -4,7 +4,7 @@
 # cancel.  Every write made before the removal is on the origin, and the
 # module unloads afterwards (no leaked references).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

@@ -4,7 +4,7 @@
 # the origin gets every write.  Bad messages are refused with -EINVAL and a
 # log line, and change nothing.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -2,7 +2,7 @@
 # Every state change raises a dm event: `dmsetup wait` sleeps while the job
 # runs and wakes when it completes (and when it is cancelled).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

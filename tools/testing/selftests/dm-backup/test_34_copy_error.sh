@@ -4,7 +4,7 @@
 # the state becomes `failed`, the log names the chunk and errno, the status
 # shows them, and every write, before and after, lands on the origin.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -7,7 +7,7 @@
 # Oracles: dmsetup wait returns within 30 s of the reload, the event counter
 # moved, the taken-over job shows the failure.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1		# 256 chunks

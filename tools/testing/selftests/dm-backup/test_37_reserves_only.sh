@@ -12,7 +12,7 @@
 # The knob counts injected failures down in "times": it must have fired.
 # requires: /sys/kernel/debug/fail_dm_backup_alloc
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 F=/sys/kernel/debug/fail_dm_backup_alloc

@@ -4,7 +4,7 @@
 # the same value everywhere.  Rates are checked with wide margins (TCG is
 # noisy); precise figures belong to the benchmark.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 64) || exit 1		# 1024 chunks

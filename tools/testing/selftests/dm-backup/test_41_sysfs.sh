@@ -4,7 +4,7 @@
 # reload hands the directory to the new table, a table without backup or a
 # removal takes it away.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

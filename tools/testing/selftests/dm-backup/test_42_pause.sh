@@ -3,7 +3,7 @@
 # stays the point-in-time image; resume completes it bit-exact.  pause and
 # resume of an ended job are refused.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 32) || exit 1

@@ -9,7 +9,7 @@
 #   enospc  stop on ENOSPC, report on other errors.
 # In every case the origin keeps every write.
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048				# sectors per MiB

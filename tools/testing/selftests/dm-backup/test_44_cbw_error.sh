@@ -5,7 +5,7 @@
 #   origin, the job goes on, and once the backup device is fixed the
 #   backup still ends exactly T0.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

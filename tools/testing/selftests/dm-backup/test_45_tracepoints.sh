@@ -3,7 +3,7 @@
 # the walk's copies, copy-before-write enter/skip/process/wait/return,
 # finished copies and write failures.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 T=/sys/kernel/tracing

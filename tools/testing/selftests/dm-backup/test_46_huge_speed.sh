@@ -7,7 +7,7 @@
 # message during a crawling walk, must copy 64 MiB within a time that a
 # few bytes per slice never meet, and the backup must equal T0.
 # timeout: 480
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 64) || exit 1		# 1024 chunks

@@ -17,7 +17,7 @@
 # (the zero chunks hold zeroes), and the refusals happened (sd stopped
 # advertising WRITE_ZEROES; the kernel logged failed WRITE_ZEROES).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 find /lib/modules/"$(uname -r)" -name 'scsi_debug.ko*' | grep -q . ||

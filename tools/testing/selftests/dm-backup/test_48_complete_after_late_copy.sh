@@ -11,7 +11,7 @@
 # Oracle: when the state turns completed, the backup device (read below
 # dm-delay) equals T0 in every chunk, the late one included.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -6,7 +6,7 @@
 # never goes back, and every chunk is copied exactly once over the whole
 # job (dm_backup_copy_done trace events add up to the chunk count).
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 T=/sys/kernel/tracing

@@ -4,7 +4,7 @@
 # chunks first, progress counts mapped chunks, and the map tool turns byte
 # ranges into the right bits (a range touching a chunk marks it).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -4,7 +4,7 @@
 # data from before the job, and the sentinel everywhere else; after cancel
 # the origin holds every write.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

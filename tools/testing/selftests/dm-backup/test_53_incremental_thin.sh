@@ -5,7 +5,7 @@
 # snapshot and the volume become the map of a `top` backup onto the
 # previous backup.  Oracle: the backup device equals the volume at T1.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

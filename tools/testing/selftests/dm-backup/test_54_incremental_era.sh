@@ -4,7 +4,7 @@
 # era_invalidate reports as written since T0's era become the map of a
 # `top` backup onto the previous backup.  Oracle: backup == volume at T1.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

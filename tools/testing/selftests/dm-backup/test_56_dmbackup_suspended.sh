@@ -18,7 +18,7 @@
 # volume is live, before the last writes and the suspend; the test must
 # then fail (the backup lacks those writes).
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

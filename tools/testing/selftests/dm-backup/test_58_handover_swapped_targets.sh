@@ -7,7 +7,7 @@
 # Oracles: each backup equals its half's T0 image, progress of each job
 # never goes back, each origin holds T0 + writes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o1=$(mkloop 16) || exit 1		# 256 chunks per half

@@ -7,7 +7,7 @@
 # step, the job completes at total/total, the backup holds T0 in exactly
 # the chunks of the first map and the sentinel elsewhere.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -7,7 +7,7 @@
 # Afterwards the volume's table equals the original, the files written
 # meanwhile are intact and e2fsck finds both filesystems clean.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

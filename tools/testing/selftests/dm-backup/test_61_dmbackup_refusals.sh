@@ -8,7 +8,7 @@
 # Oracle: after every refusal the volume has its original table, no hidden
 # device, and its data equals the image taken before.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

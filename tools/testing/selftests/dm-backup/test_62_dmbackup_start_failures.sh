@@ -8,7 +8,7 @@
 # image while unmounted); mounted, a writer goes on (the volume is not left
 # suspended), its files are intact and e2fsck is clean.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

@@ -9,7 +9,7 @@
 # failure; the backup equals T0; after the final finish the volume has its
 # original table and data (mounted: the writer's files are intact).
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

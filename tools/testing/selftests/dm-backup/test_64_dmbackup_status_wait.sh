@@ -4,7 +4,7 @@
 # the job runs, wakes at once when it ends), prints plain lines into a pipe
 # and a progress bar on a terminal (a pty from util-linux `script`).
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

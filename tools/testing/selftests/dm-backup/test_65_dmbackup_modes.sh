@@ -4,7 +4,7 @@
 # mapped chunks; finish restores the original table.  Oracles: the
 # backup's chunks against T0 and the sentinel, the volume's table.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

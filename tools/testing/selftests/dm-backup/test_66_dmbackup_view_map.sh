@@ -13,7 +13,7 @@
 # bit by bit in the test; the backup device as the sentinel with T0 in the
 # mapped chunks; the volume's table and state.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

@@ -7,7 +7,7 @@
 # once the job completed and the client disconnected; e2fsck finds the
 # served file clean, the volume gets its table back with its files intact.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

@@ -8,7 +8,7 @@
 # dm UUID, lvs reports it healthy (during the job lvs sees a table that is
 # not LVM's), and lvchange -an / -ay still work on it, with the data kept.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/lvm.sh"

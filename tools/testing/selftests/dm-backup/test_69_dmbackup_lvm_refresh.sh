@@ -12,7 +12,7 @@
 # And a refresh after the job completed only does what finish would: the
 # backup is complete and equals its T0 image, and no abandonment is logged.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/lvm.sh"

@@ -18,7 +18,7 @@
 #   dmbt-fuzz show <seed> <I> 1 <origin> <backup> <small> <lorigin> <lbackup>
 #   dmbt-fuzz run <seed> <I> 1 <origin> <backup> <small> <lorigin> <lbackup>
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 count=${DMBT_FUZZ_COUNT:-}

@@ -6,7 +6,7 @@
 # (No table reload: a reload starts a new job until handover exists.)
 # Oracles: backup == T0 image, origin == dm device == expected image.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=96

@@ -12,7 +12,7 @@
 # Oracle: the origin holds every acknowledged write (the expected image);
 # at the end rmmod dm-backup succeeds.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

@@ -13,7 +13,7 @@
 # "completed" with no skipped chunks, and otherwise the status says failed
 # or counts skipped chunks: never "completed" and wrong.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=16

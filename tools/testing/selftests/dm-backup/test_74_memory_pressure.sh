@@ -6,7 +6,7 @@
 # (16 MiB per device) with a mempool reserve: no OOM kill, no hang, the
 # result exact (backup == T0, origin == expected).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=64

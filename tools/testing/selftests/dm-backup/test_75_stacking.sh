@@ -9,7 +9,7 @@
 # its T0 image, e2fsck of the backup clean, each origin == its expected
 # image (the fs one: the files read back as written).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=48

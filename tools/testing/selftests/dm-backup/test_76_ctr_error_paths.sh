@@ -7,7 +7,7 @@
 # registry unlinked an instance it had never linked).  Afterwards everything
 # is removed and dm-backup unloads.
 # timeout: 120
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 8) || exit 1

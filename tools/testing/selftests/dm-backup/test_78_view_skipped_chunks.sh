@@ -7,7 +7,7 @@
 # chunks still read as T0.  The view here uses the two-device table line
 # (origin and backup device) and is made before the job completes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

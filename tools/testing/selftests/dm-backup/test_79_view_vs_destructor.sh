@@ -9,7 +9,7 @@
 # Thirty rounds take about 3 minutes on the stock kernels under load and
 # about 12 on the debug kernel (KASAN), hence the timeout.
 # timeout: 900
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

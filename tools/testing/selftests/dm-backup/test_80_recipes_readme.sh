@@ -8,7 +8,7 @@
 # `dmsetup create`), which the backup, or the gunzipped archive, must equal;
 # the archive is a clean file system and the files written are intact.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

@@ -8,7 +8,7 @@
 # /dev/sdc, or the gunzipped archive, must equal; the archive is a clean
 # file system and the files written are intact on the volume.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

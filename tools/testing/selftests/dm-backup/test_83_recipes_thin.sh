@@ -10,7 +10,7 @@
 # a part of the volume only.  An empty --map (a failed losetup) or a --map
 # without a value is one line of error, not the whole usage.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

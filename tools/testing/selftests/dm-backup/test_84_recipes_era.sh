@@ -9,7 +9,7 @@
 # --suspended`, and nothing reaches era in between.  /dev/sdc must equal it
 # after each recipe.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

@@ -8,7 +8,7 @@
 # Oracle: the image at the point in time (the file system frozen around
 # `dmbackup start`), which the served file must equal.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

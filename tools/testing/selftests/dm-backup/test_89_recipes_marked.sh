@@ -5,7 +5,7 @@
 # <NAME> ..." where the test's own helper one calls recipe_run).  A new recipe without a
 # test, or an unmarked block, fails here.
 # timeout: 60
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"
