@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: GPL-2.0
+# SPDX-License-Identifier: GPL-2.0-only
 #
 # NOT the kernel's lib.mk: a stand-in for the dm-backup repository only,
 # which holds tools/testing/selftests/dm-backup/ without the rest of a

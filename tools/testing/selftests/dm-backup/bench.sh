@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dm-backup benchmark, guest side (issue 5).  Not a test: `make check` only
 # runs test_*.sh.  Started by /init in dmbt.mode=bench (`make bench`, see
 # tests/bench.sh, which boots the VM, collects the numbers and writes the

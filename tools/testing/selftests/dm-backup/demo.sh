@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # make demo: back up a live, mounted ext4 volume while files are being
 # written to it, the way an admin would with an LVM volume:
 #   1. "vol" is a dm-linear volume over a 256 MiB disk, ext4, mounted, busy;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Helpers for the dmbackup CLI tests (test_6x_*); source after lib.sh and
 # backup.sh.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Helpers for dm-backup selftests.  Source it (busybox sh):
 #     . "$DMBT_DIR/lib.sh"
 # The runner (run.sh) exports:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Helpers for the tests on real LVM logical volumes (test_68, test_69);
 # source after lib.sh and dmbackup.sh.  lvm2 runs without udev, dmeventd
 # and lvmpolld there (tests/lvm.conf), on loop devices.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Helpers for the recipe tests (test_8x_recipes_*): run the shell recipes of
 # README, dmbackup(8) and dm-backup.rst as written.  Source after lib.sh,
 # backup.sh and dmbackup.sh.

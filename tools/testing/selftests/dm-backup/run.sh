@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # KTAP runner for the dm-backup selftests.  Runs inside the test VM (busybox
 # sh), started by /init; can also be run by hand there:
 #     sh /selftests/run.sh [test_name ...]       (default: every test_*.sh)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Smoke test of the harness itself, not of dm-backup: the tools and lib.sh
 # helpers the real tests build on must work, and `same` must be able to fail.
 # timeout: 120

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every bad table line is refused with its own message in the kernel log
 # and leaves no device; good lines are accepted and `dmsetup table` gives a
 # canonical line that recreates the same device.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A table whose chunk count does not fit the chunk bitmap's index type is
 # refused with a clear message, before any allocation: chunk indexes are
 # unsigned long (32 bits on a 32-bit kernel) and the bitmap helpers take

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The backup device's geometry is checked when the table is loaded:
 #   - its logical block size must divide the chunk size and the target
 #     length, or the last chunk's write could not be done: a backup device

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The backup is a bit-exact point-in-time image while the origin is written
 # hard during a throttled walk: random writes of 512 B to 1 MiB at any
 # 512-byte offset (straddling chunks), from 4 writers at once hitting the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A write to a chunk meets the walk in each of its three positions, made
 # deterministic with dm-delay (origin reads and backup writes take 1.5 s
 # each, so a copy is in flight for 3 s) and a slow walk (64 KiB/s, one

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every chunk size from 8 to 2048 sectors, a length that is not a multiple
 # of the chunk size (the last chunk is partial), a device of one chunk and a
 # device smaller than one chunk.  Writes land before and during the walk,

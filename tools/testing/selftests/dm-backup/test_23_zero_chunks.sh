@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # All-zero chunks reach the backup device as WRITE_ZEROES, not as data.
 # Observed on the device side: the backup is a loop device over a sparse
 # tmpfs file, where WRITE_ZEROES punches holes, so after the job the file

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A first write to an uncopied chunk waits for the origin read of its copy,
 # not for the backup write: the old data is safe in the copy's buffer.
 # Made deterministic by a "gate", a dm-linear device over the backup file

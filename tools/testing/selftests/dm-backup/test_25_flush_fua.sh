@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Flushes and FUA through the backup target, observed with dm-log-writes
 # under the origin and under the backup device.  dm-log-writes logs a
 # plain write only at the next flush that was issued after the write

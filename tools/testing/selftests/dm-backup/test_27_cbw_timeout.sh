@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # cbw_timeout: no write waits longer than the timeout for its copy, even
 # when nobody cancels.  The backup device is a suspended dm-linear "gate"
 # (backup writes hang); 32 writers of random 4 KiB O_DIRECT writes meet it.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A dead NBD server under a running job never freezes the volume.
 # dmbackup backs up a mounted ext4 that files are written to onto
 # /dev/nbd0, served by nbd-server on the VM's loopback interface, with

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A completion flush that the backup device never answers holds nothing.
 # The walk has copied every chunk and the job flushes the backup device
 # before it says "completed"; here the flush sits in dm-delay (flushes

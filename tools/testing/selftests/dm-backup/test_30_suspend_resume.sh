@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Suspend stops the walk once its copies have drained (progress does not
 # move while suspended); resume continues it; the backup still ends up
 # equal to T0 with writes before and after the suspension.

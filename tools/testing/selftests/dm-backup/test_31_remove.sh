@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # `dmsetup remove` is clean at any moment: mid-walk with copies in flight
 # (the backup device delays writes by a second), after completion, after
 # cancel.  Every write made before the removal is on the origin, and the

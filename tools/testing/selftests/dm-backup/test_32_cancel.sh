@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # `cancel` stops the job: state cancelled, the walk stops, later writes pass
 # straight through without copying (the backup keeps what it had), and
 # the origin gets every write.  Bad messages are refused with -EINVAL and a
@@ -50,8 +51,8 @@ same "$o" "$DMBT_TMP/expect"
 
 info "the chunks copied before cancel are T0"
 dd if="$b" bs=$CH count=8 status=none >"$DMBT_TMP/bhead"
-dd if="$DMBT_TMP/t0" bs=$CH count=8 status=none >"$DMBT_TMP/thead"
-same "$DMBT_TMP/bhead" "$DMBT_TMP/thead"
+dd if="$DMBT_TMP/t0" bs=$CH count=8 status=none >"$DMBT_TMP/t0head"
+same "$DMBT_TMP/bhead" "$DMBT_TMP/t0head"
 
 run dmsetup message bk 0 cancel
 [ "$(backup_state bk)" = cancelled ] || fail "a second cancel changed the state"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every state change raises a dm event: `dmsetup wait` sleeps while the job
 # runs and wakes when it completes (and when it is cancelled).
 # timeout: 300

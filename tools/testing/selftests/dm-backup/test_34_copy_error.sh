@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A failed copy fails the job, not the production volume: the backup device
 # errors on its second half (dm-error), a write's copy and the walk hit it,
 # the state becomes `failed`, the log names the chunk and errno, the status

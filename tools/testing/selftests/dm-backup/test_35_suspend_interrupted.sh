@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A suspend that dm gives up on does not stop the walk: dm calls the
 # targets' presuspend, then waits for the bios in flight; a signal to the
 # suspending process ends that wait, and dm undoes the presuspend

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A job that fails just before a reload still raises its dm event: the walk
 # copies in flight when the suspend of a reload drains them fail (their
 # backup device, a gate, gets an error table), and the table that takes the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The copies' memory reserves suffice (review findings 10 and 11): with
 # fail_dm_backup_alloc failing every allocation of a copy structure or a
 # buffer page from the system, copies live on the mempool reserves alone.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The speed knob limits the walk, and changing it mid-job through each of
 # the three interfaces (table option, message, sysfs) takes effect and shows
 # the same value everywhere.  Rates are checked with wide margins (TCG is

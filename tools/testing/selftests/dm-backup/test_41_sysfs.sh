@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # /sys/block/dm-N/backup/: every file with its mode and value, bad writes
 # refused with EINVAL and nothing changed, two devices independent, a
 # reload hands the directory to the new table, a table without backup or a

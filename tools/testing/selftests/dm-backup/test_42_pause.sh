@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # pause stops the walk but not copy-before-write: under writes the backup
 # stays the point-in-time image; resume completes it bit-exact.  pause and
 # resume of an ended job are refused.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The walk's error policies on each side, with dm-error segments in the
 # origin (source) or in the backup device (target), and a thin pool with
 # error_if_no_space that runs out of space (enospc):

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # on_cbw_error, when the copy a write waits for fails:
 #   break_backup (default): the job fails, the write lands on the origin;
 #   fail_write: the write fails with the copy's error and never reaches the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The dm_backup trace events fire with the right fields: state changes,
 # the walk's copies, copy-before-write enter/skip/process/wait/return,
 # finished copies and write failures.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A huge speed throttles nothing: the walk's quota per 100 ms slice is
 # speed / 10 bytes, computed without overflowing 64 bits, so speeds up to
 # 18446744073709551615 act as unlimited.  Before, speed * 10^8 wrapped:

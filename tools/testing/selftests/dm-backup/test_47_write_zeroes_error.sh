@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A backup device that advertises WRITE_ZEROES and then fails it gets the
 # zero chunks written as data, as blkdev_issue_zeroout() does, instead of
 # failing the copy: with BLK_STS_NOTSUPP as before, and now with any other

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # "completed" means that every chunk's copy has landed and was flushed,
 # also a copy that started while the job's completion flush was in flight.
 # Here, under on_source_error ignore, the walk skips an unreadable chunk

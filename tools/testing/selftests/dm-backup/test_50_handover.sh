@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A running job survives table reloads: a new table naming the same origin
 # and backup device takes the job over at resume, with its bitmap, counters,
 # state and point in time, while writes are in flight across the suspend.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Sync mode top with a hand-made map: exactly the mapped chunks reach the
 # backup device (the others keep a sentinel), writes copy only mapped
 # chunks first, progress counts mapped chunks, and the map tool turns byte

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Incremental backup of an LVM-style thin volume: a full backup of the
 # thin volume at T0 (with a thin snapshot taken at T0 to remember it),
 # more writes, then at T1 the changed blocks from thin_delta between the

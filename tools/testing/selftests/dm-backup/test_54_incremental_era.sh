@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Incremental backup with dm-era stacked under the origin: a full backup
 # at T0 (an era checkpoint marks it), more writes, then at T1 the blocks
 # era_invalidate reports as written since T0's era become the map of a

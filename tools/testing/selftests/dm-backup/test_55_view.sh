@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # backup-view: the point-in-time image as a read-only device.
 #   none + view: writes keep hitting the origin while the view is read in
 #   full several times; every read equals T0; after cancel the origin

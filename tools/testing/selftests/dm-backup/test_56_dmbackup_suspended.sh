@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup start --suspended: the CLI recipe of an incremental backup of a
 # thin volume (dm-backup.rst, "Incremental backups").  A full backup at T0
 # (thin snapshot 1 taken while the volume is suspended for the job), writes,

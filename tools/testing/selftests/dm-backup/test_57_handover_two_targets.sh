@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A table with two backup targets, each half of the device backed up to its
 # own backup device, is reloaded mid-walk with the same two targets: each
 # new target takes over its own job (matched by origin and backup device),

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A table with two backup targets is reloaded mid-walk with its two segments
 # swapped (the second half's target first): each new target still takes
 # over its own job, matched by origin and backup device whatever its place

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A top job keeps its own count of unmapped chunks across a reload: the new
 # table's constructor reads the map device again, and that device may hold
 # another map by then (it is compared by device number only).  The job, its

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup start/wait/finish backs up a mounted ext4 volume (dm-linear over a
 # loop device, like an LVM LV) while files are being written to it.
 # Oracle: the filesystem is frozen (fsfreeze) around `dmbackup start`, so

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup refuses clearly (exit 1 and a message naming the problem) and
 # changes nothing: a volume that is not a dm device, a backup already on it,
 # a backup device that is too small, the volume itself, held by a dm device,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every failure of dmbackup start leaves the volume exactly as it was.
 # DMBACKUP_FAIL_AT=<step> makes one step fail as if its ioctl had failed
 # (create, load, suspend, resume, and resume-after: the resume succeeded,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every failure of dmbackup finish leaves the volume as it was, with its job
 # in place.  DMBACKUP_FAIL_AT=<step> makes one step fail as if its ioctl had
 # failed (finish-load, finish-suspend, finish-resume, finish-resume-after:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup status lists every job (mode, state, progress, copied/total,
 # rate, ETA, errors); dmbackup wait sleeps on dm events (no CPU burnt while
 # the job runs, wakes at once when it ends), prints plain lines into a pipe

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup start --mode none and --mode top --map on a live volume: none
 # copies only written chunks and runs until cancel; top copies exactly the
 # mapped chunks; finish restores the original table.  Oracles: the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup view and dmbackup map on a live volume.
 #   view: after `start --mode none`, `dmbackup view` gives a read-only
 #   device that, read in full while the volume is written, equals T0;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup backs up a mounted ext4 volume onto a network block device: a
 # file served by nbd-server on the VM's loopback interface, connected as
 # /dev/nbd0 by nbd-client, while files are written to the volume.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup backs up a mounted ext4 filesystem on a real LVM logical volume
 # (lvm2: PV, VG and LV on a loop device) while files are written to it, and
 # gives the LV back to LVM as it was.

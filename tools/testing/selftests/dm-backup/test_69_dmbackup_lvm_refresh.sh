@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # `lvchange --refresh` on an LV that runs a dmbackup job: LVM reloads the
 # LV's table from its metadata, which replaces the backup table and ends
 # the job.  What must hold (documented in dm-backup.rst):

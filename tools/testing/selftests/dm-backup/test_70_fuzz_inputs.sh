@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Fuzzed inputs: seeded, reproducible table lines, target messages and
 # /sys/block/dm-N/backup/ writes (dmbt-fuzz.c): wrong counts, random words,
 # huge/negative numbers, wrong devices, duplicated keys, empty and very long

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Concurrency stress: 8 writers (random 512 B..256 KiB writes at any 512-byte
 # offset, buffered and O_DIRECT, discards, write-zeroes) on the dm-backup
 # device during a throttled walk, while a loop underneath suspends and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Removal and unload races.  The origin's reads and the backup device's
 # writes sit behind dm-delay (1 s each), so writes to uncopied chunks wait
 # on slow copy reads, and copies stay in flight after the writes returned.

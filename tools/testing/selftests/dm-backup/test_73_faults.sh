@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Faults during copies, on both sides:
 #   A  backup behind dm-flakey (1 s up, 1 s down, error_writes), writers on
 #   B  backup behind dm-flakey with on_cbw_error fail_write: failed copies

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Memory pressure: a tmpfs file eats the guest's memory until about 96 MiB
 # are left (no swap; a KASAN kernel's quarantine gets room on top), then 24
 # writers hit uncopied chunks at once with large writes (32 KiB..1 MiB,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Stacking.  A mounted ext4 on a volume over dm-crypt (dm-linear + dm-delay
 # when dm-crypt is not available) is restacked under its own name onto a
 # backup table (suspend, load, resume: the documented procedure; T0 is

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Constructor error paths that fail after the devices were opened: a second
 # device naming a backup device another job writes, and reloads that change
 # what a running job cannot change (chunk_size, length).  Each is either

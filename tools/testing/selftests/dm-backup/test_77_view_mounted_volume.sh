@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The README's pull recipe on a mounted volume that is being written:
 #   dmbackup start VOL BK --mode none; dmbackup view VOL snap; dd the view;
 #   dmbackup view --remove snap; dmbackup cancel VOL && dmbackup finish VOL

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A view never shows data from after the point in time.  A job whose
 # backup device has a bad zone (dm-error, MiB 8-12) under
 # on_target_error ignore completes with those chunks skipped.  From then

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A view never attaches to a job whose table is going away.  Thirty times,
 # a job's table is replaced by a linear one (the job's destructor runs)
 # while views of it are created and read with the two-device table line.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The README's recipes run as written (recipes.sh): quick-start (dmbackup on
 # the mounted /dev/vg/lv while an application writes files to it),
 # quick-dmsetup (the same file system on /dev/sdb, remounted through bk),

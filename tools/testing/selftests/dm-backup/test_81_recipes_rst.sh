@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The recipes of dm-backup.rst that use one volume run as written
 # (recipes.sh): live-by-hand (the backup table loaded by hand under the
 # name of the mounted volume vol, over /dev/sdb, while an application

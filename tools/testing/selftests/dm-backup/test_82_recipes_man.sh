@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The examples of dmbackup(8) that use one volume run as written
 # (recipes.sh): full (dmbackup on the mounted /dev/vg/home while an
 # application writes files to it) and pull (a view of the mounted volume

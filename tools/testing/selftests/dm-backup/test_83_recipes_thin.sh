@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The thin-volume recipes of dm-backup.rst and dmbackup(8) run as written
 # (recipes.sh), one after the other on the thin volume tv, mounted on
 # /mnt/data while an application writes files to it: rst thin-full,

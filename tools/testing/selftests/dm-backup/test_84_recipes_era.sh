@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The dm-era recipes of dm-backup.rst and dmbackup(8) run as written
 # (recipes.sh), one after the other: vol is dm-linear over the era device
 # era (64 KiB blocks), mounted on /mnt/data while an application writes

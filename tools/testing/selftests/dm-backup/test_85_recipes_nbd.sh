@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The NBD recipes of dm-backup.rst and dmbackup(8) run as written
 # (recipes.sh): nbd-server serves /srv/backup/vol.img with the
 # configuration the rst shows, as "backupserver" (127.0.0.1 in /etc/hosts,

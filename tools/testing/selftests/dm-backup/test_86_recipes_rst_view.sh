@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The pull-style recipes of dm-backup.rst run as written (recipes.sh):
 # view-dmsetup (a view of bk over /dev/sdb, read by dd | gzip while a
 # program writes /dev/mapper/bk directly) and view-dmbackup (a view of the

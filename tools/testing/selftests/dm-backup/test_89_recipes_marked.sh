@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every code block of README, dm-backup.rst and dmbackup(8) is marked either
 # as a recipe, naming the test that runs it, or as not a recipe (recipes.sh);
 # and that test runs it (a line "recipe_run <doc> <NAME>", or "one <doc>
