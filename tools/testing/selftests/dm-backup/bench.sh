@@ -152,7 +152,8 @@ trace_setup() {
 	[ -w $TR/set_ftrace_filter ] || fail "no tracefs: cannot time kernel-side work"
 	echo 0 >$TR/tracing_on
 	echo nop >$TR/current_tracer
-	echo "$2" >$TR/set_ftrace_filter || fail "cannot trace '$2' (not in available_filter_functions?)"
+	echo "$2" >$TR/set_ftrace_filter ||
+		fail "cannot trace '$2' (not in available_filter_functions?)"
 	if [ "$1" = function_graph ]; then
 		echo "$2" >$TR/set_graph_function || fail "set_graph_function"
 		echo 1 >$TR/max_graph_depth || fail "max_graph_depth"
@@ -217,7 +218,8 @@ mklog() {	# mklog <passes> <file> [chunks]
 		done
 		echo "/dev/bench close"
 	} >"$2" || fail "cannot write the iolog $2"
-	[ "$(grep -c ' write ' "$2")" = $(($1 * ${3:-$RAND_CHUNKS})) ] || fail "iolog $2 has the wrong length"
+	[ "$(grep -c ' write ' "$2")" = $(($1 * ${3:-$RAND_CHUNKS})) ] ||
+		fail "iolog $2 has the wrong length"
 }
 FIRST_LOG=$DMBT_TMP/first.iolog
 MANY_LOG=$DMBT_TMP/many.iolog
@@ -263,7 +265,8 @@ setup_snap() {	# N|P [cow device]
 	_cow=${2:-$B}
 	if [ "$1" = P ]; then
 		# A fresh persistent store: no valid header from the last run.
-		dd if=/dev/zero of=$B bs=64k count=4 oflag=direct status=none || fail "zeroing COW header"
+		dd if=/dev/zero of=$B bs=64k count=4 oflag=direct status=none ||
+			fail "zeroing COW header"
 	fi
 	dm_create so "0 $RAND_SZ snapshot-origin $O"
 	dmsetup suspend so || fail "suspend so"
@@ -301,7 +304,8 @@ while [ $RUN -le "$RUNS" ]; do
 			trace_off
 			emit walk.cs$cs.ks "$ks"
 			emit walk.cs$cs.kmbs "$(calc "$WALK_MB * 1.048576 / $ks")"
-			[ "$(bk_copied bk)" = "$(bk_total bk)" ] || fail "completed but not all copied: $(backup_status bk)"
+			[ "$(bk_copied bk)" = "$(bk_total bk)" ] ||
+				fail "completed but not all copied: $(backup_status bk)"
 			dm_remove bk
 			emit walk.cs$cs.s "$s"
 			emit walk.cs$cs.mbs "$(calc "$WALK_MB * 1.048576 / $s")"
@@ -427,17 +431,20 @@ while [ $RUN -le "$RUNS" ]; do
 		sleep 4
 		w5=$(writes_done vol); t5=$(now)
 		emit during.after.iops "$(calc "($w5 - $w4) / $(secs "$t4" "$t5")")"
-		kill -0 $fpid 2>/dev/null || fail "fio died during case 4: $(cat "$DMBT_TMP/bg.log")"
+		kill -0 $fpid 2>/dev/null ||
+			fail "fio died during case 4: $(cat "$DMBT_TMP/bg.log")"
 		kill $fpid
 		wait $fpid
-		grep -q 'err= *[1-9]' "$DMBT_TMP/bg.log" && fail "fio saw I/O errors: $(cat "$DMBT_TMP/bg.log")"
+		grep -q 'err= *[1-9]' "$DMBT_TMP/bg.log" &&
+			fail "fio saw I/O errors: $(cat "$DMBT_TMP/bg.log")"
 		dm_remove vol
 	fi
 
 	# ---- case 5: throttle accuracy ---------------------------------------------------
 	if has_case 5; then
 		for mib in 8 32 64; do
-			[ $((mib * 11)) -lt "$WALK_MB" ] || fail "walk region too small for $mib MiB/s over 10 s"
+			[ $((mib * 11)) -lt "$WALK_MB" ] ||
+				fail "walk region too small for $mib MiB/s over 10 s"
 			info "case 5: speed $mib MiB/s"
 			dm_create bk "0 $WALK_SZ backup $O $B full 2 speed $((mib * 1048576))"
 			sleep 1
@@ -460,7 +467,8 @@ while [ $RUN -le "$RUNS" ]; do
 		if [ $RUN = 1 ]; then
 			meta=$(mkloop 64) || exit 1
 			data=$(mkloop 256) || exit 1
-			dd if=/dev/zero of="$meta" bs=4k count=1 oflag=direct status=none || fail "zeroing thin metadata"
+			dd if=/dev/zero of="$meta" bs=4k count=1 oflag=direct status=none ||
+				fail "zeroing thin metadata"
 			dm_create zo "0 $T16 zero"
 			dm_create pool "0 $((256 * 2048)) thin-pool $meta $data 128 0 1 skip_block_zeroing"
 			dmsetup message pool 0 "create_thin 0" || fail "create_thin"
@@ -543,8 +551,10 @@ while [ $RUN -le "$RUNS" ]; do
 				[ $i -lt 300 ] || fail "fio (pile) did not end"
 				sleep 0.5
 			done
-			wait $fpid || fail "fio (pile, $kind) failed: $(tail -n 5 "$DMBT_TMP/pile.log")"
-			[ "$($JQ -r '[.jobs[].error] | max' "$DMBT_TMP/pile.json")" = 0 ] || fail "fio (pile) error"
+			wait $fpid ||
+				fail "fio (pile, $kind) failed: $(tail -n 5 "$DMBT_TMP/pile.log")"
+			[ "$($JQ -r '[.jobs[].error] | max' "$DMBT_TMP/pile.json")" = 0 ] ||
+				fail "fio (pile) error"
 			emit pile.$kind.free "$((f0 - fmin))"
 			emit pile.$kind.slab "$((smax - s0))"
 			emit pile.$kind.sunrec "$((umax - u0))"

@@ -44,27 +44,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_FLUSH_FLAG		(1 << 0)
-#define LOG_FUA_FLAG		(1 << 1)
-#define LOG_DISCARD_FLAG	(1 << 2)
-#define LOG_MARK_FLAG		(1 << 3)
-#define LOG_METADATA_FLAG	(1 << 4)
+#define LOG_FLUSH_FLAG		0x01
+#define LOG_FUA_FLAG		0x02
+#define LOG_DISCARD_FLAG	0x04
+#define LOG_MARK_FLAG		0x08
+#define LOG_METADATA_FLAG	0x10
 #define WRITE_LOG_MAGIC		0x6a736677736872ULL
 #define WRITE_LOG_VERSION	1ULL
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
+/* The on-disk records of dm-log-writes, without padding. */
+#pragma pack(push, 1)
 struct log_write_super {
 	uint64_t magic;
 	uint64_t version;
 	uint64_t nr_entries;
 	uint32_t sectorsize;
-} __attribute__((packed));
+};
 
 struct log_write_entry {
 	uint64_t sector;
 	uint64_t nr_sectors;
 	uint64_t flags;
 	uint64_t data_len;
-} __attribute__((packed));
+};
+
+#pragma pack(pop)
 
 static uint32_t crc_table[256];
 
@@ -186,7 +192,7 @@ static void flags_str(uint64_t f, char *out)
 	unsigned int i;
 
 	*out = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
 		if (!(f & names[i].bit))
 			continue;
 		if (*out)

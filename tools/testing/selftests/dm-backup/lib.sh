@@ -281,7 +281,8 @@ dmbt_cleanup() {
 	rm -f /tmp/dmbt-loop.*
 	for _cl_m in brd null_blk scsi_debug; do
 		if grep -q "^$_cl_m " /proc/modules; then
-			rmmod "$_cl_m" 2>/dev/null || { echo "cleanup: cannot unload $_cl_m"; _cl_rc=1; }
+			rmmod "$_cl_m" 2>/dev/null ||
+				{ echo "cleanup: cannot unload $_cl_m"; _cl_rc=1; }
 		fi
 	done
 	# A test may unload dm-backup on purpose: the next one gets it back.

@@ -57,7 +57,8 @@ end=$(($(date +%s) + 60))
 while :; do
 	chunk_of "$b" 1 $CH "$DMBT_TMP/b1"
 	cmp -s "$DMBT_TMP/b1" "$DMBT_TMP/t01" && break
-	[ "$(date +%s)" -lt "$end" ] || fail "the walk did not copy chunk 1 in 60 s: $(backup_status bk)"
+	[ "$(date +%s)" -lt "$end" ] ||
+		fail "the walk did not copy chunk 1 in 60 s: $(backup_status bk)"
 	sleep 0.2
 done
 cbw=$(bk_cbw bk)

@@ -48,9 +48,11 @@ bk_create bk2 "$o" "$r" full
 wait_state bk2 completed 120
 info "status: $(backup_status bk2)"
 if [ "$wz" -eq 0 ]; then
-	[ "$(bk_zero bk2)" -eq 0 ] || fail "zero_chunks $(bk_zero bk2) on a device without WRITE_ZEROES"
+	[ "$(bk_zero bk2)" -eq 0 ] ||
+		fail "zero_chunks $(bk_zero bk2) on a device without WRITE_ZEROES"
 else
-	[ "$(bk_zero bk2)" -eq "$zero_chunks" ] || fail "zero_chunks $(bk_zero bk2), want $zero_chunks"
+	[ "$(bk_zero bk2)" -eq "$zero_chunks" ] ||
+		fail "zero_chunks $(bk_zero bk2), want $zero_chunks"
 fi
 run dmsetup remove bk2
 same "$r" "$DMBT_TMP/t0"

@@ -52,7 +52,8 @@ info "a reload with the printed table line keeps it (and the job)"
 run dmsetup load bk --table "$(dmsetup table bk)"
 run dmsetup suspend bk
 run dmsetup resume bk
-dmesg | tail -n 5 | grep -q "took over the running job" || fail "the reload did not take the job over"
+dmesg | tail -n 5 | grep -q "took over the running job" ||
+	fail "the reload did not take the job over"
 dmsetup table bk | grep -q "cbw_timeout 1500" || fail "table after reload: $(dmsetup table bk)"
 run dmsetup remove bk
 expect_ctr_error "Invalid cbw_timeout" "$(bk_table "$o" "$b" none 2 cbw_timeout 99999999999)"
@@ -93,7 +94,8 @@ run dmsetup suspend gate
 bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 274 256 32 4096 4096 100 0 0 \
 	>"$DMBT_TMP/io.log" 2>&1 && fail "no write failed although the backup device hangs"
 tail -n 1 "$DMBT_TMP/io.log"
-grep -q "Input/output error" "$DMBT_TMP/io.log" || fail "writes failed otherwise: $(cat "$DMBT_TMP/io.log")"
+grep -q "Input/output error" "$DMBT_TMP/io.log" ||
+	fail "writes failed otherwise: $(cat "$DMBT_TMP/io.log")"
 lat=$(max_latency "$DMBT_TMP/io.log")
 [ -n "$lat" ] && [ "$lat" -le $MAX_MS ] ||
 	fail "a write waited $lat ms (cbw_timeout $TIMEOUT_MS)"

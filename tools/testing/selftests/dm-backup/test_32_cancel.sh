@@ -30,7 +30,8 @@ for m in "bogus" "cancel now" "speed" "speed abc" "speed -1" "speed 5X" \
 	dmesg | tail -n 3 | grep -q "backup" || fail "no log line for message '$m'"
 	[ "$(backup_state bk)" = running ] || fail "message '$m' changed the state"
 done
-dmsetup table bk | grep -q "speed 65536" || fail "a bad speed message changed the speed: $(dmsetup table bk)"
+dmsetup table bk | grep -q "speed 65536" ||
+	fail "a bad speed message changed the speed: $(dmsetup table bk)"
 
 run dmsetup message bk 0 speed 1048576
 wait_copied bk 8 60

@@ -22,7 +22,8 @@ for how in complete cancel; do
 	dmsetup wait bk "$ev" &
 	w=$!
 	sleep 2
-	kill -0 "$w" 2>/dev/null || fail "dmsetup wait returned while the job runs: $(backup_status bk)"
+	kill -0 "$w" 2>/dev/null ||
+		fail "dmsetup wait returned while the job runs: $(backup_status bk)"
 	[ "$(backup_state bk)" = running ] || fail "job not running"
 	if [ "$how" = complete ]; then
 		run dmsetup message bk 0 speed 0

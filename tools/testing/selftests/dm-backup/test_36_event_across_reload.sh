@@ -47,7 +47,8 @@ w=$!
 i=0
 while kill -0 "$w" 2>/dev/null; do
 	i=$((i + 1))
-	[ $i -lt 300 ] || fail "dmsetup wait $ev did not return: events $(events bk), $(backup_status bk)"
+	[ $i -lt 300 ] ||
+		fail "dmsetup wait $ev did not return: events $(events bk), $(backup_status bk)"
 	sleep 0.1
 done
 wait "$w" || fail "dmsetup wait failed"

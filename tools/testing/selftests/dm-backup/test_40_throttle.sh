@@ -33,7 +33,8 @@ expect_rate() {
 
 # same_speed <bytes_per_s>: table, status and sysfs agree.
 same_speed() {
-	dmsetup table bk | grep -q " speed $1\( \|$\)" || fail "table: $(dmsetup table bk), want speed $1"
+	dmsetup table bk | grep -q " speed $1\( \|$\)" ||
+		fail "table: $(dmsetup table bk), want speed $1"
 	[ "$(backup_status bk 12)" = "$1" ] || fail "status speed $(backup_status bk 12), want $1"
 	[ "$(cat "$sys/speed")" = "$1" ] || fail "sysfs speed $(cat "$sys/speed"), want $1"
 }

@@ -32,7 +32,8 @@ save_image "$o" "$DMBT_TMP/t0"
 # sdebug_disk: load scsi_debug with one 16 MiB disk; sets $sd (/dev/sdX),
 # $hctl and $wz (its write_zeroes_max_bytes file).
 sdebug_disk() {
-	grep -q '^scsi_debug ' /proc/modules && { rmmod scsi_debug || fail "rmmod scsi_debug failed"; }
+	grep -q '^scsi_debug ' /proc/modules &&
+		{ rmmod scsi_debug || fail "rmmod scsi_debug failed"; }
 	load_mod scsi_debug dev_size_mb=16 sector_size=512 max_luns=1 num_tgts=1
 	sd=
 	for _ in $(seq 50); do

@@ -39,7 +39,8 @@ info "the walk skips chunk 5"
 # dmsetup status slow: "0 <n> delay <reads> <writes> <flushes>" held now.
 end=$(($(date +%s) + 120))
 while [ "$(dmsetup status slow | cut -d' ' -f4-)" != "0 0 1" ]; do
-	[ "$(date +%s)" -lt "$end" ] || fail "no flush held: $(dmsetup status slow); $(backup_status bk)"
+	[ "$(date +%s)" -lt "$end" ] ||
+		fail "no flush held: $(dmsetup status slow); $(backup_status bk)"
 	sleep 0.1
 done
 info "walk done, completion flush held: $(backup_status bk)"

@@ -28,7 +28,8 @@ expect_backup() {
 
 info "refusals"
 dmbackup start /dev/mapper/vol "$b" --mode top >/dev/null 2>&1 && fail "top without a map accepted"
-dmbackup start /dev/mapper/vol "$b" --mode full --map "$b" >/dev/null 2>&1 && fail "a map without top accepted"
+dmbackup start /dev/mapper/vol "$b" --mode full --map "$b" >/dev/null 2>&1 &&
+	fail "a map without top accepted"
 dmbackup start /dev/mapper/vol "$b" --mode fast >/dev/null 2>&1 && fail "a bad mode accepted"
 [ "$(dmsetup table vol)" = "$orig" ] || fail "a refusal changed the volume"
 

@@ -110,7 +110,8 @@ expect_refusal "the view snap is in use" dmbackup view --remove snap
 exec 3<&-
 job_untouched "$tbk"
 dmbackup view vol >/dev/null 2>&1; [ $? -eq 2 ] || fail "view without a name: want exit code 2"
-dmbackup view --remove a b >/dev/null 2>&1; [ $? -eq 2 ] || fail "view --remove a b: want exit code 2"
+dmbackup view --remove a b >/dev/null 2>&1; [ $? -eq 2 ] ||
+	fail "view --remove a b: want exit code 2"
 for c in view map; do
 	dmbackup $c --help | grep -q "^usage: dmbackup $c" || fail "no --help for $c"
 done
@@ -121,7 +122,8 @@ for step in view-create view-create-after; do
 	no_dev snap2
 done
 DMBACKUP_FAIL_AT=view-remove dmbackup view --remove snap && fail "view-remove did not fail"
-[ "$(table_of snap)" = "0 $n backup-view $jobdevs" ] || fail "view after view-remove: $(table_of snap)"
+[ "$(table_of snap)" = "0 $n backup-view $jobdevs" ] ||
+	fail "view after view-remove: $(table_of snap)"
 read_view snap "$DMBT_TMP/v"
 same "$DMBT_TMP/v" "$DMBT_TMP/t0"
 job_untouched "$tbk"
@@ -172,9 +174,11 @@ cat >"$DMBT_TMP/delta.xml" <<'XML'
 XML
 thin_chunks="6 7 20 21 22 23 254 255"
 dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" \
-	--thin-delta "$DMBT_TMP/delta.xml" >"$DMBT_TMP/out" 2>&1 || fail "map: $(cat "$DMBT_TMP/out")"
+	--thin-delta "$DMBT_TMP/delta.xml" >"$DMBT_TMP/out" 2>&1 ||
+		fail "map: $(cat "$DMBT_TMP/out")"
 cat "$DMBT_TMP/out"
-grep -q "^dmbackup map: 8 of 256 chunks marked$" "$DMBT_TMP/out" || fail "map did not count 8 chunks"
+grep -q "^dmbackup map: 8 of 256 chunks marked$" "$DMBT_TMP/out" ||
+	fail "map did not count 8 chunks"
 want_map "$DMBT_TMP/want" $thin_chunks
 same "$DMBT_TMP/map" "$DMBT_TMP/want"
 cp "$DMBT_TMP/map" "$DMBT_TMP/thinmap"

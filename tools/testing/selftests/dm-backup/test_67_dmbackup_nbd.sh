@@ -56,7 +56,8 @@ until nbd-client -N dmbt 127.0.0.1 10809 /dev/nbd0 >"$DMBT_TMP/nbd-client.log" 2
 	sleep 0.5
 done
 cat "$DMBT_TMP/nbd-client.log"
-[ "$(sectors /dev/nbd0)" -eq 131072 ] || fail "/dev/nbd0 has $(sectors /dev/nbd0) sectors, want 131072"
+[ "$(sectors /dev/nbd0)" -eq 131072 ] ||
+	fail "/dev/nbd0 has $(sectors /dev/nbd0) sectors, want 131072"
 same /dev/nbd0 "$served"		# the client reads what the server serves
 
 mkvol vol "$disk"

@@ -109,7 +109,8 @@ run dmbackup wait "$lv" --interval 0
 klog0=$(dmesg | wc -l)
 run lvm lvchange --refresh dmbtvg/lv
 [ "$(table_of $vol)" = "$table0" ] || fail "table after the refresh: $(table_of $vol)"
-dmesg | tail -n +$((klog0 + 1)) | grep "job abandoned" && fail "a completed job was reported abandoned"
+dmesg | tail -n +$((klog0 + 1)) | grep "job abandoned" &&
+	fail "a completed job was reported abandoned"
 run dmbackup finish "$lv"
 lv_healthy dmbtvg lv
 sync

@@ -66,7 +66,8 @@ while IFS="$tab" read -r verdict canon line; do
 			fail "dmsetup: '$line' reads back '$got', want '$canon'"
 		acc=$((acc + 1))
 	else
-		[ "$verdict" = accept ] && fail "dmsetup refused a valid table: '$line': $(dmesg | tail -n 2)"
+		[ "$verdict" = accept ] &&
+			fail "dmsetup refused a valid table: '$line': $(dmesg | tail -n 2)"
 		dmsetup info dmbt-fz >/dev/null 2>&1 &&
 			fail "a refused create left device dmbt-fz behind"
 	fi

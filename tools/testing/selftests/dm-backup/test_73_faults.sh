@@ -120,7 +120,8 @@ for pol in report ignore; do
 	run dmsetup load bkd --table "0 $n error"
 	run dmsetup suspend bkd
 	run dmsetup resume bkd
-	wait $wpid || fail "E: writes failed (break_backup must keep them going): $(cat "$DMBT_TMP/io")"
+	wait $wpid ||
+		fail "E: writes failed (break_backup must keep them going): $(cat "$DMBT_TMP/io")"
 	verdict
 	case $pol in
 	report) echo "$st" | grep -q '^full failed ' || fail "E report: $st" ;;

@@ -67,7 +67,8 @@ i=0
 while [ $i -lt 24 ]; do
 	dmbt-prng $((200 + i)) 384K >"$DMBT_TMP/mnt/g$i" || fail "write g$i"
 	[ $((i % 3)) = 0 ] && rm -f "$DMBT_TMP/mnt/f$i"
-	[ $((i % 3)) = 1 ] && { dmbt-prng $((300 + i)) 256K >"$DMBT_TMP/mnt/f$i" || fail "overwrite f$i"; }
+	[ $((i % 3)) = 1 ] &&
+		{ dmbt-prng $((300 + i)) 256K >"$DMBT_TMP/mnt/f$i" || fail "overwrite f$i"; }
 	[ $((i % 4)) = 0 ] && sync
 	i=$((i + 1))
 done

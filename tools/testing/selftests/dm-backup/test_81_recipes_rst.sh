@@ -89,7 +89,8 @@ dmsetup() {
 		dmbackup status bk >"$DMBT_TMP/status" 2>&1
 		cat "$DMBT_TMP/status"
 		grep -q "^bk: full completed .*(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]*) - errors recovered, the backup is complete$" \
-			"$DMBT_TMP/status" || fail "dmbackup status does not say that the backup is complete"
+			"$DMBT_TMP/status" ||
+				fail "dmbackup status does not say that the backup is complete"
 		;;
 	esac
 	command dmsetup "$@"
