@@ -176,7 +176,8 @@ trace_off() {
 # ktrace_walk_s: seconds from backup_resume (the job starts) to the state
 # change to completed, from the trace buffer's own timestamps.
 ktrace_walk_s() {
-	awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); break } }
+	awk '{ for (i = 1; i <= NF; i++)
+		if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); break } }
 	     / backup_resume <-/ && r == "" { r = ts }
 	     /dm_backup_state: .* running -> completed/ { c = ts }
 	     END { if (r == "" || c == "") exit 1; printf "%.6f", c - r }' $TR/trace ||
@@ -184,9 +185,12 @@ ktrace_walk_s() {
 }
 
 # ---- devices -----------------------------------------------------------------
-info "bench: runs=$RUNS cases=$CASES walk=${WALK_MB}MiB rand=${RAND_MB}MiB brd=2x${BRD_MB}MiB kernel=$(uname -r) cpus=$(nproc) mem=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)KiB"
+mem_kib=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)
+info "bench: runs=$RUNS cases=$CASES walk=${WALK_MB}MiB rand=${RAND_MB}MiB brd=2x${BRD_MB}MiB" \
+	"kernel=$(uname -r) cpus=$(nproc) mem=${mem_kib}KiB"
 echo "DMBT-BENCH-INFO kernel $(uname -r)"
-echo "DMBT-BENCH-INFO config runs=$RUNS cases=$CASES walk_mb=$WALK_MB rand_mb=$RAND_MB cpus=$(nproc)"
+echo "DMBT-BENCH-INFO config runs=$RUNS cases=$CASES walk_mb=$WALK_MB rand_mb=$RAND_MB" \
+	"cpus=$(nproc)"
 mkbrd 2 "$BRD_MB" >/dev/null
 [ -b $O ] && [ -b $B ] || fail "brd disks missing"
 info "filling the origin ($WALK_MB MiB) with pseudo-random data"
@@ -213,12 +217,15 @@ mklog() {	# mklog <passes> <file> [chunks]
 		_p=0
 		while [ $_p -lt "$1" ]; do
 			seq 0 $((${3:-$RAND_CHUNKS} - 1)) | shuf |
-				awk -v s=$((7 + _p)) 'BEGIN { srand(s) } { printf "/dev/bench write %d 4096\n", $1 * 65536 + int(rand() * 16) * 4096 }'
+				awk -v s=$((7 + _p)) 'BEGIN { srand(s) }
+				{ printf "/dev/bench write %d 4096\n",
+					 $1 * 65536 + int(rand() * 16) * 4096 }'
 			_p=$((_p + 1))
 		done
 		echo "/dev/bench close"
 	} >"$2" || fail "cannot write the iolog $2"
-	[ "$(grep -c ' write ' "$2")" = $(($1 * ${3:-$RAND_CHUNKS})) ] ||
+	_ml_n=$(grep -c ' write ' "$2")
+	[ "$_ml_n" = $(($1 * ${3:-$RAND_CHUNKS})) ] ||
 		fail "iolog $2 has the wrong length"
 }
 FIRST_LOG=$DMBT_TMP/first.iolog
@@ -247,7 +254,8 @@ rand4k() {
 	[ "$_n" = "$_want" ] || fail "fio did $_n writes, not $_want ($3)"
 	emit "$3.iops" "$(fio_get "$DMBT_TMP/r.json" .iops)"
 	emit "$3.lat" "$(calc "$(fio_get "$DMBT_TMP/r.json" .lat_ns.mean) / 1000")"
-	emit "$3.p99" "$(calc "$(fio_get "$DMBT_TMP/r.json" '.lat_ns.percentile["99.000000"]') / 1000")"
+	_p99=$(fio_get "$DMBT_TMP/r.json" '.lat_ns.percentile["99.000000"]')
+	emit "$3.p99" "$(calc "$_p99 / 1000")"
 }
 
 # seq1m <dev> <key>: 1 MiB sequential writes over the region, emit MB/s.
@@ -288,7 +296,8 @@ while [ $RUN -le "$RUNS" ]; do
 	if has_case 1; then
 		info "case 1: dd ${WALK_MB} MiB"
 		t0=$(now)
-		/usr/bin/dd if=$O of=$B bs=1M count="$WALK_MB" iflag=direct oflag=direct status=none ||
+		/usr/bin/dd if=$O of=$B bs=1M count="$WALK_MB" iflag=direct oflag=direct \
+			status=none ||
 			fail "dd failed"
 		t1=$(now)
 		emit walk.dd.mbs "$(calc "$WALK_MB * 1.048576 / $(secs "$t0" "$t1")")"
@@ -462,7 +471,8 @@ while [ $RUN -le "$RUNS" ]; do
 
 	# ---- case 6: scale ---------------------------------------------------------------------
 	if has_case 6; then
-		info "case 6: constructor time and memory vs origin size (dm-zero origin, thin backup)"
+		info "case 6: constructor time and memory vs origin size" \
+		     "(dm-zero origin, thin backup)"
 		T16=$((16 << 31))	# 16 TiB in sectors
 		if [ $RUN = 1 ]; then
 			meta=$(mkloop 64) || exit 1
@@ -470,7 +480,8 @@ while [ $RUN -le "$RUNS" ]; do
 			dd if=/dev/zero of="$meta" bs=4k count=1 oflag=direct status=none ||
 				fail "zeroing thin metadata"
 			dm_create zo "0 $T16 zero"
-			dm_create pool "0 $((256 * 2048)) thin-pool $meta $data 128 0 1 skip_block_zeroing"
+			dm_create pool \
+				"0 $((256 * 2048)) thin-pool $meta $data 128 0 1 skip_block_zeroing"
 			dmsetup message pool 0 "create_thin 0" || fail "create_thin"
 			dm_create thin "0 $T16 thin /dev/mapper/pool 0"
 		fi
@@ -484,7 +495,8 @@ while [ $RUN -le "$RUNS" ]; do
 			awk -v f="$1" 'index($0, " " f) && / us / {
 				for (i = 1; i < NF; i++) if ($(i + 1) == "us") { print $i; n++ } }
 				END { if (n != 1) exit 1 }' $TR/trace ||
-				fail "expected one traced call of $1: $(grep -c "$1" $TR/trace) found"
+				fail "expected one traced call of $1:" \
+				     "$(grep -c "$1" $TR/trace) found"
 		}
 		for size in 1G 1T 16T; do
 			case $size in
@@ -511,7 +523,8 @@ while [ $RUN -le "$RUNS" ]; do
 			expect_running bk
 			emit ctr.bk.$size.ms "$(calc "$(secs "$t0" "$t1") * 1000")"
 			emit ctr.k.$size.ms "$(calc "$(traced_us backup_ctr) / 1000")"
-			emit resume.k.$size.ms "$(calc "($(traced_us backup_preresume) + $(traced_us backup_resume)) / 1000")"
+			_us=$(($(traced_us backup_preresume) + $(traced_us backup_resume)))
+			emit resume.k.$size.ms "$(calc "$_us / 1000")"
 			emit mem.$size.free "$((f0 - $1))"
 			emit mem.$size.slab "$(($2 - s0))"
 			emit mem.$size.sunrec "$(($3 - u0))"

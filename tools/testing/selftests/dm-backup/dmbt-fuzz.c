@@ -61,10 +61,10 @@ enum verdict { V_REFUSE, V_ACCEPT, V_EITHER };
 static const char * const vname[] = { "refuse", "accept", "either" };
 
 /* ---- prng --------------------------------------------------------------- */
-static uint64_t rs;
-static uint64_t rnd(void)
+static unsigned long long rs;
+static unsigned long long rnd(void)
 {
-	uint64_t z = (rs += 0x9e3779b97f4a7c15ULL);
+	unsigned long long z = (rs += 0x9e3779b97f4a7c15ULL);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -82,7 +82,7 @@ static int pct(unsigned int p)
 }
 
 /* ---- devices -------------------------------------------------------------- */
-struct dev { const char *path; char mm[32]; uint64_t sectors; dev_t rdev; };
+struct dev { const char *path; char mm[32]; unsigned long long sectors; dev_t rdev; };
 static struct dev D[5];		/* origin, backup, small, live origin, live backup */
 static int ctl = -1;
 static int verbose;
@@ -113,7 +113,7 @@ static int dev_init(struct dev *d, const char *path)
  * size, or -1 if it cannot be opened.  Only words the generator makes are
  * resolved: our devices by path or major:minor, or junk.
  */
-static int resolve(const char *w, dev_t *rdev, uint64_t *sectors)
+static int resolve(const char *w, dev_t *rdev, unsigned long long *sectors)
 {
 	char p[64];
 	unsigned int ma, mi;
@@ -179,7 +179,7 @@ static int dm_simple(unsigned long cmd, const char *name, uint32_t flags)
 	return dm_do(cmd);
 }
 
-struct tgt { uint64_t start, len; const char *params; };
+struct tgt { unsigned long long start, len; const char *params; };
 
 static int dm_load(const char *name, const struct tgt *t, int n)
 {
@@ -245,7 +245,7 @@ static int dm_flags(const char *name, uint32_t *flags, uint32_t *devmin)
 	return 0;
 }
 
-static int dm_msg(const char *name, uint64_t sector, const char *msg)
+static int dm_msg(const char *name, unsigned long long sector, const char *msg)
 {
 	struct dm_ioctl *io = dm_prep(name, 0);
 	struct dm_target_msg *m = (void *)((char *)io + io->data_start);
@@ -292,9 +292,9 @@ static const char *kmsg_drain(void)
 
 /* ---- oracle helpers ------------------------------------------------------------- */
 /* kstrtou64(s, 10): optional '+', digits, an optional trailing '\n', no overflow. */
-static int kstrtou64_ok(const char *s, uint64_t *v)
+static int kstrtou64_ok(const char *s, unsigned long long *v)
 {
-	uint64_t x = 0;
+	unsigned long long x = 0;
 	const char *p = s;
 
 	if (*p == '+')
@@ -320,11 +320,11 @@ static int kstrtou64_ok(const char *s, uint64_t *v)
  * dm_read_arg_group's "%u%c": digits only (no sign).  1: value in *v;
  * 0: refused; -1: too many digits, dm core's sscanf wraps: either.
  */
-static int count_word(const char *s, uint64_t *v)
+static int count_word(const char *s, unsigned long long *v)
 {
 	const char *p = s;
 	int sig = 0;
-	uint64_t x = 0;
+	unsigned long long x = 0;
 
 	if (!isdigit((unsigned char)*p))
 		return 0;
@@ -362,24 +362,24 @@ struct expect {
 	enum verdict v;
 	const char *msg;	/* the documented kernel log message, if refused */
 	char canon[512];	/* the canonical params, if accepted */
-	uint64_t chunk;
+	unsigned long long chunk;
 	int mode;
 };
 
 /* The documented grammar of the table line's params, as words. */
-static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
+static void oracle_table(char **w, int n, unsigned long long start, unsigned long long len,
 			 struct expect *e)
 {
-	uint64_t speed = 0, chunk = 128, cnt = 0, v;
+	unsigned long long speed = 0, chunk = 128, cnt = 0, v;
 	int src = 0, tgt = 0, cbw = 0, seen = 0, i, k, nr, cw, mode, map = 0;
 	dev_t od, bd, md = 0;
-	uint64_t os, bs, ms = 0;
+	unsigned long long os, bs, ms = 0;
 	char *c;
 
 	e->v = V_REFUSE;
 	e->msg = NULL;
 	e->canon[0] = 0;
-	if (start + len < start || start + len > (uint64_t)INT64_MAX >> 9 ||
+	if (start + len < start || start + len > (unsigned long long)INT64_MAX >> 9 ||
 	    start != 0 || len == 0)
 		return;			/* dm core: too large, gap, zero length */
 	if (n < 3) {
@@ -400,7 +400,7 @@ static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
 		}
 		/* at most 2 words per option the target knows */
 		if (!cw || cnt > 2 * (ARRAY_SIZE(optnames) - 1) ||
-		    cnt > (uint64_t)(n - 4)) {
+		    cnt > (unsigned long long)(n - 4)) {
 			e->msg = "Invalid number of optional arguments";
 			return;
 		}
@@ -531,9 +531,9 @@ static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
 	if (nr)
 		c += sprintf(c, " %d", 2 * nr);
 	if (speed)
-		c += sprintf(c, " speed %" PRIu64, speed);
+		c += sprintf(c, " speed %llu", speed);
 	if (chunk != 128)
-		c += sprintf(c, " chunk_size %" PRIu64, chunk);
+		c += sprintf(c, " chunk_size %llu", chunk);
 	if (src)
 		c += sprintf(c, " on_source_error %s", policy_src[src]);
 	if (tgt)
@@ -605,7 +605,7 @@ static char *number(void)
 	case 1:
 		return pstr("%u", rn(10));
 	case 2:
-		return pstr("%" PRIu64, rnd() >> rn(64));
+		return pstr("%llu", rnd() >> rn(64));
 	case 3:
 		return pstr("-%u", rn(1000));
 	case 4:
@@ -627,7 +627,7 @@ static char *number(void)
 	case 12:
 		return pstr("4294967%03u", rn(1000));
 	default:
-		return pstr("%" PRIu64, (uint64_t)rn(1 << 20) * rn(1 << 20));
+		return pstr("%llu", (unsigned long long)rn(1 << 20) * rn(1 << 20));
 	}
 }
 
@@ -703,7 +703,7 @@ static const char *optvalue(int o)
 		return nohex(pct(50) ? number() : junk(12));
 	switch (o) {
 	case 0:
-		return pct(20) ? pstr("%" PRIu64, rnd() >> rn(64)) : number();
+		return pct(20) ? pstr("%llu", rnd() >> rn(64)) : number();
 	case 1:
 		return pct(60) ? pstr("%s%u", pct(10) ? "+" : "", 1u << rn(13)) : number();
 	case 2:
@@ -718,7 +718,7 @@ static const char *optvalue(int o)
 }
 
 struct tcase {
-	uint64_t start, len;
+	unsigned long long start, len;
 	char *w[MAXW];
 	int n;
 	int ntargets;		/* 2: two backup targets splitting the line */
@@ -908,10 +908,10 @@ static char *join(char **w, int n)
 
 /* ---- case runners ---------------------------------------------------------------- */
 static unsigned long n_case[3][3], n_bad, n_either_acc, n_note;
-static uint64_t g_seed;
+static unsigned long long g_seed;
 
 #define BAD(...) do { \
-	printf("MISMATCH seed %" PRIu64 " case %lu: ", g_seed, idx); \
+	printf("MISMATCH seed %llu case %lu: ", g_seed, idx); \
 	printf(__VA_ARGS__); \
 	printf("\n"); \
 	n_bad++; \
@@ -960,7 +960,7 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 	t->resume = !uses_self && rn(8) == 0;
 	if (e[0].v == V_ACCEPT && t->len >= 16 && rn(15) == 0) {
 		/* Two backup targets side by side, the second one canonical. */
-		uint64_t a = t->len / 2;
+		unsigned long long a = t->len / 2;
 		char *w2[12];
 		int n2 = 0;
 		char buf[600], *tok, *save;
@@ -983,9 +983,10 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 		}
 	}
 	if (show) {
-		printf("case %lu: table %s: start %" PRIu64 " len %" PRIu64
-		       " targets %d resume %d: '%.300s'%s -> %s%s%s %s\n",
-		       idx, vname[e[0].v], t->start, t->len, t->ntargets, t->resume,
+		printf("case %lu: table %s: start %llu len %llu ",
+		       idx, vname[e[0].v], t->start, t->len);
+		printf("targets %d resume %d: '%.300s'%s -> %s%s%s %s\n",
+		       t->ntargets, t->resume,
 		       line, strlen(line) > 300 ? "..." : "", vname[e[0].v],
 		       e[0].msg ? ": " : "", e[0].msg ? e[0].msg : "", e[0].canon);
 		return;
@@ -1039,10 +1040,10 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 		got = dm_status(TNAME, 0, 1, i, NULL);
 		if (e[i].v == V_ACCEPT) {
 			char want[64];
-			uint64_t len = i ? tg[1].len : tg[0].len;
+			unsigned long long len = i ? tg[1].len : tg[0].len;
 
 			if (e[i].mode == 0)
-				snprintf(want, sizeof(want), "full running 0/%" PRIu64 " %" PRIu64 " ",
+				snprintf(want, sizeof(want), "full running 0/%llu %llu ",
 					 (len + e[i].chunk - 1) / e[i].chunk, e[i].chunk);
 			else
 				snprintf(want, sizeof(want), "%s running ", modes[e[i].mode]);
@@ -1084,7 +1085,7 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 }
 
 /* Live device: state word and speed from its status. */
-static int live_state(char *state, size_t sz, uint64_t *speed)
+static int live_state(char *state, size_t sz, unsigned long long *speed)
 {
 	const char *s = dm_status(LNAME, 0, 0, 0, NULL);
 	char st[32];
@@ -1104,10 +1105,10 @@ static int active(const char *st)
 	return !strcmp(st, "running") || !strcmp(st, "paused");
 }
 
-static void check_live_speed(unsigned long idx, uint64_t want, const char *what)
+static void check_live_speed(unsigned long idx, unsigned long long want, const char *what)
 {
 	char st[32], canon[256];
-	uint64_t sp;
+	unsigned long long sp;
 	const char *tb;
 
 	if (live_state(st, sizeof(st), &sp)) {
@@ -1115,9 +1116,9 @@ static void check_live_speed(unsigned long idx, uint64_t want, const char *what)
 		return;
 	}
 	if (sp != want)
-		BAD("%s: speed is %" PRIu64 ", want %" PRIu64, what, sp, want);
+		BAD("%s: speed is %llu, want %llu", what, sp, want);
 	if (want)
-		snprintf(canon, sizeof(canon), "%s %s full 2 speed %" PRIu64, D[3].mm,
+		snprintf(canon, sizeof(canon), "%s %s full 2 speed %llu", D[3].mm,
 			 D[4].mm, want);
 	else
 		snprintf(canon, sizeof(canon), "%s %s full", D[3].mm, D[4].mm);
@@ -1131,7 +1132,7 @@ static void run_msg(unsigned long idx, int show)
 	static const char * const kw[] = { "cancel", "pause", "resume", "speed" };
 	char *w[64], *msg, st[32], st2[32];
 	int n = 0, i, r, kind;
-	uint64_t sector = 0, sp, sp2, nv = 0;
+	unsigned long long sector = 0, sp, sp2, nv = 0;
 	enum verdict v = V_REFUSE;
 
 	switch (rn(10)) {
@@ -1166,7 +1167,7 @@ static void run_msg(unsigned long idx, int show)
 	}
 	msg = join(w, n);
 	if (show) {
-		printf("case %lu: message sector %" PRIu64 ": '%.300s'\n", idx, sector, msg);
+		printf("case %lu: message sector %llu: '%.300s'\n", idx, sector, msg);
 		return;
 	}
 	if (live_state(st, sizeof(st), &sp)) {
@@ -1192,7 +1193,7 @@ static void run_msg(unsigned long idx, int show)
 		if (!(n == 1 && strcasecmp(w[0], "cancel") && !active(st2)))
 			BAD("message '%.200s' (state %s) refused: %s", msg, st, strerror(-r));
 	} else if (v == V_REFUSE && !r) {
-		BAD("message '%.200s' (state %s, sector %" PRIu64 ") accepted", msg, st, sector);
+		BAD("message '%.200s' (state %s, sector %llu) accepted", msg, st, sector);
 	}
 	if (!r && v == V_ACCEPT) {
 		if (!strcasecmp(w[0], "cancel") &&
@@ -1207,10 +1208,10 @@ static void run_msg(unsigned long idx, int show)
 		if (n == 2)
 			check_live_speed(idx, nv, msg);
 		else if (sp2 != sp)
-			BAD("'%s' changed speed %" PRIu64 " -> %" PRIu64, msg, sp, sp2);
+			BAD("'%s' changed speed %llu -> %llu", msg, sp, sp2);
 	} else {
 		if (sp2 != sp)
-			BAD("refused '%.200s' changed speed %" PRIu64 " -> %" PRIu64, msg, sp, sp2);
+			BAD("refused '%.200s' changed speed %llu -> %llu", msg, sp, sp2);
 		if (strcmp(st, st2) && !(active(st) && !strcmp(st2, "completed")))
 			BAD("refused '%.200s' changed state %s -> %s", msg, st, st2);
 	}
@@ -1220,7 +1221,7 @@ static void run_msg(unsigned long idx, int show)
 }
 
 /* The sysfs speed parser as documented by test_41: number, K/M/G suffix. */
-static enum verdict oracle_sysfs(const char *buf, size_t len, uint64_t *v)
+static enum verdict oracle_sysfs(const char *buf, size_t len, unsigned long long *v)
 {
 	char num[64];
 	unsigned int shift = 0;
@@ -1255,7 +1256,7 @@ static void run_sysfs(unsigned long idx, int show)
 {
 	char path[128], buf[8192], cur[64];
 	size_t len;
-	uint64_t nv = 0, sp, sp2;
+	unsigned long long nv = 0, sp, sp2;
 	enum verdict v;
 	uint32_t fl, mi;
 	int fd, r, ro = rn(20) == 0;
@@ -1293,7 +1294,7 @@ static void run_sysfs(unsigned long idx, int show)
 		len = snprintf(buf, sizeof(buf), "%u", rn(100)) + 1;
 		break;
 	case 8:
-		len = snprintf(buf, sizeof(buf), "%" PRIu64 "%c%s", rnd() >> rn(64),
+		len = snprintf(buf, sizeof(buf), "%llu%c%s", rnd() >> rn(64),
 			       "KkMmGgTtPx\n"[rn(11)], pct(50) ? "\n" : "");
 		break;
 	case 9:
@@ -1339,7 +1340,7 @@ static void run_sysfs(unsigned long idx, int show)
 		else
 			check_live_speed(idx, nv, "sysfs");
 	} else if (sp2 != sp) {
-		BAD("sysfs write '%.*s' changed speed %" PRIu64 " -> %" PRIu64,
+		BAD("sysfs write '%.*s' changed speed %llu -> %llu",
 		    (int)(len > 64 ? 64 : len), buf, sp, sp2);
 	}
 	/* The file reads back the speed. */
@@ -1351,7 +1352,7 @@ static void run_sysfs(unsigned long idx, int show)
 		close(fd);
 		cur[n > 0 ? n : 0] = 0;
 		if (strtoull(cur, NULL, 10) != sp2)
-			BAD("sysfs speed reads '%s', status says %" PRIu64, cur, sp2);
+			BAD("sysfs speed reads '%s', status says %llu", cur, sp2);
 	} else {
 		BAD("cannot read %s", path);
 	}
@@ -1435,7 +1436,7 @@ int main(int argc, char **argv)
 		dm_simple(DM_DEV_REMOVE, TNAME, 0);
 		dm_simple(DM_DEV_REMOVE, LNAME, 0);
 		/* One line, in parts. */
-		printf("dmbt-fuzz: seed %" PRIu64 ": %lu cases in %.1fs: ", g_seed, count,
+		printf("dmbt-fuzz: seed %llu: %lu cases in %.1fs: ", g_seed, count,
 		       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
 		printf("table %lu refused/%lu accepted/%lu either, ",
 		       n_case[0][0], n_case[0][1], n_case[0][2]);
@@ -1476,7 +1477,7 @@ int main(int argc, char **argv)
 			oracle_table(t.w, t.n, 0, t.len, &e);
 			if (!strcmp(t.w[0], tmin) || !strcmp(t.w[t.n > 1], tmin))
 				continue;
-			printf("%s\t%s\t%" PRIu64 " %" PRIu64 " backup %s\n", vname[e.v],
+			printf("%s\t%s\t%llu %llu backup %s\n", vname[e.v],
 			       e.v == V_ACCEPT ? e.canon : "-", t.start, t.len, line);
 		}
 		return 0;

@@ -203,7 +203,8 @@ same() {
 	_sm_byte=$(echo "$_sm_out" | sed -n 's/.*differ: [a-z]* \([0-9][0-9]*\).*/\1/p')
 	if [ -n "$_sm_byte" ]; then
 		_sm_off=$((_sm_byte - 1))
-		fail "$1 and $2 differ at offset $_sm_off (sector $((_sm_off / 512)), 4k block $((_sm_off / 4096)))"
+		fail "$1 and $2 differ at offset $_sm_off" \
+		     "(sector $((_sm_off / 512)), 4k block $((_sm_off / 4096)))"
 	fi
 	fail "$1 and $2 differ: $_sm_out"
 }
@@ -239,7 +240,8 @@ wait_state() {
 		_ws_cur=$(backup_status "$1" 2 2>/dev/null)
 		[ "$_ws_cur" = "$2" ] && return 0
 		if [ "$(date +%s)" -ge "$_ws_end" ]; then
-			fail "$1: state did not become '$2' within ${3:-60}s; status: $(dmsetup status "$1" 2>&1)"
+			fail "$1: state did not become '$2' within ${3:-60}s;" \
+			     "status: $(dmsetup status "$1" 2>&1)"
 		fi
 		sleep 0.2
 	done
@@ -254,7 +256,9 @@ dmbt_cleanup() {
 	_cl_f=/sys/kernel/debug/fail_dm_backup_alloc/probability
 	[ -e "$_cl_f" ] && echo 0 >"$_cl_f"
 	for _cl_i in 1 2 3 4 5; do
-		[ -z "$(dmsetup info -c --noheadings -o name 2>/dev/null | grep -v '^No devices found')" ] && break
+		_cl_left=$(dmsetup info -c --noheadings -o name 2>/dev/null |
+			   grep -v '^No devices found')
+		[ -z "$_cl_left" ] && break
 		# -f: devices still open get an error table, which also fails any
 		# I/O queued on a suspended device, so the removal can proceed.
 		dmsetup remove_all -f >/dev/null 2>&1

@@ -70,8 +70,11 @@ recipe_blocks() {
 	kind == "readme" {
 		if (inblock && $0 ~ /^    /) { line(substr($0, 5)); next }
 		inblock = 0
-		if ($0 ~ /^<!-- .* -->$/) { s = $0; sub(/^<!-- /, "", s); sub(/ -->$/, "", s); mark(s) }
-		else if ($0 ~ /^    / && prev == "") { begin_block(); line(substr($0, 5)) }
+		if ($0 ~ /^<!-- .* -->$/) {
+			s = $0; sub(/^<!-- /, "", s); sub(/ -->$/, "", s); mark(s)
+		} else if ($0 ~ /^    / && prev == "") {
+			begin_block(); line(substr($0, 5))
+		}
 		prev = $0
 		next
 	}
@@ -84,7 +87,9 @@ recipe_blocks() {
 			inblock = 0
 		}
 		if ($0 ~ /^\.\. /) { s = $0; sub(/^\.\. /, "", s); mark(s) }
-		if (want && $0 != "" && $0 ~ /^ /) { want = 0; begin_block(); s = $0; sub(/^ +/, "", s); line(s); next }
+		if (want && $0 != "" && $0 ~ /^ /) {
+			want = 0; begin_block(); s = $0; sub(/^ +/, "", s); line(s); next
+		}
 		if ($0 ~ /::$/) want = 1
 		else if ($0 != "") want = 0
 		next

@@ -52,7 +52,10 @@ mkdir -p "$RUNDIR"
 
 # Kernel log lines that mean a kernel bug.  BUG/WARNING must be words, so
 # e.g. "DEBUG" or a driver's "warning:" don't count.
-BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|Call Trace'
+BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep'
+BAD_RE="$BAD_RE|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task"
+BAD_RE="$BAD_RE|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected"
+BAD_RE="$BAD_RE|rcu: INFO|Call Trace"
 # Lines that match BAD_RE but report no bug: the boot banner of a kernel with
 # lockdep (make check-debug).
 OK_RE='RCU lockdep checking is enabled'
@@ -65,7 +68,8 @@ prefix() {
 # bad_lines <file>: print matching lines with the 25 lines after each (the
 # backtrace).
 bad_lines() {
-	awk -v re="$BAD_RE" -v ok="$OK_RE" '$0 ~ re && $0 !~ ok { n = 26 } n > 0 { print; n-- }' "$1"
+	awk -v re="$BAD_RE" -v ok="$OK_RE" \
+		'$0 ~ re && $0 !~ ok { n = 26 } n > 0 { print; n-- }' "$1"
 }
 
 # kill_session <sid>: kill whatever the test left running (background jobs).
@@ -206,7 +210,8 @@ for name in $TESTS; do
 		echo "not ok $IDX $name # $reason"
 		FAILED=$((FAILED + 1))
 	elif [ "$rc" = 4 ]; then
-		echo "ok $IDX $name # SKIP $(cat "$RUNDIR/skip" 2>/dev/null || echo 'no reason given')"
+		why=$(cat "$RUNDIR/skip" 2>/dev/null || echo 'no reason given')
+		echo "ok $IDX $name # SKIP $why"
 		FAILED=$((FAILED + 1))	# a skip is a defect here
 		SKIPPED=$((SKIPPED + 1))
 	else

@@ -189,7 +189,8 @@ same "$o" "$DMBT_TMP/expect"
 
 # ---- the backup's log --------------------------------------------------------
 dmbt-logw dump "$bl" >"$DMBT_TMP/blog" || fail "cannot read the backup's log"
-info "backup log: $(awk '$2 == "data"' "$DMBT_TMP/blog" | wc -l) copy writes, $(awk '$2 == "flush"' "$DMBT_TMP/blog" | wc -l) flushes"
+info "backup log: $(awk '$2 == "data"' "$DMBT_TMP/blog" | wc -l) copy writes," \
+     "$(awk '$2 == "flush"' "$DMBT_TMP/blog" | wc -l) flushes"
 grep -v ' data ' "$DMBT_TMP/blog" | sed 's/^/blog: /'
 awk -v n="$n" '
 	$2 == "flush" { lastflush = $1 }
@@ -198,10 +199,12 @@ awk -v n="$n" '
 	END {
 		if (lastflush == "") { print "FAIL: no flush reached the backup device"; exit 1 }
 		if (lastdata > lastflush) {
-			print "FAIL: copy write " lastdata " after the last flush " lastflush; exit 1
+			print "FAIL: copy write " lastdata " after the last flush " lastflush
+			exit 1
 		}
 		if (done == "" || done < lastflush) {
-			print "FAIL: the final flush (" lastflush ") is not before the state read completed (" done ")"
+			print "FAIL: the final flush (" lastflush ") is not before" \
+			      " the state read completed (" done ")"
 			exit 1
 		}
 		if (sum != n) { print "FAIL: copies wrote " sum " sectors, want " n; exit 1 }

@@ -71,7 +71,8 @@ info "eio: WRITE SAME fails with an I/O error"
 sdebug_disk
 inj=/sys/kernel/debug/scsi_debug/$hctl/error
 if [ ! -e "$inj" ]; then
-	info "no $inj: scsi_debug of $(uname -r) has no per-command error injection (6.7+), eio case not run"
+	info "no $inj: scsi_debug of $(uname -r) has no per-command error injection (6.7+)," \
+	     "eio case not run"
 	exit 0
 fi
 # type 2 (fail the command), 1000 times, WRITE SAME(16) and (10): host and

@@ -4,8 +4,9 @@
 # also a copy that started while the job's completion flush was in flight.
 # Here, under on_source_error ignore, the walk skips an unreadable chunk
 # and the job is done; its flush to the backup device is slow (dm-delay:
-# flushes 10 s, writes 20 s; dm-delay's status shows the flush held).  Meanwhile the origin is fixed and a write
-# to the skipped chunk makes copy-before-write copy it.  Before, the
+# flushes 10 s, writes 20 s; dm-delay's status shows the flush held).
+# Meanwhile the origin is fixed and a write to the skipped chunk makes
+# copy-before-write copy it.  Before, the
 # flush's end declared the job completed while that copy's backup write
 # was still held in dm-delay; now the job looks again after the flush and
 # completes only after the copy and a second flush.

@@ -46,7 +46,8 @@ set -- $(table_of vol)
 [ "$(table_of vol-dmbackup-origin)" = "$table0" ] ||
 	fail "hidden device table '$(table_of vol-dmbackup-origin)' != '$table0'"
 [ -b /dev/mapper/vol-dmbackup-origin ] || fail "no /dev/mapper node for the hidden device"
-[ "$4" = "$(dmsetup info -c --noheadings -o major,minor --separator : vol-dmbackup-origin | tr -d ' ')" ] ||
+hidden=$(dmsetup info -c --noheadings -o major,minor --separator : vol-dmbackup-origin | tr -d ' ')
+[ "$4" = "$hidden" ] ||
 	fail "the backup table's origin is not the hidden device"
 
 out=$(dmbackup status)

@@ -95,7 +95,9 @@ dmbackup wait vol >"$DMBT_TMP/w" 2>&1
 rc=$?
 cat "$DMBT_TMP/w"
 [ $rc -eq 3 ] || fail "wait on a failed job: exit code $rc, want 3"
-grep -Eq "^vol: full failed .* errors [1-9][0-9]* \(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]+\)$" "$DMBT_TMP/w" ||
+re="^vol: full failed .* errors [1-9][0-9]* "
+re="$re\(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]+\)$"
+grep -Eq "$re" "$DMBT_TMP/w" ||
 	fail "no failed line with the error"
 run dmbackup finish vol
 vol_untouched vol "$table0" "$DMBT_TMP/t0"

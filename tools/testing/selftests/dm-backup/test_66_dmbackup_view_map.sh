@@ -63,7 +63,8 @@ jobdevs=$(table_of vol | awk '{ print $4 " " $5 }')
 # copied.
 (
 	for k in 1 2 3 4 5 6 7 8; do
-		bkp-io write /dev/mapper/vol "$DMBT_TMP/expect" $((663 + k)) 24 2 512 16384 50 0 0 ||
+		bkp-io write /dev/mapper/vol "$DMBT_TMP/expect" $((663 + k)) \
+			24 2 512 16384 50 0 0 ||
 			exit 1
 		sleep 0.2
 	done
@@ -98,13 +99,14 @@ run dmsetup remove loaded
 job_untouched "$tbk"
 
 info "view refusals change nothing"
-expect_refusal "a device named vol exists already" dmbackup view vol vol
+expect_refusal "a device named vol exists already" dmbackup view vol "vol"
 expect_refusal "a device named snap exists already" dmbackup view vol snap
 expect_refusal "not a device name" dmbackup view vol a/b
 expect_refusal "no backup job runs on this volume" dmbackup view vol-dmbackup-origin snap2
 no_dev snap2
 expect_refusal "vol is not a backup-view device: not removing it" dmbackup view --remove vol
-expect_refusal "vol-dmbackup-origin is not a backup-view device" dmbackup view --remove vol-dmbackup-origin
+expect_refusal "vol-dmbackup-origin is not a backup-view device" \
+	dmbackup view --remove vol-dmbackup-origin
 exec 3</dev/mapper/snap
 expect_refusal "the view snap is in use" dmbackup view --remove snap
 exec 3<&-
@@ -186,7 +188,8 @@ cp "$DMBT_TMP/map" "$DMBT_TMP/thinmap"
 info "map from byte ranges (unaligned, from stdin)"
 printf '%s\n' "# offset length" "0 512" "$((5 * CH + 4096)) 512" \
 	"$((100 * CH + 512)) $CH" "$((255 * CH)) $CH" >"$DMBT_TMP/ranges"
-run dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" --ranges - <"$DMBT_TMP/ranges"
+run dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" \
+	--ranges - <"$DMBT_TMP/ranges"
 want_map "$DMBT_TMP/want" 0 5 100 101 255
 same "$DMBT_TMP/map" "$DMBT_TMP/want"
 

@@ -54,13 +54,16 @@ writer_beats "$DMBT_TMP/stop"	# the volume still takes writes
 info "the job ended visibly"
 dmesg | tail -n +$((klog0 + 1)) >"$DMBT_TMP/klog"
 cat "$DMBT_TMP/klog"
-grep -q "backup: [0-9]*:[0-9]* ($vol): job abandoned while running at [0-9]*/768 chunks: table gone, backup incomplete" \
+re="backup: [0-9]*:[0-9]* ($vol): job abandoned while running at [0-9]*/768 chunks:"
+re="$re table gone, backup incomplete"
+grep -q "$re" \
 	"$DMBT_TMP/klog" || fail "no 'job abandoned' line in the kernel log"
 out=$(dmbackup status 2>&1)
 rc=$?
 echo "$out"
 [ $rc -eq 1 ] || fail "dmbackup status: exit code $rc, want 1"
-echo "$out" | grep -q "^$vol: no backup job, but $vol-dmbackup-origin is left: .*lvchange --refresh" ||
+re="^$vol: no backup job, but $vol-dmbackup-origin is left: .*lvchange --refresh"
+echo "$out" | grep -q "$re" ||
 	fail "dmbackup status does not report the ended job"
 out=$(dmbackup status "$lv" 2>&1)
 rc=$?

@@ -33,9 +33,12 @@ sysdir=/sys/block/$(dmsetup info -c --noheadings -o blkdevname bk)/backup
 		sleep 0.1
 		dmsetup resume bk || echo "churn: resume failed" >>"$DMBT_TMP/churn.err"
 		case $((i % 3)) in
-		0) dmsetup message bk 0 speed 1048576 || echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
-		1) echo 3M >"$sysdir/speed" || echo "churn: sysfs write failed" >>"$DMBT_TMP/churn.err" ;;
-		2) dmsetup message bk 0 speed 524288 || echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
+		0) dmsetup message bk 0 speed 1048576 ||
+			echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
+		1) echo 3M >"$sysdir/speed" ||
+			echo "churn: sysfs write failed" >>"$DMBT_TMP/churn.err" ;;
+		2) dmsetup message bk 0 speed 524288 ||
+			echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
 		esac
 		sleep 0.3
 	done

@@ -125,7 +125,8 @@ for pol in report ignore; do
 	verdict
 	case $pol in
 	report) echo "$st" | grep -q '^full failed ' || fail "E report: $st" ;;
-	ignore) echo "$st" | grep -q '^full completed ' && [ "$(echo "$st" | cut -d' ' -f11)" -gt 0 ] ||
+	ignore) echo "$st" | grep -q '^full completed ' &&
+			[ "$(echo "$st" | cut -d' ' -f11)" -gt 0 ] ||
 			echo "$st" | grep -q '^full failed ' || fail "E ignore: $st" ;;
 	esac
 	run dmsetup remove bkd

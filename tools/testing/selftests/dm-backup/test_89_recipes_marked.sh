@@ -16,7 +16,8 @@ for doc in README rst man; do
 	f=$(recipe_doc "$doc")
 	[ -f "$f" ] || fail "$f is not in the initramfs"
 	recipe_blocks "$f" | grep -v '^[0-9]* | ' >"$DMBT_TMP/blocks"
-	info "$doc: $(grep -c ' recipe ' "$DMBT_TMP/blocks") recipes, $(grep -c ' not ' "$DMBT_TMP/blocks") other blocks"
+	info "$doc: $(grep -c ' recipe ' "$DMBT_TMP/blocks") recipes," \
+	     "$(grep -c ' not ' "$DMBT_TMP/blocks") other blocks"
 	while read -r line kind name test; do
 		case $kind in
 		unmarked)
@@ -27,10 +28,14 @@ for doc in README rst man; do
 			test=${test#(}
 			test=${test%)}
 			if [ ! -f "$DMBT_DIR/$test.sh" ]; then
-				echo "$f:$line: recipe $name names the test $test, which does not exist"
+				echo "$f:$line: recipe $name names the test $test," \
+				     "which does not exist"
 				bad=1
-			elif ! grep -Eq "^[[:space:]]*(recipe_run|one) $doc $name( |\$)" "$DMBT_DIR/$test.sh"; then
-				echo "$f:$line: $test does not run the recipe $name (recipe_run $doc $name, or one $doc $name with its own helper one)"
+			elif ! grep -Eq "^[[:space:]]*(recipe_run|one) $doc $name( |\$)" \
+				"$DMBT_DIR/$test.sh"; then
+				echo "$f:$line: $test does not run the recipe $name" \
+				     "(recipe_run $doc $name," \
+				     "or one $doc $name with its own helper one)"
 				bad=1
 			fi
 			;;
