@@ -14,16 +14,19 @@
 #              trace header and the fault knob are compiled in-tree) with
 #              scripts/config and olddefconfig; CONFIG_DM_BACKUP=m must
 #              survive olddefconfig (i.e. the Kconfig entry works)
-#   builds     make modules_prepare, then drivers/md/dm-backup.ko in-tree
+#   builds     make W=1 modules_prepare, then drivers/md/dm-backup.ko in-tree
 #              with W=1: no compiler warning or error
 #   checkpatch scripts/checkpatch.pl --strict on every patch (the cover
-#              letter has no diff): 0 errors, 0 warnings, 0 checks
+#              letter has no diff): 0 errors, 0 warnings, 0 checks; the
+#              verdict on an unchanged patch is reused (build/patch-tree/
+#              checkpatch-cache/, keyed by the patch without its commit
+#              id and date, and by checkpatch.pl itself)
 # Last line: "patch: N passed, N failed"; exit status non-zero on failure.
 #
 # Cached in build/patch-tree/: the unpacked source (per package version;
 # the series applied last time is reverted with patch -R before the new one
-# is applied) and the O= object directory (its .config and modules_prepare
-# survive; they are redone only when needed).  Installs flex, bison, bc,
+# is applied) and the O= object directory (its .config is replaced only when
+# the new one differs, so modules_prepare is not redone for nothing).  Installs flex, bison, bc,
 # libelf-dev, libssl-dev and linux-source-6.1 when missing.  Builds run
 # under `nice -n 10` with DMBT_JOBS jobs (default 2).
 set -uo pipefail
@@ -134,23 +137,28 @@ if [ -z "$ok" ]; then
 	for s in config builds checkpatch; do failstep $s "series not applied"; done
 	finish
 fi
-pass "applies (${#PATCHES[@]} patches to $SRCPKG $PKGVER)"
+pass "applies (${#PATCHES[@]} patches to $SRCPKG $PKGVER; $((SECONDS - T0))s with make patch)"
 
 # ---- config -------------------------------------------------------------------------
-kmake() { nice -n 10 make -C "$SRC" O="$OBJ" -j"$JOBS" "$@"; }
-mkdir -p "$OBJ"
+# Made in a separate O= directory and copied to $OBJ only when it differs:
+# a rewritten .config (new mtime) would make modules_prepare start over.
+kmake() { nice -n 10 make -C "$SRC" O="$1" -j"$JOBS" "${@:2}"; }
+CFG=$DIR/cfg
+mkdir -p "$OBJ" "$CFG"
+t=$SECONDS
 cfg_ok=
 {
-	kmake tinyconfig &&
-	"$SRC/scripts/config" --file "$OBJ/.config" \
+	kmake "$CFG" tinyconfig &&
+	"$SRC/scripts/config" --file "$CFG/.config" \
 		-e 64BIT -e MODULES -e MODULE_UNLOAD -e BLOCK -e BLK_DEV -e MD \
 		-m BLK_DEV_DM -m DM_BACKUP \
 		-e SYSFS -e DEBUG_FS -e FTRACE -e ENABLE_DEFAULT_TRACERS \
 		-e FAULT_INJECTION -e FAULT_INJECTION_DEBUG_FS &&
-	kmake olddefconfig
+	kmake "$CFG" olddefconfig
 } >"$LOG/config.log" 2>&1 && cfg_ok=1
-if [ -n "$cfg_ok" ] && grep -qx 'CONFIG_DM_BACKUP=m' "$OBJ/.config"; then
-	pass "config (CONFIG_DM_BACKUP=m after olddefconfig)"
+if [ -n "$cfg_ok" ] && grep -qx 'CONFIG_DM_BACKUP=m' "$CFG/.config"; then
+	cmp -s "$CFG/.config" "$OBJ/.config" || cp "$CFG/.config" "$OBJ/.config"
+	pass "config (CONFIG_DM_BACKUP=m after olddefconfig; $((SECONDS - t))s)"
 else
 	failstep config "CONFIG_DM_BACKUP=m did not survive olddefconfig; see $LOG/config.log"
 	failstep builds "no config"
@@ -159,18 +167,20 @@ fi
 
 # ---- builds -------------------------------------------------------------------------
 if [ -n "$cfg_ok" ]; then
-	if ! kmake modules_prepare >"$LOG/modules_prepare.log" 2>&1; then
+	t=$SECONDS
+	# W=1 here too: a change of flags would rebuild scripts/mod below.
+	if ! kmake "$OBJ" W=1 modules_prepare >"$LOG/modules_prepare.log" 2>&1; then
 		failstep builds "make modules_prepare failed; see $LOG/modules_prepare.log"
 	else
 		rm -f "$OBJ"/drivers/md/dm-backup*.o "$OBJ"/drivers/md/dm-backup.ko
 		# A single module without vmlinux: modpost cannot resolve the
 		# kernel's symbols and says so ("undefined!"); only the
 		# compiler's diagnostics count.
-		kmake W=1 drivers/md/dm-backup.ko >"$LOG/build.log" 2>&1
+		kmake "$OBJ" W=1 drivers/md/dm-backup.ko >"$LOG/build.log" 2>&1
 		rc=$?
 		diags=$(grep -E '(warning|error):' "$LOG/build.log" | grep -v 'modpost: ' || true)
 		if [ $rc -eq 0 ] && [ -f "$OBJ/drivers/md/dm-backup.ko" ] && [ -z "$diags" ]; then
-			pass "builds (drivers/md/dm-backup.ko, W=1, no warnings)"
+			pass "builds (drivers/md/dm-backup.ko, W=1, no warnings; $((SECONDS - t))s)"
 		else
 			[ -n "$diags" ] && echo "$diags" | head -n 40 | sed 's/^/# /'
 			failstep builds "make W=1 drivers/md/dm-backup.ko: rc $rc, $(echo -n "$diags" | grep -c .) diagnostics; see $LOG/build.log"
@@ -179,10 +189,23 @@ if [ -n "$cfg_ok" ]; then
 fi
 
 # ---- checkpatch -------------------------------------------------------------------------
+t=$SECONDS
 e=0 w=0 c=0
 for p in "${PATCHES[@]}"; do
 	n=$(basename "$p")
-	(cd "$SRC" && scripts/checkpatch.pl --strict --color=never "$p") >"$LOG/checkpatch-$n.log" 2>&1
+	# A verdict is kept per patch content (without the commit id and
+	# date lines, which change with every commit of the project): a patch
+	# that did not change is not checked again by the same checkpatch.
+	key=$( { sha256sum <"$SRC/scripts/checkpatch.pl"
+		 sed '1d; /^Date: /d' "$p"; } | sha256sum | cut -c1-32)
+	if [ -f "$DIR/checkpatch-cache/$key" ]; then
+		cp "$DIR/checkpatch-cache/$key" "$LOG/checkpatch-$n.log"
+	else
+		(cd "$SRC" && nice -n 10 scripts/checkpatch.pl --strict --color=never "$p") \
+			>"$LOG/checkpatch-$n.log" 2>&1
+		mkdir -p "$DIR/checkpatch-cache"
+		cp "$LOG/checkpatch-$n.log" "$DIR/checkpatch-cache/$key"
+	fi
 	set -- $(sed -n 's/^total: \([0-9]*\) errors, \([0-9]*\) warnings, \([0-9]*\) checks.*/\1 \2 \3/p' \
 		"$LOG/checkpatch-$n.log")
 	if [ $# -ne 3 ]; then
@@ -194,7 +217,7 @@ for p in "${PATCHES[@]}"; do
 	e=$((e + $1)) w=$((w + $2)) c=$((c + $3))
 done
 if [ $((e + w + c)) -eq 0 ]; then
-	pass "checkpatch --strict (${#PATCHES[@]} patches clean)"
+	pass "checkpatch --strict (${#PATCHES[@]} patches clean; $((SECONDS - t))s)"
 else
 	failstep checkpatch "$e errors, $w warnings, $c checks; see $LOG/checkpatch-*.log"
 fi
