@@ -294,7 +294,10 @@ every dm device, detaches every loop device and unloads brd, null_blk
 and scsi_debug.  Each test_*.sh started on its own runs under run.sh,
 which also fails a test on a BUG, WARNING, lockdep or KASAN report in
 the kernel log.  The C helpers are TEST_GEN_PROGS_EXTENDED: they are
-tools the scripts call, not tests.
+tools the scripts call, not tests.  Tests of the dmbackup CLI and of the
+README's and dmbackup(8)'s recipes skip without them (they live in the
+dm-backup repository, not in the kernel), as do the few that need lvm2
+or nbd-server.
 EOF
 
 # ---- format-patch --------------------------------------------------------------
