@@ -142,7 +142,12 @@ pass "applies (${#PATCHES[@]} patches to $SRCPKG $PKGVER; $((SECONDS - T0))s wit
 # ---- config -------------------------------------------------------------------------
 # Made in a separate O= directory and copied to $OBJ only when it differs:
 # a rewritten .config (new mtime) would make modules_prepare start over.
-kmake() { nice -n 10 make -C "$SRC" O="$1" -j"$JOBS" "${@:2}"; }
+# Not the variables of an outer make (make check KVER=... C=1 ...): the
+# kernel's make would take them as its own.
+kmake() {
+	nice -n 10 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -C "$SRC" O="$1" -j"$JOBS" "${@:2}"
+}
 CFG=$DIR/cfg
 mkdir -p "$OBJ" "$CFG"
 t=$SECONDS
