@@ -15,6 +15,23 @@
 #       injection; tests/debug-kernel.config), built from Debian's
 #       linux-source-6.1 on first use and cached in build/debug/.  The
 #       run also fails on a kmemleak report attributed to dm-backup.
+#       A full `make check` (no T=) also runs check-patch once, counted as
+#       the pseudo-test "patch"; CHECK_PATCH=0 skips it, CHECK_PATCH=1
+#       runs it with T= too.
+#   make patch                  dm-backup as a patch series against Linux 6.1
+#                               (tests/mkpatch.sh): build/patch/0000-cover-
+#                               letter.patch, 0001 the target (sources,
+#                               Kconfig, Makefile, docs, MAINTAINERS), 0002
+#                               the selftests; made with git format-patch
+#                               from the working tree, the module's files
+#                               taken from Kbuild's dm-backup-y.
+#   make check-patch            The series applies to Debian's
+#                               linux-source-6.1 (unpacked once into
+#                               build/patch-tree/), CONFIG_DM_BACKUP=m
+#                               survives olddefconfig, dm-backup.ko builds
+#                               in-tree with W=1, checkpatch --strict is
+#                               clean (tests/patch-test.sh; ends with
+#                               "patch: N passed, N failed").
 #   make demo [KVER=<kver>]     Boot a VM and run selftests/dm-backup/demo.sh.
 #   make bench [KVER=<kver>|all]
 #                               Boot one VM per kernel and run the benchmark
@@ -64,7 +81,7 @@ SRC_DIR   := $(BUILD_DIR)/src
 # picks the 6.1 kernel), not the plain-`make` default computed above.
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
-.PHONY: all modules tools install uninstall check check-debug check-long demo bench shell clean FORCE
+.PHONY: all modules tools install uninstall check check-debug check-long check-patch patch demo bench shell clean FORCE
 
 all: modules
 
@@ -119,13 +136,19 @@ uninstall:
 # check/demo/shell: tests/check.sh builds the module for each kernel (via
 # `make modules KVER=...`), builds the initramfs and boots the VM.
 check:
-	@tests/check.sh --mode check --kver "$(USER_KVER)" --tests "$(T)"
+	@CHECK_PATCH="$(CHECK_PATCH)" tests/check.sh --mode check --kver "$(USER_KVER)" --tests "$(T)"
 
 check-debug:
 	@tests/check.sh --mode check --kver debug --tests "$(T)"
 
 check-long:
 	@tests/check.sh --mode check --long --kver "$(USER_KVER)" --tests "$(T)"
+
+patch:
+	@tests/mkpatch.sh
+
+check-patch:
+	@tests/patch-test.sh
 
 demo:
 	@tests/check.sh --mode demo --kver "$(USER_KVER)"

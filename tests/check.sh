@@ -13,6 +13,13 @@
 # long form (`make check-long`).
 # Ends with exactly one aggregate "N passed, N failed" line (per-kernel
 # lines are labelled "<kver>: ...") and exits non-zero on any failure.
+#
+# A full `make check` (no --tests, not the debug kernel) also runs
+# tests/patch-test.sh once, after the kernels: the series of `make patch`
+# applies to linux-source-6.1, configures, builds with W=1 and passes
+# checkpatch.  It counts as one pseudo-test "patch" in the totals.
+# CHECK_PATCH=0 skips it, CHECK_PATCH=1 runs it even with --tests (make
+# check CHECK_PATCH=...).
 set -uo pipefail
 
 MODE=check KVER_ARG= TESTS=
@@ -106,6 +113,20 @@ for k in $KVERS; do
 	TOTAL_P=$((TOTAL_P + PASSED))
 	TOTAL_F=$((TOTAL_F + FAILED))
 done
+
+# ---- the kernel patch series (pseudo-test "patch") ------------------------------
+CHECK_PATCH=${CHECK_PATCH:-}
+if [ "$MODE" = check ] && [ "$CHECK_PATCH" != 0 ] &&
+   { [ "$CHECK_PATCH" = 1 ] || { [ -z "$TESTS" ] && [ "$KVER_ARG" != debug ]; }; }; then
+	echo "=== patch ==="
+	if tests/patch-test.sh; then
+		echo "ok patch"
+		TOTAL_P=$((TOTAL_P + 1))
+	else
+		echo "FAIL patch"; RECAP+=("patch: the kernel patch series (make check-patch)")
+		TOTAL_F=$((TOTAL_F + 1))
+	fi
+fi
 
 for r in "${RECAP[@]}"; do
 	echo "check: FAILED on $r"

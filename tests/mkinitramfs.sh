@@ -147,16 +147,18 @@ for tool in $OPTIONAL; do
 	copy_bin "$p" /usr/bin/$tool
 done
 
-# Test helpers: every *.c in the selftests directory becomes a binary of the
-# same name (minus .c) in /usr/local/bin.
-shopt -s nullglob
-for c in "$SELFTESTS"/*.c; do
-	name=$(basename "$c" .c)
-	gcc -O2 -Wall -pthread -o "$ROOT/usr/local/bin/$name" "$c" ||
-		die "failed to compile test helper $c"
-	copy_bin "$ROOT/usr/local/bin/$name" /usr/local/bin/$name
+# Test helpers (bkp-io, dmbt-prng, ...): built by the selftests' own
+# kselftest-style Makefile (TEST_GEN_PROGS_EXTENDED; out of a kernel tree
+# its `include ../lib.mk` finds the stand-in tools/testing/selftests/lib.mk)
+# straight into /usr/local/bin, then their libraries are added.
+make -s -C "$SELFTESTS" OUTPUT="$ROOT/usr/local/bin" >&2 ||
+	die "failed to build the test helpers (make -C $SELFTESTS)"
+for h in "$ROOT"/usr/local/bin/*; do
+	[ -f "$h" ] && [ -x "$h" ] || continue
+	copy_bin "$h" "/usr/local/bin/${h##*/}"
 done
-shopt -u nullglob
+[ -x "$ROOT/usr/local/bin/dmbt-prng" ] ||
+	die "the selftests' Makefile built no dmbt-prng into /usr/local/bin"
 
 # The admin's CLI (tools/dmbackup, linked with libdevmapper and expat), for
 # test_6x_* and, as `dmbackup map`, the map of sync mode top.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # dm-backup helpers for the selftests; source after lib.sh:
 #     . "$DMBT_DIR/lib.sh"; . "$DMBT_DIR/backup.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dm-backup benchmark, guest side (issue 5).  Not a test: `make check` only
 # runs test_*.sh.  Started by /init in dmbt.mode=bench (`make bench`, see
 # tests/bench.sh, which boots the VM, collects the numbers and writes the
@@ -151,7 +152,8 @@ trace_setup() {
 	[ -w $TR/set_ftrace_filter ] || fail "no tracefs: cannot time kernel-side work"
 	echo 0 >$TR/tracing_on
 	echo nop >$TR/current_tracer
-	echo "$2" >$TR/set_ftrace_filter || fail "cannot trace '$2' (not in available_filter_functions?)"
+	echo "$2" >$TR/set_ftrace_filter ||
+		fail "cannot trace '$2' (not in available_filter_functions?)"
 	if [ "$1" = function_graph ]; then
 		echo "$2" >$TR/set_graph_function || fail "set_graph_function"
 		echo 1 >$TR/max_graph_depth || fail "max_graph_depth"
@@ -174,7 +176,8 @@ trace_off() {
 # ktrace_walk_s: seconds from backup_resume (the job starts) to the state
 # change to completed, from the trace buffer's own timestamps.
 ktrace_walk_s() {
-	awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); break } }
+	awk '{ for (i = 1; i <= NF; i++)
+		if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); break } }
 	     / backup_resume <-/ && r == "" { r = ts }
 	     /dm_backup_state: .* running -> completed/ { c = ts }
 	     END { if (r == "" || c == "") exit 1; printf "%.6f", c - r }' $TR/trace ||
@@ -182,9 +185,12 @@ ktrace_walk_s() {
 }
 
 # ---- devices -----------------------------------------------------------------
-info "bench: runs=$RUNS cases=$CASES walk=${WALK_MB}MiB rand=${RAND_MB}MiB brd=2x${BRD_MB}MiB kernel=$(uname -r) cpus=$(nproc) mem=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)KiB"
+mem_kib=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)
+info "bench: runs=$RUNS cases=$CASES walk=${WALK_MB}MiB rand=${RAND_MB}MiB brd=2x${BRD_MB}MiB" \
+	"kernel=$(uname -r) cpus=$(nproc) mem=${mem_kib}KiB"
 echo "DMBT-BENCH-INFO kernel $(uname -r)"
-echo "DMBT-BENCH-INFO config runs=$RUNS cases=$CASES walk_mb=$WALK_MB rand_mb=$RAND_MB cpus=$(nproc)"
+echo "DMBT-BENCH-INFO config runs=$RUNS cases=$CASES walk_mb=$WALK_MB rand_mb=$RAND_MB" \
+	"cpus=$(nproc)"
 mkbrd 2 "$BRD_MB" >/dev/null
 [ -b $O ] && [ -b $B ] || fail "brd disks missing"
 info "filling the origin ($WALK_MB MiB) with pseudo-random data"
@@ -211,12 +217,16 @@ mklog() {	# mklog <passes> <file> [chunks]
 		_p=0
 		while [ $_p -lt "$1" ]; do
 			seq 0 $((${3:-$RAND_CHUNKS} - 1)) | shuf |
-				awk -v s=$((7 + _p)) 'BEGIN { srand(s) } { printf "/dev/bench write %d 4096\n", $1 * 65536 + int(rand() * 16) * 4096 }'
+				awk -v s=$((7 + _p)) 'BEGIN { srand(s) }
+				{ printf "/dev/bench write %d 4096\n",
+					 $1 * 65536 + int(rand() * 16) * 4096 }'
 			_p=$((_p + 1))
 		done
 		echo "/dev/bench close"
 	} >"$2" || fail "cannot write the iolog $2"
-	[ "$(grep -c ' write ' "$2")" = $(($1 * ${3:-$RAND_CHUNKS})) ] || fail "iolog $2 has the wrong length"
+	_ml_n=$(grep -c ' write ' "$2")
+	[ "$_ml_n" = $(($1 * ${3:-$RAND_CHUNKS})) ] ||
+		fail "iolog $2 has the wrong length"
 }
 FIRST_LOG=$DMBT_TMP/first.iolog
 MANY_LOG=$DMBT_TMP/many.iolog
@@ -244,7 +254,8 @@ rand4k() {
 	[ "$_n" = "$_want" ] || fail "fio did $_n writes, not $_want ($3)"
 	emit "$3.iops" "$(fio_get "$DMBT_TMP/r.json" .iops)"
 	emit "$3.lat" "$(calc "$(fio_get "$DMBT_TMP/r.json" .lat_ns.mean) / 1000")"
-	emit "$3.p99" "$(calc "$(fio_get "$DMBT_TMP/r.json" '.lat_ns.percentile["99.000000"]') / 1000")"
+	_p99=$(fio_get "$DMBT_TMP/r.json" '.lat_ns.percentile["99.000000"]')
+	emit "$3.p99" "$(calc "$_p99 / 1000")"
 }
 
 # seq1m <dev> <key>: 1 MiB sequential writes over the region, emit MB/s.
@@ -262,7 +273,8 @@ setup_snap() {	# N|P [cow device]
 	_cow=${2:-$B}
 	if [ "$1" = P ]; then
 		# A fresh persistent store: no valid header from the last run.
-		dd if=/dev/zero of=$B bs=64k count=4 oflag=direct status=none || fail "zeroing COW header"
+		dd if=/dev/zero of=$B bs=64k count=4 oflag=direct status=none ||
+			fail "zeroing COW header"
 	fi
 	dm_create so "0 $RAND_SZ snapshot-origin $O"
 	dmsetup suspend so || fail "suspend so"
@@ -284,7 +296,8 @@ while [ $RUN -le "$RUNS" ]; do
 	if has_case 1; then
 		info "case 1: dd ${WALK_MB} MiB"
 		t0=$(now)
-		/usr/bin/dd if=$O of=$B bs=1M count="$WALK_MB" iflag=direct oflag=direct status=none ||
+		/usr/bin/dd if=$O of=$B bs=1M count="$WALK_MB" iflag=direct oflag=direct \
+			status=none ||
 			fail "dd failed"
 		t1=$(now)
 		emit walk.dd.mbs "$(calc "$WALK_MB * 1.048576 / $(secs "$t0" "$t1")")"
@@ -300,7 +313,8 @@ while [ $RUN -le "$RUNS" ]; do
 			trace_off
 			emit walk.cs$cs.ks "$ks"
 			emit walk.cs$cs.kmbs "$(calc "$WALK_MB * 1.048576 / $ks")"
-			[ "$(bk_copied bk)" = "$(bk_total bk)" ] || fail "completed but not all copied: $(backup_status bk)"
+			[ "$(bk_copied bk)" = "$(bk_total bk)" ] ||
+				fail "completed but not all copied: $(backup_status bk)"
 			dm_remove bk
 			emit walk.cs$cs.s "$s"
 			emit walk.cs$cs.mbs "$(calc "$WALK_MB * 1.048576 / $s")"
@@ -426,17 +440,20 @@ while [ $RUN -le "$RUNS" ]; do
 		sleep 4
 		w5=$(writes_done vol); t5=$(now)
 		emit during.after.iops "$(calc "($w5 - $w4) / $(secs "$t4" "$t5")")"
-		kill -0 $fpid 2>/dev/null || fail "fio died during case 4: $(cat "$DMBT_TMP/bg.log")"
+		kill -0 $fpid 2>/dev/null ||
+			fail "fio died during case 4: $(cat "$DMBT_TMP/bg.log")"
 		kill $fpid
 		wait $fpid
-		grep -q 'err= *[1-9]' "$DMBT_TMP/bg.log" && fail "fio saw I/O errors: $(cat "$DMBT_TMP/bg.log")"
+		grep -q 'err= *[1-9]' "$DMBT_TMP/bg.log" &&
+			fail "fio saw I/O errors: $(cat "$DMBT_TMP/bg.log")"
 		dm_remove vol
 	fi
 
 	# ---- case 5: throttle accuracy ---------------------------------------------------
 	if has_case 5; then
 		for mib in 8 32 64; do
-			[ $((mib * 11)) -lt "$WALK_MB" ] || fail "walk region too small for $mib MiB/s over 10 s"
+			[ $((mib * 11)) -lt "$WALK_MB" ] ||
+				fail "walk region too small for $mib MiB/s over 10 s"
 			info "case 5: speed $mib MiB/s"
 			dm_create bk "0 $WALK_SZ backup $O $B full 2 speed $((mib * 1048576))"
 			sleep 1
@@ -454,14 +471,17 @@ while [ $RUN -le "$RUNS" ]; do
 
 	# ---- case 6: scale ---------------------------------------------------------------------
 	if has_case 6; then
-		info "case 6: constructor time and memory vs origin size (dm-zero origin, thin backup)"
+		info "case 6: constructor time and memory vs origin size" \
+		     "(dm-zero origin, thin backup)"
 		T16=$((16 << 31))	# 16 TiB in sectors
 		if [ $RUN = 1 ]; then
 			meta=$(mkloop 64) || exit 1
 			data=$(mkloop 256) || exit 1
-			dd if=/dev/zero of="$meta" bs=4k count=1 oflag=direct status=none || fail "zeroing thin metadata"
+			dd if=/dev/zero of="$meta" bs=4k count=1 oflag=direct status=none ||
+				fail "zeroing thin metadata"
 			dm_create zo "0 $T16 zero"
-			dm_create pool "0 $((256 * 2048)) thin-pool $meta $data 128 0 1 skip_block_zeroing"
+			dm_create pool \
+				"0 $((256 * 2048)) thin-pool $meta $data 128 0 1 skip_block_zeroing"
 			dmsetup message pool 0 "create_thin 0" || fail "create_thin"
 			dm_create thin "0 $T16 thin /dev/mapper/pool 0"
 		fi
@@ -475,7 +495,8 @@ while [ $RUN -le "$RUNS" ]; do
 			awk -v f="$1" 'index($0, " " f) && / us / {
 				for (i = 1; i < NF; i++) if ($(i + 1) == "us") { print $i; n++ } }
 				END { if (n != 1) exit 1 }' $TR/trace ||
-				fail "expected one traced call of $1: $(grep -c "$1" $TR/trace) found"
+				fail "expected one traced call of $1:" \
+				     "$(grep -c "$1" $TR/trace) found"
 		}
 		for size in 1G 1T 16T; do
 			case $size in
@@ -502,7 +523,8 @@ while [ $RUN -le "$RUNS" ]; do
 			expect_running bk
 			emit ctr.bk.$size.ms "$(calc "$(secs "$t0" "$t1") * 1000")"
 			emit ctr.k.$size.ms "$(calc "$(traced_us backup_ctr) / 1000")"
-			emit resume.k.$size.ms "$(calc "($(traced_us backup_preresume) + $(traced_us backup_resume)) / 1000")"
+			_us=$(($(traced_us backup_preresume) + $(traced_us backup_resume)))
+			emit resume.k.$size.ms "$(calc "$_us / 1000")"
 			emit mem.$size.free "$((f0 - $1))"
 			emit mem.$size.slab "$(($2 - s0))"
 			emit mem.$size.sunrec "$(($3 - u0))"
@@ -542,8 +564,10 @@ while [ $RUN -le "$RUNS" ]; do
 				[ $i -lt 300 ] || fail "fio (pile) did not end"
 				sleep 0.5
 			done
-			wait $fpid || fail "fio (pile, $kind) failed: $(tail -n 5 "$DMBT_TMP/pile.log")"
-			[ "$($JQ -r '[.jobs[].error] | max' "$DMBT_TMP/pile.json")" = 0 ] || fail "fio (pile) error"
+			wait $fpid ||
+				fail "fio (pile, $kind) failed: $(tail -n 5 "$DMBT_TMP/pile.log")"
+			[ "$($JQ -r '[.jobs[].error] | max' "$DMBT_TMP/pile.json")" = 0 ] ||
+				fail "fio (pile) error"
 			emit pile.$kind.free "$((f0 - fmin))"
 			emit pile.$kind.slab "$((smax - s0))"
 			emit pile.$kind.sunrec "$((umax - u0))"

@@ -306,10 +306,10 @@ static int cmd_write(int argc, char **argv)
 		perror("msync");
 	munmap(g.expect, g.size);
 	close(efd);
-	printf("bkp-io: %u ops by %u writers, %d errors, %lu discards unsupported, max latency %llu ms\n",
-	       g.ops_per_thread * threads, threads, g.errors,
-	       g.nr_discard_unsupported,
-	       (unsigned long long)g.max_latency_ms);
+	printf("bkp-io: %u ops by %u writers, %d errors, ",
+	       g.ops_per_thread * threads, threads, g.errors);
+	printf("%lu discards unsupported, max latency %llu ms\n",
+	       g.nr_discard_unsupported, (unsigned long long)g.max_latency_ms);
 	return g.errors ? 1 : 0;
 }
 

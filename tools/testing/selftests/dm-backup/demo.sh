@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # make demo: back up a live, mounted ext4 volume while files are being
 # written to it, the way an admin would with an LVM volume:
 #   1. "vol" is a dm-linear volume over a 256 MiB disk, ext4, mounted, busy;
@@ -76,6 +77,7 @@ echo "backup sha256:             $b"
 run e2fsck -fn "$bdisk"
 
 step "summary"
-echo "demo: backed up a live 256 MiB ext4 volume in $(echo "$end $start" | awk '{printf "%.1f", $1 - $2}') s" \
+secs=$(echo "$end $start" | awk '{printf "%.1f", $1 - $2}')
+echo "demo: backed up a live 256 MiB ext4 volume in $secs s" \
 	"while writing $i files ($((i / 2)) MiB); $cbw chunks were copied before a write;" \
 	"backup sha256 equals T0; e2fsck clean; all files intact"

@@ -54,26 +54,35 @@
 #define LNAME "dmbt-fuzz-live"
 #define LIVE_SPEED 65536ULL
 #define MAXW 4096
-#define LINE_MAX_LEN (1 << 17)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define LINE_MAX_LEN 131072	/* bytes */
 
-enum verdict { REFUSE, ACCEPT, EITHER };
-static const char *vname[] = { "refuse", "accept", "either" };
+enum verdict { V_REFUSE, V_ACCEPT, V_EITHER };
+static const char * const vname[] = { "refuse", "accept", "either" };
 
 /* ---- prng --------------------------------------------------------------- */
-static uint64_t rs;
-static uint64_t rnd(void)
+static unsigned long long rs;
+static unsigned long long rnd(void)
 {
-	uint64_t z = (rs += 0x9e3779b97f4a7c15ULL);
+	unsigned long long z = (rs += 0x9e3779b97f4a7c15ULL);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
 }
-static unsigned int rn(unsigned int n) { return n ? rnd() % n : 0; }
-static int pct(unsigned int p) { return rn(100) < p; }
+
+static unsigned int rn(unsigned int n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static int pct(unsigned int p)
+{
+	return rn(100) < p;
+}
 
 /* ---- devices -------------------------------------------------------------- */
-struct dev { const char *path; char mm[32]; uint64_t sectors; dev_t rdev; };
+struct dev { const char *path; char mm[32]; unsigned long long sectors; dev_t rdev; };
 static struct dev D[5];		/* origin, backup, small, live origin, live backup */
 static int ctl = -1;
 static int verbose;
@@ -104,7 +113,7 @@ static int dev_init(struct dev *d, const char *path)
  * size, or -1 if it cannot be opened.  Only words the generator makes are
  * resolved: our devices by path or major:minor, or junk.
  */
-static int resolve(const char *w, dev_t *rdev, uint64_t *sectors)
+static int resolve(const char *w, dev_t *rdev, unsigned long long *sectors)
 {
 	char p[64];
 	unsigned int ma, mi;
@@ -170,7 +179,7 @@ static int dm_simple(unsigned long cmd, const char *name, uint32_t flags)
 	return dm_do(cmd);
 }
 
-struct tgt { uint64_t start, len; const char *params; };
+struct tgt { unsigned long long start, len; const char *params; };
 
 static int dm_load(const char *name, const struct tgt *t, int n)
 {
@@ -236,7 +245,7 @@ static int dm_flags(const char *name, uint32_t *flags, uint32_t *devmin)
 	return 0;
 }
 
-static int dm_msg(const char *name, uint64_t sector, const char *msg)
+static int dm_msg(const char *name, unsigned long long sector, const char *msg)
 {
 	struct dm_ioctl *io = dm_prep(name, 0);
 	struct dm_target_msg *m = (void *)((char *)io + io->data_start);
@@ -283,9 +292,9 @@ static const char *kmsg_drain(void)
 
 /* ---- oracle helpers ------------------------------------------------------------- */
 /* kstrtou64(s, 10): optional '+', digits, an optional trailing '\n', no overflow. */
-static int kstrtou64_ok(const char *s, uint64_t *v)
+static int kstrtou64_ok(const char *s, unsigned long long *v)
 {
-	uint64_t x = 0;
+	unsigned long long x = 0;
 	const char *p = s;
 
 	if (*p == '+')
@@ -311,11 +320,11 @@ static int kstrtou64_ok(const char *s, uint64_t *v)
  * dm_read_arg_group's "%u%c": digits only (no sign).  1: value in *v;
  * 0: refused; -1: too many digits, dm core's sscanf wraps: either.
  */
-static int count_word(const char *s, uint64_t *v)
+static int count_word(const char *s, unsigned long long *v)
 {
 	const char *p = s;
 	int sig = 0;
-	uint64_t x = 0;
+	unsigned long long x = 0;
 
 	if (!isdigit((unsigned char)*p))
 		return 0;
@@ -332,14 +341,14 @@ static int count_word(const char *s, uint64_t *v)
 	return 1;
 }
 
-static const char *policy_src[] = { "report", "ignore", "stop", NULL };
-static const char *policy_tgt[] = { "report", "ignore", "stop", "enospc", NULL };
-static const char *policy_cbw[] = { "break_backup", "fail_write", NULL };
-static const char *optnames[] = { "speed", "chunk_size", "on_source_error",
+static const char * const policy_src[] = { "report", "ignore", "stop", NULL };
+static const char * const policy_tgt[] = { "report", "ignore", "stop", "enospc", NULL };
+static const char * const policy_cbw[] = { "break_backup", "fail_write", NULL };
+static const char * const optnames[] = { "speed", "chunk_size", "on_source_error",
 				  "on_target_error", "on_cbw_error", "map", NULL };
-static const char *modes[] = { "full", "top", "none", NULL };
+static const char * const modes[] = { "full", "top", "none", NULL };
 
-static int match(const char *w, const char **names)
+static int match(const char *w, const char * const *names)
 {
 	int i;
 
@@ -353,24 +362,24 @@ struct expect {
 	enum verdict v;
 	const char *msg;	/* the documented kernel log message, if refused */
 	char canon[512];	/* the canonical params, if accepted */
-	uint64_t chunk;
+	unsigned long long chunk;
 	int mode;
 };
 
 /* The documented grammar of the table line's params, as words. */
-static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
+static void oracle_table(char **w, int n, unsigned long long start, unsigned long long len,
 			 struct expect *e)
 {
-	uint64_t speed = 0, chunk = 128, cnt = 0, v;
+	unsigned long long speed = 0, chunk = 128, cnt = 0, v;
 	int src = 0, tgt = 0, cbw = 0, seen = 0, i, k, nr, cw, mode, map = 0;
 	dev_t od, bd, md = 0;
-	uint64_t os, bs, ms = 0;
+	unsigned long long os, bs, ms = 0;
 	char *c;
 
-	e->v = REFUSE;
+	e->v = V_REFUSE;
 	e->msg = NULL;
 	e->canon[0] = 0;
-	if (start + len < start || start + len > (uint64_t)INT64_MAX >> 9 ||
+	if (start + len < start || start + len > (unsigned long long)INT64_MAX >> 9 ||
 	    start != 0 || len == 0)
 		return;			/* dm core: too large, gap, zero length */
 	if (n < 3) {
@@ -386,12 +395,12 @@ static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
 	if (n > 3) {
 		cw = count_word(w[3], &cnt);
 		if (cw < 0) {
-			e->v = EITHER;
+			e->v = V_EITHER;
 			return;
 		}
 		/* at most 2 words per option the target knows */
-		if (!cw || cnt > 2 * (sizeof(optnames) / sizeof(optnames[0]) - 1) ||
-		    cnt > (uint64_t)(n - 4)) {
+		if (!cw || cnt > 2 * (ARRAY_SIZE(optnames) - 1) ||
+		    cnt > (unsigned long long)(n - 4)) {
 			e->msg = "Invalid number of optional arguments";
 			return;
 		}
@@ -512,7 +521,7 @@ static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
 		e->msg = "Backup device is in use by another backup job";
 		return;
 	}
-	e->v = ACCEPT;
+	e->v = V_ACCEPT;
 	e->mode = mode;
 	e->chunk = chunk;
 	c = e->canon;
@@ -522,9 +531,9 @@ static void oracle_table(char **w, int n, uint64_t start, uint64_t len,
 	if (nr)
 		c += sprintf(c, " %d", 2 * nr);
 	if (speed)
-		c += sprintf(c, " speed %" PRIu64, speed);
+		c += sprintf(c, " speed %llu", speed);
 	if (chunk != 128)
-		c += sprintf(c, " chunk_size %" PRIu64, chunk);
+		c += sprintf(c, " chunk_size %llu", chunk);
 	if (src)
 		c += sprintf(c, " on_source_error %s", policy_src[src]);
 	if (tgt)
@@ -591,20 +600,34 @@ static char *devword1(int role);
 static char *number(void)
 {
 	switch (rn(14)) {
-	case 0: return pstr("0");
-	case 1: return pstr("%u", rn(10));
-	case 2: return pstr("%" PRIu64, rnd() >> rn(64));
-	case 3: return pstr("-%u", rn(1000));
-	case 4: return pstr("+%u", rn(5000));
-	case 5: return pstr("18446744073709551615");
-	case 6: return pstr("18446744073709551616");
-	case 7: return pstr("99999999999999999999999999");
-	case 8: return pstr("0x%x", rn(4096));
-	case 9: return pstr("%u%c", rn(100), "kKmMgGx."[rn(8)]);
-	case 10: return pstr("000%u", 1u << rn(13));
-	case 11: return pstr("%u", 1u << rn(14));
-	case 12: return pstr("4294967%03u", rn(1000));
-	default: return pstr("%" PRIu64, (uint64_t)rn(1 << 20) * rn(1 << 20));
+	case 0:
+		return pstr("0");
+	case 1:
+		return pstr("%u", rn(10));
+	case 2:
+		return pstr("%llu", rnd() >> rn(64));
+	case 3:
+		return pstr("-%u", rn(1000));
+	case 4:
+		return pstr("+%u", rn(5000));
+	case 5:
+		return pstr("18446744073709551615");
+	case 6:
+		return pstr("18446744073709551616");
+	case 7:
+		return pstr("99999999999999999999999999");
+	case 8:
+		return pstr("0x%x", rn(4096));
+	case 9:
+		return pstr("%u%c", rn(100), "kKmMgGx."[rn(8)]);
+	case 10:
+		return pstr("000%u", 1u << rn(13));
+	case 11:
+		return pstr("%u", 1u << rn(14));
+	case 12:
+		return pstr("4294967%03u", rn(1000));
+	default:
+		return pstr("%llu", (unsigned long long)rn(1 << 20) * rn(1 << 20));
 	}
 }
 
@@ -638,23 +661,39 @@ static char *devword(int role)
 static char *devword1(int role)
 {
 	switch (rn(role == 0 ? 24 : 20)) {
-	case 0: return pstr("%s", D[0].path);
-	case 1: return pstr("%s", D[0].mm);
-	case 2: return pstr("%s", D[1].path);
-	case 3: return pstr("%s", D[1].mm);
-	case 4: return pstr("%s", D[2].path);
-	case 5: return pstr("%s", D[2].mm);
-	case 6: return pstr("/dev/nonexistent%u", rn(10));
-	case 7: return pstr("/dev/null");
+	case 0:
+		return pstr("%s", D[0].path);
+	case 1:
+		return pstr("%s", D[0].mm);
+	case 2:
+		return pstr("%s", D[1].path);
+	case 3:
+		return pstr("%s", D[1].mm);
+	case 4:
+		return pstr("%s", D[2].path);
+	case 5:
+		return pstr("%s", D[2].mm);
+	case 6:
+		return pstr("/dev/nonexistent%u", rn(10));
+	case 7:
+		return pstr("/dev/null");
 	/* Not a loop major: loop's probe would create the device on open. */
-	case 8: return pstr("%u:%u", dm_major, 200 + rn(50));
-	case 9: return pstr("0:0");
-	case 10: return junk(20);
-	case 11: return number();
-	case 12: return pstr("%s", tmin);	/* the device being loaded: load only */
-	case 13: return pstr("/dev/mapper/" LNAME);
-	case 14: return pstr("%s", D[4].path);
-	default: return pstr("%s", role == 0 ? D[0].path : D[1].path);
+	case 8:
+		return pstr("%u:%u", dm_major, 200 + rn(50));
+	case 9:
+		return pstr("0:0");
+	case 10:
+		return junk(20);
+	case 11:
+		return number();
+	case 12:
+		return pstr("%s", tmin); /* the device being loaded: load only */
+	case 13:
+		return pstr("/dev/mapper/" LNAME);
+	case 14:
+		return pstr("%s", D[4].path);
+	default:
+		return pstr("%s", role == 0 ? D[0].path : D[1].path);
 	}
 }
 
@@ -663,17 +702,23 @@ static const char *optvalue(int o)
 	if (pct(25))
 		return nohex(pct(50) ? number() : junk(12));
 	switch (o) {
-	case 0: return pct(20) ? pstr("%" PRIu64, rnd() >> rn(64)) : number();
-	case 1: return pct(60) ? pstr("%s%u", pct(10) ? "+" : "", 1u << rn(13)) : number();
-	case 2: return recase(policy_src[rn(4)] ? policy_src[rn(3)] : "enospc");
-	case 3: return recase(policy_tgt[rn(4)]);
-	case 5: return pct(80) ? pstr("%s", pct(50) ? D[2].path : D[2].mm) : devword(1);
-	default: return recase(pct(90) ? policy_cbw[rn(2)] : "break");
+	case 0:
+		return pct(20) ? pstr("%llu", rnd() >> rn(64)) : number();
+	case 1:
+		return pct(60) ? pstr("%s%u", pct(10) ? "+" : "", 1u << rn(13)) : number();
+	case 2:
+		return recase(policy_src[rn(4)] ? policy_src[rn(3)] : "enospc");
+	case 3:
+		return recase(policy_tgt[rn(4)]);
+	case 5:
+		return pct(80) ? pstr("%s", pct(50) ? D[2].path : D[2].mm) : devword(1);
+	default:
+		return recase(pct(90) ? policy_cbw[rn(2)] : "break");
 	}
 }
 
 struct tcase {
-	uint64_t start, len;
+	unsigned long long start, len;
 	char *w[MAXW];
 	int n;
 	int ntargets;		/* 2: two backup targets splitting the line */
@@ -688,12 +733,24 @@ static void gen_table(struct tcase *t)
 	t->ntargets = 1;
 	t->start = pct(97) ? 0 : rnd() >> rn(64);
 	switch (rn(12)) {
-	case 0: t->len = 0; break;
-	case 1: t->len = D[0].sectors + 1 + rn(100); break;
-	case 2: t->len = rnd() >> rn(64); break;
-	case 3: t->len = D[2].sectors; break;
-	case 4: t->len = 1 + rn(D[0].sectors); break;
-	default: t->len = D[0].sectors; break;
+	case 0:
+		t->len = 0;
+		break;
+	case 1:
+		t->len = D[0].sectors + 1 + rn(100);
+		break;
+	case 2:
+		t->len = rnd() >> rn(64);
+		break;
+	case 3:
+		t->len = D[2].sectors;
+		break;
+	case 4:
+		t->len = 1 + rn(D[0].sectors);
+		break;
+	default:
+		t->len = D[0].sectors;
+		break;
 	}
 	if (pct(40)) {			/* a valid line, maybe with one mutation */
 		static const char *good[6][4] = {
@@ -773,10 +830,18 @@ static void gen_table(struct tcase *t)
 		t->w[t->n++] = devword(1);
 	if (pct(97)) {
 		switch (rn(12)) {
-		case 0: t->w[t->n++] = recase("top"); break;
-		case 1: t->w[t->n++] = recase("none"); break;
-		case 2: t->w[t->n++] = junk(8); break;
-		default: t->w[t->n++] = recase("full"); break;
+		case 0:
+			t->w[t->n++] = recase("top");
+			break;
+		case 1:
+			t->w[t->n++] = recase("none");
+			break;
+		case 2:
+			t->w[t->n++] = junk(8);
+			break;
+		default:
+			t->w[t->n++] = recase("full");
+			break;
 		}
 	}
 	if (t->n < 3 || pct(15))
@@ -784,10 +849,18 @@ static void gen_table(struct tcase *t)
 	npairs = rn(7);
 	cntmode = rn(10);
 	switch (cntmode) {
-	case 0: t->w[t->n++] = number(); break;
-	case 1: t->w[t->n++] = pstr("%u", 2 * npairs + 1); break;
-	case 2: t->w[t->n++] = junk(5); break;
-	default: t->w[t->n++] = pstr("%u", 2 * npairs); break;
+	case 0:
+		t->w[t->n++] = number();
+		break;
+	case 1:
+		t->w[t->n++] = pstr("%u", 2 * npairs + 1);
+		break;
+	case 2:
+		t->w[t->n++] = junk(5);
+		break;
+	default:
+		t->w[t->n++] = pstr("%u", 2 * npairs);
+		break;
 	}
 	for (i = 0; i < npairs && t->n < MAXW - 2; i++) {
 		int o = rn(6);
@@ -835,10 +908,10 @@ static char *join(char **w, int n)
 
 /* ---- case runners ---------------------------------------------------------------- */
 static unsigned long n_case[3][3], n_bad, n_either_acc, n_note;
-static uint64_t g_seed;
+static unsigned long long g_seed;
 
 #define BAD(...) do { \
-	printf("MISMATCH seed %" PRIu64 " case %lu: ", g_seed, idx); \
+	printf("MISMATCH seed %llu case %lu: ", g_seed, idx); \
 	printf(__VA_ARGS__); \
 	printf("\n"); \
 	n_bad++; \
@@ -885,9 +958,9 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 	tg[0] = (struct tgt){ t->start, t->len, line };
 	oracle_table(t->w, t->n, t->start, t->len, &e[0]);
 	t->resume = !uses_self && rn(8) == 0;
-	if (e[0].v == ACCEPT && t->len >= 16 && rn(15) == 0) {
+	if (e[0].v == V_ACCEPT && t->len >= 16 && rn(15) == 0) {
 		/* Two backup targets side by side, the second one canonical. */
-		uint64_t a = t->len / 2;
+		unsigned long long a = t->len / 2;
 		char *w2[12];
 		int n2 = 0;
 		char buf[600], *tok, *save;
@@ -904,15 +977,16 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 		/* The second target's oracle: same words, its own length. */
 		oracle_table(w2, n2, 0, t->len - a, &e[1]);
 		/* Two targets may not write one backup device. */
-		if (e[0].v == ACCEPT && e[1].v == ACCEPT) {
-			e[0].v = REFUSE;
+		if (e[0].v == V_ACCEPT && e[1].v == V_ACCEPT) {
+			e[0].v = V_REFUSE;
 			e[0].msg = "Backup device is used by two targets of the table";
 		}
 	}
 	if (show) {
-		printf("case %lu: table %s: start %" PRIu64 " len %" PRIu64
-		       " targets %d resume %d: '%.300s'%s -> %s%s%s %s\n",
-		       idx, vname[e[0].v], t->start, t->len, t->ntargets, t->resume,
+		printf("case %lu: table %s: start %llu len %llu ",
+		       idx, vname[e[0].v], t->start, t->len);
+		printf("targets %d resume %d: '%.300s'%s -> %s%s%s %s\n",
+		       t->ntargets, t->resume,
 		       line, strlen(line) > 300 ? "..." : "", vname[e[0].v],
 		       e[0].msg ? ": " : "", e[0].msg ? e[0].msg : "", e[0].canon);
 		return;
@@ -932,7 +1006,7 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 	if (r) {
 		if (fl & DM_INACTIVE_PRESENT_FLAG)
 			BAD("refused load (%d) left an inactive table", r);
-		if (e[0].v == ACCEPT) {
+		if (e[0].v == V_ACCEPT) {
 			BAD("refused (%s) a valid table: '%.300s' (log: %.300s)",
 			    strerror(-r), line, log);
 			return;
@@ -942,7 +1016,7 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 			    e[0].msg, log);
 		return;
 	}
-	if (e[0].v == REFUSE) {
+	if (e[0].v == V_REFUSE) {
 		BAD("accepted an invalid table (%s): '%.300s'",
 		    e[0].msg ? e[0].msg : "dm core", line);
 		dm_simple(DM_TABLE_CLEAR, TNAME, 0);
@@ -950,7 +1024,7 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 	}
 	if (!(fl & DM_INACTIVE_PRESENT_FLAG))
 		BAD("load succeeded without an inactive table");
-	if (e[0].v == EITHER)
+	if (e[0].v == V_EITHER)
 		n_either_acc++;
 	for (i = 0; i < t->ntargets; i++) {
 		got = dm_status(TNAME, 1, 1, i, &nt);
@@ -958,18 +1032,18 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 			BAD("no table status for target %d", i);
 			break;
 		}
-		if (e[i].v == ACCEPT && strcmp(got, e[i].canon))
+		if (e[i].v == V_ACCEPT && strcmp(got, e[i].canon))
 			BAD("target %d of '%.300s' reads back '%s', want '%s'", i, line,
 			    got, e[i].canon);
 		if (i == 0)
 			snprintf(canon0, sizeof(canon0), "%s", got);
 		got = dm_status(TNAME, 0, 1, i, NULL);
-		if (e[i].v == ACCEPT) {
+		if (e[i].v == V_ACCEPT) {
 			char want[64];
-			uint64_t len = i ? tg[1].len : tg[0].len;
+			unsigned long long len = i ? tg[1].len : tg[0].len;
 
 			if (e[i].mode == 0)
-				snprintf(want, sizeof(want), "full running 0/%" PRIu64 " %" PRIu64 " ",
+				snprintf(want, sizeof(want), "full running 0/%llu %llu ",
 					 (len + e[i].chunk - 1) / e[i].chunk, e[i].chunk);
 			else
 				snprintf(want, sizeof(want), "%s running ", modes[e[i].mode]);
@@ -982,10 +1056,13 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 	if (t->ntargets == 1) {
 		struct tgt c = { 0, t->len, canon0 };
 
-		if (dm_load(TNAME, &c, 1))
+		if (dm_load(TNAME, &c, 1)) {
 			BAD("canonical line '%s' refused: %s", canon0, kmsg_drain());
-		else if (!(got = dm_status(TNAME, 1, 1, 0, NULL)) || strcmp(got, canon0))
-			BAD("canonical line '%s' reads back '%s'", canon0, got ? got : "");
+		} else {
+			got = dm_status(TNAME, 1, 1, 0, NULL);
+			if (!got || strcmp(got, canon0))
+				BAD("canonical line '%s' reads back '%s'", canon0, got ? got : "");
+		}
 	}
 	if (t->resume) {
 		if (dm_simple(DM_DEV_SUSPEND, TNAME, 0)) {
@@ -1008,7 +1085,7 @@ static void run_table(unsigned long idx, struct tcase *t, int show)
 }
 
 /* Live device: state word and speed from its status. */
-static int live_state(char *state, size_t sz, uint64_t *speed)
+static int live_state(char *state, size_t sz, unsigned long long *speed)
 {
 	const char *s = dm_status(LNAME, 0, 0, 0, NULL);
 	char st[32];
@@ -1028,10 +1105,10 @@ static int active(const char *st)
 	return !strcmp(st, "running") || !strcmp(st, "paused");
 }
 
-static void check_live_speed(unsigned long idx, uint64_t want, const char *what)
+static void check_live_speed(unsigned long idx, unsigned long long want, const char *what)
 {
 	char st[32], canon[256];
-	uint64_t sp;
+	unsigned long long sp;
 	const char *tb;
 
 	if (live_state(st, sizeof(st), &sp)) {
@@ -1039,9 +1116,9 @@ static void check_live_speed(unsigned long idx, uint64_t want, const char *what)
 		return;
 	}
 	if (sp != want)
-		BAD("%s: speed is %" PRIu64 ", want %" PRIu64, what, sp, want);
+		BAD("%s: speed is %llu, want %llu", what, sp, want);
 	if (want)
-		snprintf(canon, sizeof(canon), "%s %s full 2 speed %" PRIu64, D[3].mm,
+		snprintf(canon, sizeof(canon), "%s %s full 2 speed %llu", D[3].mm,
 			 D[4].mm, want);
 	else
 		snprintf(canon, sizeof(canon), "%s %s full", D[3].mm, D[4].mm);
@@ -1052,16 +1129,22 @@ static void check_live_speed(unsigned long idx, uint64_t want, const char *what)
 
 static void run_msg(unsigned long idx, int show)
 {
-	static const char *kw[] = { "cancel", "pause", "resume", "speed" };
+	static const char * const kw[] = { "cancel", "pause", "resume", "speed" };
 	char *w[64], *msg, st[32], st2[32];
 	int n = 0, i, r, kind;
-	uint64_t sector = 0, sp, sp2, nv = 0;
-	enum verdict v = REFUSE;
+	unsigned long long sector = 0, sp, sp2, nv = 0;
+	enum verdict v = V_REFUSE;
 
 	switch (rn(10)) {
-	case 0: sector = rnd() >> rn(64); break;
-	case 1: sector = D[3].sectors - 1; break;
-	case 2: sector = D[3].sectors; break;
+	case 0:
+		sector = rnd() >> rn(64);
+		break;
+	case 1:
+		sector = D[3].sectors - 1;
+		break;
+	case 2:
+		sector = D[3].sectors;
+		break;
 	}
 	kind = rn(10);
 	if (kind < 6) {
@@ -1084,7 +1167,7 @@ static void run_msg(unsigned long idx, int show)
 	}
 	msg = join(w, n);
 	if (show) {
-		printf("case %lu: message sector %" PRIu64 ": '%.300s'\n", idx, sector, msg);
+		printf("case %lu: message sector %llu: '%.300s'\n", idx, sector, msg);
 		return;
 	}
 	if (live_state(st, sizeof(st), &sp)) {
@@ -1093,11 +1176,11 @@ static void run_msg(unsigned long idx, int show)
 	}
 	if (sector < D[3].sectors && n >= 1) {
 		if (n == 1 && !strcasecmp(w[0], "cancel"))
-			v = ACCEPT;
+			v = V_ACCEPT;
 		else if (n == 1 && (!strcasecmp(w[0], "pause") || !strcasecmp(w[0], "resume")))
-			v = active(st) ? ACCEPT : REFUSE;
+			v = active(st) ? V_ACCEPT : V_REFUSE;
 		else if (n == 2 && !strcasecmp(w[0], "speed") && kstrtou64_ok(w[1], &nv))
-			v = ACCEPT;
+			v = V_ACCEPT;
 	}
 	n_case[1][v]++;
 	r = dm_msg(LNAME, sector, msg);
@@ -1105,14 +1188,14 @@ static void run_msg(unsigned long idx, int show)
 		BAD("live device has no status after '%.200s'", msg);
 		return;
 	}
-	if (v == ACCEPT && r) {
+	if (v == V_ACCEPT && r) {
 		/* pause/resume race the end of the job */
 		if (!(n == 1 && strcasecmp(w[0], "cancel") && !active(st2)))
 			BAD("message '%.200s' (state %s) refused: %s", msg, st, strerror(-r));
-	} else if (v == REFUSE && !r) {
-		BAD("message '%.200s' (state %s, sector %" PRIu64 ") accepted", msg, st, sector);
+	} else if (v == V_REFUSE && !r) {
+		BAD("message '%.200s' (state %s, sector %llu) accepted", msg, st, sector);
 	}
-	if (!r && v == ACCEPT) {
+	if (!r && v == V_ACCEPT) {
 		if (!strcasecmp(w[0], "cancel") &&
 		    strcmp(st2, active(st) ? "cancelled" : st) &&
 		    !(active(st) && !strcmp(st2, "completed")))
@@ -1125,10 +1208,10 @@ static void run_msg(unsigned long idx, int show)
 		if (n == 2)
 			check_live_speed(idx, nv, msg);
 		else if (sp2 != sp)
-			BAD("'%s' changed speed %" PRIu64 " -> %" PRIu64, msg, sp, sp2);
+			BAD("'%s' changed speed %llu -> %llu", msg, sp, sp2);
 	} else {
 		if (sp2 != sp)
-			BAD("refused '%.200s' changed speed %" PRIu64 " -> %" PRIu64, msg, sp, sp2);
+			BAD("refused '%.200s' changed speed %llu -> %llu", msg, sp, sp2);
 		if (strcmp(st, st2) && !(active(st) && !strcmp(st2, "completed")))
 			BAD("refused '%.200s' changed state %s -> %s", msg, st, st2);
 	}
@@ -1138,15 +1221,15 @@ static void run_msg(unsigned long idx, int show)
 }
 
 /* The sysfs speed parser as documented by test_41: number, K/M/G suffix. */
-static enum verdict oracle_sysfs(const char *buf, size_t len, uint64_t *v)
+static enum verdict oracle_sysfs(const char *buf, size_t len, unsigned long long *v)
 {
 	char num[64];
 	unsigned int shift = 0;
 
 	if (len == 0)
-		return ACCEPT;	/* sysfs: an empty write does nothing */
+		return V_ACCEPT;	/* sysfs: an empty write does nothing */
 	if (len > 4096)
-		return REFUSE;
+		return V_REFUSE;
 	if (buf[len - 1] == '\n')
 		len--;
 	if (len && buf[len - 1] && strchr("KkMmGg", buf[len - 1])) {
@@ -1156,24 +1239,24 @@ static enum verdict oracle_sysfs(const char *buf, size_t len, uint64_t *v)
 		len--;
 	}
 	if (!len)
-		return REFUSE;
+		return V_REFUSE;
 	if (memchr(buf, 0, len))
-		return EITHER;	/* kstrtou64 stops at the NUL: undocumented */
+		return V_EITHER;	/* kstrtou64 stops at the NUL: undocumented */
 	if (len >= 24)
-		return EITHER;	/* longer than any u64: refused, undocumented */
+		return V_EITHER;	/* longer than any u64: refused, undocumented */
 	memcpy(num, buf, len);
 	num[len] = 0;
 	if (num[0] == '+' || !kstrtou64_ok(num, v) || *v > (UINT64_MAX >> shift))
-		return REFUSE;
+		return V_REFUSE;
 	*v <<= shift;
-	return ACCEPT;
+	return V_ACCEPT;
 }
 
 static void run_sysfs(unsigned long idx, int show)
 {
 	char path[128], buf[8192], cur[64];
 	size_t len;
-	uint64_t nv = 0, sp, sp2;
+	unsigned long long nv = 0, sp, sp2;
 	enum verdict v;
 	uint32_t fl, mi;
 	int fd, r, ro = rn(20) == 0;
@@ -1181,21 +1264,45 @@ static void run_sysfs(unsigned long idx, int show)
 	char st[32];
 
 	switch (rn(12)) {
-	case 0: len = 0; break;
-	case 1: len = snprintf(buf, sizeof(buf), "%s", junk(12)); break;
-	case 2: len = snprintf(buf, sizeof(buf), "%s%s", number(), pct(50) ? "\n" : ""); break;
-	case 3: len = 5000; memset(buf, '1', len); break;
-	case 4: len = 24 + rn(40); memset(buf, '0', len); buf[len - 1] = '7'; break;
-	case 5: len = snprintf(buf, sizeof(buf), "%c%u%s", " +-\t"[rn(4)], rn(1000),
-			       pct(50) ? "\n" : ""); break;
-	case 6: len = snprintf(buf, sizeof(buf), "%u\n\n", rn(1000)); break;
-	case 7: len = snprintf(buf, sizeof(buf), "%u", rn(100)) + 1; break; /* with NUL */
-	case 8: len = snprintf(buf, sizeof(buf), "%" PRIu64 "%c%s", rnd() >> rn(64),
-			       "KkMmGgTtPx\n"[rn(11)], pct(50) ? "\n" : ""); break;
-	case 9: len = snprintf(buf, sizeof(buf), "%u%c", rn(1 << 20),
-			       "KkMmGg"[rn(6)]); break;
-	default: len = snprintf(buf, sizeof(buf), "%u%s", rn(1 << 24),
-				pct(70) ? "\n" : ""); break;
+	case 0:
+		len = 0;
+		break;
+	case 1:
+		len = snprintf(buf, sizeof(buf), "%s", junk(12));
+		break;
+	case 2:
+		len = snprintf(buf, sizeof(buf), "%s%s", number(), pct(50) ? "\n" : "");
+		break;
+	case 3:
+		len = 5000;
+		memset(buf, '1', len);
+		break;
+	case 4:
+		len = 24 + rn(40);
+		memset(buf, '0', len);
+		buf[len - 1] = '7';
+		break;
+	case 5:
+		len = snprintf(buf, sizeof(buf), "%c%u%s", " +-\t"[rn(4)], rn(1000),
+			       pct(50) ? "\n" : "");
+		break;
+	case 6:
+		len = snprintf(buf, sizeof(buf), "%u\n\n", rn(1000));
+		break;
+	case 7:
+		/* with the NUL */
+		len = snprintf(buf, sizeof(buf), "%u", rn(100)) + 1;
+		break;
+	case 8:
+		len = snprintf(buf, sizeof(buf), "%llu%c%s", rnd() >> rn(64),
+			       "KkMmGgTtPx\n"[rn(11)], pct(50) ? "\n" : "");
+		break;
+	case 9:
+		len = snprintf(buf, sizeof(buf), "%u%c", rn(1 << 20), "KkMmGg"[rn(6)]);
+		break;
+	default:
+		len = snprintf(buf, sizeof(buf), "%u%s", rn(1 << 24), pct(70) ? "\n" : "");
+		break;
 	}
 	if (show) {
 		printf("case %lu: sysfs %s write of %zu bytes: '%.*s'\n", idx,
@@ -1207,7 +1314,7 @@ static void run_sysfs(unsigned long idx, int show)
 		return;
 	}
 	snprintf(path, sizeof(path), "/sys/block/dm-%u/backup/%s", mi, ro ? "state" : "speed");
-	v = ro ? (len ? REFUSE : ACCEPT) : oracle_sysfs(buf, len, &nv);
+	v = ro ? (len ? V_REFUSE : V_ACCEPT) : oracle_sysfs(buf, len, &nv);
 	n_case[2][v]++;
 	fd = open(path, O_WRONLY);
 	if (fd < 0) {
@@ -1221,19 +1328,19 @@ static void run_sysfs(unsigned long idx, int show)
 	if (!r && wr != (ssize_t)len)
 		BAD("short sysfs write %zd of %zu", wr, len);
 	live_state(st, sizeof(st), &sp2);
-	if (v == ACCEPT && r)
+	if (v == V_ACCEPT && r)
 		BAD("sysfs write '%.*s' (%zu bytes) refused: %s", (int)(len > 64 ? 64 : len),
 		    buf, len, strerror(-r));
-	if (v == REFUSE && !r)
+	if (v == V_REFUSE && !r)
 		BAD("sysfs write '%.*s' (%zu bytes) accepted", (int)(len > 64 ? 64 : len),
 		    buf, len);
 	if (!r && len && !ro) {
-		if (v == EITHER)
+		if (v == V_EITHER)
 			n_either_acc++;
 		else
 			check_live_speed(idx, nv, "sysfs");
 	} else if (sp2 != sp) {
-		BAD("sysfs write '%.*s' changed speed %" PRIu64 " -> %" PRIu64,
+		BAD("sysfs write '%.*s' changed speed %llu -> %llu",
 		    (int)(len > 64 ? 64 : len), buf, sp, sp2);
 	}
 	/* The file reads back the speed. */
@@ -1245,7 +1352,7 @@ static void run_sysfs(unsigned long idx, int show)
 		close(fd);
 		cur[n > 0 ? n : 0] = 0;
 		if (strtoull(cur, NULL, 10) != sp2)
-			BAD("sysfs speed reads '%s', status says %" PRIu64, cur, sp2);
+			BAD("sysfs speed reads '%s', status says %llu", cur, sp2);
 	} else {
 		BAD("cannot read %s", path);
 	}
@@ -1308,7 +1415,7 @@ int main(int argc, char **argv)
 	struct timespec a, b;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	verbose = getenv("DMBT_FUZZ_VERBOSE") != NULL;
+	verbose = !!getenv("DMBT_FUZZ_VERBOSE");
 	if (argc == 10 && !strcmp(argv[1], "run")) {
 		/* run <seed> <first> <count> ...: a range of cases */
 		first = strtoul(argv[3], NULL, 0);
@@ -1328,13 +1435,15 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		dm_simple(DM_DEV_REMOVE, TNAME, 0);
 		dm_simple(DM_DEV_REMOVE, LNAME, 0);
-		printf("dmbt-fuzz: seed %" PRIu64 ": %lu cases in %.1fs: "
-		       "table %lu refused/%lu accepted/%lu either, "
-		       "message %lu/%lu, sysfs %lu/%lu/%lu (%lu 'either' accepted); "
-		       "%lu notes, %lu mismatches\n", g_seed, count,
-		       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
-		       n_case[0][0], n_case[0][1], n_case[0][2], n_case[1][0], n_case[1][1],
-		       n_case[2][0], n_case[2][1], n_case[2][2], n_either_acc, n_note, n_bad);
+		/* One line, in parts. */
+		printf("dmbt-fuzz: seed %llu: %lu cases in %.1fs: ", g_seed, count,
+		       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+		printf("table %lu refused/%lu accepted/%lu either, ",
+		       n_case[0][0], n_case[0][1], n_case[0][2]);
+		printf("message %lu/%lu, sysfs %lu/%lu/%lu (%lu 'either' accepted); ",
+		       n_case[1][0], n_case[1][1], n_case[2][0], n_case[2][1], n_case[2][2],
+		       n_either_acc);
+		printf("%lu notes, %lu mismatches\n", n_note, n_bad);
 		return n_bad ? 1 : 0;
 	}
 	if (argc == 10 && !strcmp(argv[1], "show")) {
@@ -1368,8 +1477,8 @@ int main(int argc, char **argv)
 			oracle_table(t.w, t.n, 0, t.len, &e);
 			if (!strcmp(t.w[0], tmin) || !strcmp(t.w[t.n > 1], tmin))
 				continue;
-			printf("%s\t%s\t%" PRIu64 " %" PRIu64 " backup %s\n", vname[e.v],
-			       e.v == ACCEPT ? e.canon : "-", t.start, t.len, line);
+			printf("%s\t%s\t%llu %llu backup %s\n", vname[e.v],
+			       e.v == V_ACCEPT ? e.canon : "-", t.start, t.len, line);
 		}
 		return 0;
 	}

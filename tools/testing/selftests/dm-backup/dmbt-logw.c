@@ -44,27 +44,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_FLUSH_FLAG		(1 << 0)
-#define LOG_FUA_FLAG		(1 << 1)
-#define LOG_DISCARD_FLAG	(1 << 2)
-#define LOG_MARK_FLAG		(1 << 3)
-#define LOG_METADATA_FLAG	(1 << 4)
+#define LOG_FLUSH_FLAG		0x01
+#define LOG_FUA_FLAG		0x02
+#define LOG_DISCARD_FLAG	0x04
+#define LOG_MARK_FLAG		0x08
+#define LOG_METADATA_FLAG	0x10
 #define WRITE_LOG_MAGIC		0x6a736677736872ULL
 #define WRITE_LOG_VERSION	1ULL
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
+/* The on-disk records of dm-log-writes, without padding. */
+#pragma pack(push, 1)
 struct log_write_super {
-	uint64_t magic;
-	uint64_t version;
-	uint64_t nr_entries;
+	unsigned long long magic;
+	unsigned long long version;
+	unsigned long long nr_entries;
 	uint32_t sectorsize;
-} __attribute__((packed));
+};
 
 struct log_write_entry {
-	uint64_t sector;
-	uint64_t nr_sectors;
-	uint64_t flags;
-	uint64_t data_len;
-} __attribute__((packed));
+	unsigned long long sector;
+	unsigned long long nr_sectors;
+	unsigned long long flags;
+	unsigned long long data_len;
+};
+
+#pragma pack(pop)
 
 static uint32_t crc_table[256];
 
@@ -177,16 +183,16 @@ static int cmd_flush(int argc, char **argv)
 	return 0;
 }
 
-static void flags_str(uint64_t f, char *out)
+static void flags_str(unsigned long long f, char *out)
 {
-	static const struct { uint64_t bit; const char *name; } names[] = {
+	static const struct { unsigned long long bit; const char *name; } names[] = {
 		{ LOG_FLUSH_FLAG, "flush" }, { LOG_FUA_FLAG, "fua" },
 		{ LOG_DISCARD_FLAG, "discard" }, { LOG_METADATA_FLAG, "meta" },
 	};
 	unsigned int i;
 
 	*out = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
 		if (!(f & names[i].bit))
 			continue;
 		if (*out)
@@ -206,7 +212,7 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 	unsigned char *blk, *data = NULL, *want = NULL;
 	size_t data_cap = 0;
 	char mark[512] = "-", fl[64];
-	uint64_t i, pos, ss, sector, nr, bytes;
+	unsigned long long i, pos, ss, sector, nr, bytes;
 	int fd, ifd = -1, bad = 0;
 	unsigned long nr_data = 0;
 
@@ -223,7 +229,7 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 	}
 	if (super.magic != WRITE_LOG_MAGIC || super.version != WRITE_LOG_VERSION ||
 	    super.sectorsize < 512 || super.sectorsize % 512) {
-		fprintf(stderr, "dmbt-logw: %s: not a log-writes log (magic %#" PRIx64 ")\n",
+		fprintf(stderr, "dmbt-logw: %s: not a log-writes log (magic %#llx)\n",
 			logdev, super.magic);
 		return 1;
 	}
@@ -239,7 +245,7 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 	pos = ss;	/* the first entry follows the super block */
 	for (i = 0; i < super.nr_entries; i++) {
 		if (full_pread(fd, blk, ss, pos)) {
-			fprintf(stderr, "dmbt-logw: cannot read entry %" PRIu64 "\n", i);
+			fprintf(stderr, "dmbt-logw: cannot read entry %llu\n", i);
 			return 1;
 		}
 		memcpy(&e, blk, sizeof(e));
@@ -256,12 +262,12 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 			memcpy(mark, blk + sizeof(e), len);
 			mark[len] = '\0';
 			if (mode == DUMP)
-				printf("%" PRIu64 " mark 0 0 - - %s\n", i, mark);
+				printf("%llu mark 0 0 - - %s\n", i, mark);
 			continue;
 		}
 		if (e.flags & LOG_DISCARD_FLAG) {
 			if (mode == DUMP)
-				printf("%" PRIu64 " discard %" PRIu64 " %" PRIu64 " %s - %s\n",
+				printf("%llu discard %llu %llu %s - %s\n",
 				       i, sector, nr, fl, mark);
 			if (mode == REPLAY) {
 				bytes = nr * 512;
@@ -274,7 +280,7 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 		}
 		if (!e.nr_sectors) {
 			if (mode == DUMP)
-				printf("%" PRIu64 " flush 0 0 %s - %s\n", i, fl, mark);
+				printf("%llu flush 0 0 %s - %s\n", i, fl, mark);
 			continue;
 		}
 		bytes = e.nr_sectors * ss;
@@ -286,22 +292,23 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 			data_cap = bytes;
 		}
 		if (full_pread(fd, data, bytes, pos)) {
-			fprintf(stderr, "dmbt-logw: cannot read data of entry %" PRIu64 "\n", i);
+			fprintf(stderr, "dmbt-logw: cannot read data of entry %llu\n", i);
 			return 1;
 		}
 		pos += bytes;
 		nr_data++;
 		switch (mode) {
 		case DUMP:
-			printf("%" PRIu64 " data %" PRIu64 " %" PRIu64 " %s %08x %s\n",
+			printf("%llu data %llu %llu %s %08x %s\n",
 			       i, sector, nr, fl, crc32(data, bytes), mark);
 			break;
 		case CHECK:
 			if (full_pread(ifd, want, bytes, sector * 512) ||
 			    memcmp(want, data, bytes)) {
-				fprintf(stderr, "dmbt-logw: entry %" PRIu64 " (sector %" PRIu64
-					", %" PRIu64 " sectors, after mark %s): data differs from %s\n",
-					i, sector, nr, mark, image);
+				fprintf(stderr, "dmbt-logw: entry %llu (sector %llu, ",
+					i, sector);
+				fprintf(stderr, "%llu sectors, after mark %s): ", nr, mark);
+				fprintf(stderr, "data differs from %s\n", image);
 				bad = 1;
 			}
 			break;
@@ -314,7 +321,7 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 		}
 	}
 	if (mode != DUMP)
-		fprintf(stderr, "dmbt-logw: %s: %" PRIu64 " entries, %lu with data%s\n",
+		fprintf(stderr, "dmbt-logw: %s: %llu entries, %lu with data%s\n",
 			logdev, super.nr_entries, nr_data, bad ? ", MISMATCH" : "");
 	if (ifd >= 0 && close(ifd))
 		bad = 1;

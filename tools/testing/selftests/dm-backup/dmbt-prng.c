@@ -18,6 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* As in the kernel: a case that goes on into the next on purpose. */
+#ifndef fallthrough
+#define fallthrough __attribute__((__fallthrough__))
+#endif
+
 static uint64_t parse_size(const char *s)
 {
 	char *end;
@@ -28,11 +33,23 @@ static uint64_t parse_size(const char *s)
 	if (errno || end == s)
 		goto bad;
 	switch (*end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; end++; break;
-	case '\0': break;
-	default: goto bad;
+	case 'G':
+	case 'g':
+		v <<= 10;
+		fallthrough;
+	case 'M':
+	case 'm':
+		v <<= 10;
+		fallthrough;
+	case 'K':
+	case 'k':
+		v <<= 10;
+		end++;
+		break;
+	case '\0':
+		break;
+	default:
+		goto bad;
 	}
 	if (*end == '\0')
 		return v;
@@ -75,8 +92,10 @@ int main(int argc, char **argv)
 			buf[i] = splitmix64(key + word + i);
 		word += (n + skip) / 8;
 		skip = (n + skip) % 8;
-		/* The next chunk starts inside the last word if n + skip isn't
-		 * a multiple of 8: regenerate that word and skip into it. */
+		/*
+		 * The next chunk starts inside the last word if n + skip isn't
+		 * a multiple of 8: regenerate that word and skip into it.
+		 */
 		while (n) {
 			ssize_t w = write(1, p, n);
 

@@ -1,7 +1,10 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Helpers for dm-backup selftests.  Source it (busybox sh):
 #     . "$DMBT_DIR/lib.sh"
 # The runner (run.sh) exports:
-#   DMBT_DIR   this directory (/selftests in the VM)
+#   DMBT_DIR   this directory (/selftests in the VM); a test sources lib.sh
+#              as "${DMBT_DIR:-$(dirname "$0")}/lib.sh" so that it also
+#              starts on its own (see below)
 #   DMBT_TMP   a fresh scratch directory (tmpfs) for this test; it is also
 #              the test's working directory and is deleted afterwards
 #   DMBT_TEST  the test's name
@@ -15,6 +18,25 @@
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 DMBT_TMP=${DMBT_TMP:-/tmp}
 export DM_DISABLE_UDEV=1
+
+# A test started on its own, not by run.sh (kselftest's runner runs every
+# test_*.sh as a program; or by hand): hand it over to run.sh, which runs
+# this one test under the suite's harness (dm-backup loaded, a fresh
+# DMBT_TMP, the test's timeout, cleanup afterwards and the kernel log
+# scan) and exits 0/4/1 for pass/skip/fail.  The VM runs all tests through
+# run.sh directly.
+if [ -z "${DMBT_RUNNER:-}" ]; then
+	case ${0##*/} in
+	test_*.sh) exec sh "$DMBT_DIR/run.sh" --one "${0##*/}" ;;
+	esac
+fi
+
+# The helpers (bkp-io, dmbt-prng, ...): in the VM in /usr/local/bin; from a
+# kernel tree, kselftest builds or installs them next to the scripts.
+case ":$PATH:" in
+*":$DMBT_DIR:"*) ;;
+*) PATH=$PATH:$DMBT_DIR ;;
+esac
 
 # Debian's busybox-static is built with FEATURE_SH_STANDALONE and
 # PREFER_APPLETS: its sh (and its timeout, env, xargs) run the busybox applet
@@ -193,7 +215,8 @@ same() {
 	_sm_byte=$(echo "$_sm_out" | sed -n 's/.*differ: [a-z]* \([0-9][0-9]*\).*/\1/p')
 	if [ -n "$_sm_byte" ]; then
 		_sm_off=$((_sm_byte - 1))
-		fail "$1 and $2 differ at offset $_sm_off (sector $((_sm_off / 512)), 4k block $((_sm_off / 4096)))"
+		fail "$1 and $2 differ at offset $_sm_off" \
+		     "(sector $((_sm_off / 512)), 4k block $((_sm_off / 4096)))"
 	fi
 	fail "$1 and $2 differ: $_sm_out"
 }
@@ -266,7 +289,8 @@ state_is() {
 # wait_state <name> <state> [timeout_s=60]: until the backup target reports
 # the state.
 wait_state() {
-	wait_until "${3:-60}" "$1: state did not become '$2' within ${3:-60}s; status: \$(dmsetup status $1 2>&1)" \
+	wait_until "${3:-60}" \
+		"$1: state did not become '$2' within ${3:-60}s; status: \$(dmsetup status $1 2>&1)" \
 		state_is "$1" "$2"
 }
 
@@ -279,7 +303,9 @@ dmbt_cleanup() {
 	_cl_f=/sys/kernel/debug/fail_dm_backup_alloc/probability
 	[ -e "$_cl_f" ] && echo 0 >"$_cl_f"
 	for _cl_i in 1 2 3 4 5; do
-		[ -z "$(dmsetup info -c --noheadings -o name 2>/dev/null | grep -v '^No devices found')" ] && break
+		_cl_left=$(dmsetup info -c --noheadings -o name 2>/dev/null |
+			   grep -v '^No devices found')
+		[ -z "$_cl_left" ] && break
 		# -f: devices still open get an error table, which also fails any
 		# I/O queued on a suspended device, so the removal can proceed.
 		dmsetup remove_all -f >/dev/null 2>&1
@@ -306,7 +332,8 @@ dmbt_cleanup() {
 	rm -f /tmp/dmbt-loop.*
 	for _cl_m in brd null_blk scsi_debug; do
 		if grep -q "^$_cl_m " /proc/modules; then
-			rmmod "$_cl_m" 2>/dev/null || { echo "cleanup: cannot unload $_cl_m"; _cl_rc=1; }
+			rmmod "$_cl_m" 2>/dev/null ||
+				{ echo "cleanup: cannot unload $_cl_m"; _cl_rc=1; }
 		fi
 	done
 	# A test may unload dm-backup on purpose: the next one gets it back.

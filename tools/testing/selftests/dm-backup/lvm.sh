@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # Helpers for the tests on real LVM logical volumes (test_68, test_69);
 # source after lib.sh and dmbackup.sh.  lvm2 runs without udev, dmeventd
 # and lvmpolld there (tests/lvm.conf), on loop devices.
 
-command -v lvm >/dev/null || fail "lvm (lvm2) is not in the initramfs"
+command -v lvm >/dev/null || skip "lvm (lvm2) is not installed"
 # Tests run with the runner's descriptors open: don't let lvm list them.
 export LVM_SUPPRESS_FD_WARNINGS=1
 

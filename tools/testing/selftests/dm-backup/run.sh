@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # KTAP runner for the dm-backup selftests.  Runs inside the test VM (busybox
 # sh), started by /init; can also be run by hand there:
 #     sh /selftests/run.sh [test_name ...]       (default: every test_*.sh)
@@ -15,10 +16,34 @@
 #                            from running)
 #   "# dmbt: start NAME"     printed before NAME runs (to blame a crash)
 #   KTAP "ok"/"not ok" lines.
+#
+# One test started on its own (kselftest's runner runs each test_*.sh as a
+# program, or a test run by hand): lib.sh hands it over to
+#     run.sh --one test_name.sh
+# which runs that test alone under this same harness (timeout, cleanup,
+# kernel log scan) and exits like a kselftest: 0 pass, 4 skip, 1 fail.  It
+# loads dm-backup first (skip if that fails) and leaves the boot check out:
+# the kernel log before the test is not the suite's.
 
+ONE=
+if [ "${1:-}" = --one ]; then
+	ONE=1
+	shift
+	[ $# -eq 1 ] || { echo "usage: $0 --one test_name.sh" >&2; exit 2; }
+fi
 DMBT_DIR=$(cd "$(dirname "$0")" && pwd)
-export DMBT_DIR
+DMBT_RUNNER=1		# lib.sh: tests run under this harness, don't hand over
+export DMBT_DIR DMBT_RUNNER
 . "$DMBT_DIR/lib.sh"
+
+if [ -n "$ONE" ] && ! grep -qs '^dm_backup ' /proc/modules &&
+   ! modprobe dm-backup 2>/dev/null; then
+	# Nothing touched yet: no cleanup runs on a machine without the module.
+	echo "KTAP version 1"
+	echo "1..1"
+	echo "ok 1 ${1%.sh} # SKIP dm-backup module not available (CONFIG_DM_BACKUP=m)"
+	exit 4
+fi
 
 DEFAULT_TIMEOUT=${DMBT_TIMEOUT:-300}
 RUNDIR=/tmp/dmbt-run		# runner state, survives the test's cleanup
@@ -27,7 +52,10 @@ mkdir -p "$RUNDIR"
 
 # Kernel log lines that mean a kernel bug.  BUG/WARNING must be words, so
 # e.g. "DEBUG" or a driver's "warning:" don't count.
-BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected|rcu: INFO|Call Trace'
+BAD_RE='(^|[^[:alnum:]_])(BUG|WARNING)([^[:alnum:]_]|$)|Oops|general protection|lockdep'
+BAD_RE="$BAD_RE|possible circular locking|possible recursive locking|KASAN|UBSAN|hung_task"
+BAD_RE="$BAD_RE|blocked for more than|soft lockup|hard LOCKUP|rcu_sched self-detected"
+BAD_RE="$BAD_RE|rcu: INFO|Call Trace"
 # Lines that match BAD_RE but report no bug: the boot banner of a kernel with
 # lockdep (make check-debug).
 OK_RE='RCU lockdep checking is enabled'
@@ -40,7 +68,8 @@ prefix() {
 # bad_lines <file>: print matching lines with the 25 lines after each (the
 # backtrace).
 bad_lines() {
-	awk -v re="$BAD_RE" -v ok="$OK_RE" '$0 ~ re && $0 !~ ok { n = 26 } n > 0 { print; n-- }' "$1"
+	awk -v re="$BAD_RE" -v ok="$OK_RE" \
+		'$0 ~ re && $0 !~ ok { n = 26 } n > 0 { print; n-- }' "$1"
 }
 
 # kill_session <sid>: kill whatever the test left running (background jobs).
@@ -84,7 +113,8 @@ done
 # reported as an extra failing test "boot", so they can't go unnoticed.
 BOOT_FAIL=
 dmesg >"$RUNDIR/dmesg.boot"
-if [ -s /tmp/dmbt-boot-errors ] || [ -n "$(bad_lines "$RUNDIR/dmesg.boot")" ]; then
+if [ -z "$ONE" ] && { [ -s /tmp/dmbt-boot-errors ] ||
+		      [ -n "$(bad_lines "$RUNDIR/dmesg.boot")" ]; }; then
 	BOOT_FAIL=1
 fi
 
@@ -96,6 +126,7 @@ echo "# dmbt: tests: ${BOOT_FAIL:+boot }$TESTS"
 
 IDX=0
 FAILED=0
+SKIPPED=0
 if [ -n "$BOOT_FAIL" ]; then
 	IDX=1
 	FAILED=1
@@ -138,7 +169,7 @@ for name in $TESTS; do
 		echo $_rc >"$RUNDIR/rc"
 		date +%s.%N >"$RUNDIR/t1"
 		# Show where tasks are stuck before killing anything.
-		[ $_rc = 143 ] && echo w >/proc/sysrq-trigger
+		case $_rc in 124|143) echo w >/proc/sysrq-trigger ;; esac
 		_sid=$(cat "$RUNDIR/sid" 2>/dev/null)
 		kill_session "$_sid"
 		dmbt_cleanup >"$RUNDIR/cleanup" 2>&1
@@ -159,7 +190,7 @@ for name in $TESTS; do
 	case $rc in
 	0) ;;
 	4) ;;
-	143) reason="timeout after ${to}s" ;;
+	124|143) reason="timeout after ${to}s" ;;	# coreutils | busybox
 	*) reason="exit code $rc" ;;
 	esac
 	if [ $cleanup_rc -ne 0 ]; then
@@ -179,12 +210,16 @@ for name in $TESTS; do
 		echo "not ok $IDX $name # $reason"
 		FAILED=$((FAILED + 1))
 	elif [ "$rc" = 4 ]; then
-		echo "ok $IDX $name # SKIP $(cat "$RUNDIR/skip" 2>/dev/null || echo 'no reason given')"
+		why=$(cat "$RUNDIR/skip" 2>/dev/null || echo 'no reason given')
+		echo "ok $IDX $name # SKIP $why"
 		FAILED=$((FAILED + 1))	# a skip is a defect here
+		SKIPPED=$((SKIPPED + 1))
 	else
 		echo "ok $IDX $name"
 	fi
 done
 
 echo "# dmbt: $FAILED of $N failed or skipped"
+# --one: kselftest's exit codes (4 = skip).
+[ -n "$ONE" ] && [ "$FAILED" -eq 1 ] && [ "$SKIPPED" -eq 1 ] && exit 4
 [ "$FAILED" -eq 0 ]

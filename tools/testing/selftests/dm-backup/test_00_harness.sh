@@ -1,8 +1,9 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Smoke test of the harness itself, not of dm-backup: the tools and lib.sh
 # helpers the real tests build on must work, and `same` must be able to fail.
 # timeout: 120
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 
 # The module under test was loaded by /init and registers its target.
 grep -q '^dm_backup ' /proc/modules || fail "dm_backup module not loaded"

@@ -1,9 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every bad table line is refused with its own message in the kernel log
 # and leaves no device; good lines are accepted and `dmsetup table` gives a
 # canonical line that recreates the same device.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 8) || exit 1		# 16384 sectors
@@ -25,15 +26,17 @@ truncate -s 512 /tmp/dmbt-loop.tinymap
 tiny=$(losetup --show -f /tmp/dmbt-loop.tinymap) || fail "losetup failed"
 run dmsetup create z1 --table "0 2097152 zero"
 run dmsetup create z2 --table "0 2097152 zero"
-expect_ctr_error "Map device is too small" "0 2097152 backup /dev/mapper/z1 /dev/mapper/z2 top 2 map $tiny"
-dmsetup create zz --table "0 2097152 backup /dev/mapper/z1 /dev/mapper/z2 top 4 chunk_size 2048 map $tiny" ||
+zz="/dev/mapper/z1 /dev/mapper/z2"
+expect_ctr_error "Map device is too small" "0 2097152 backup $zz top 2 map $tiny"
+dmsetup create zz --table "0 2097152 backup $zz top 4 chunk_size 2048 map $tiny" ||
 	fail "a map of exactly enough bits was refused"
 run dmsetup remove zz
 run dmsetup remove z1
 run dmsetup remove z2
 expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full x"
 expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full -2"
-expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full 6 speed 1 chunk_size 8 speed 2"
+expect_ctr_error "Invalid number of optional arguments" \
+	"0 $n backup $o $b full 6 speed 1 chunk_size 8 speed 2"
 expect_ctr_error "Invalid number of optional arguments" "0 $n backup $o $b full 2 speed"
 expect_ctr_error "key/value pairs" "0 $n backup $o $b full 1 speed"
 expect_ctr_error "key/value pairs" "0 $n backup $o $b full 3 speed 1 chunk_size"
@@ -95,12 +98,14 @@ check_table "full 2 speed 0" "full"
 check_table "full 2 chunk_size 128" "full"
 check_table "full 2 speed 1048576" "full 2 speed 1048576"
 check_table "full 2 chunk_size 8" "full 2 chunk_size 8"
-check_table "full 4 chunk_size 2048 speed 18446744073709551615" "full 4 speed 18446744073709551615 chunk_size 2048"
+check_table "full 4 chunk_size 2048 speed 18446744073709551615" \
+	"full 4 speed 18446744073709551615 chunk_size 2048"
 check_table "none" "none"
 check_table "NONE 2 speed 5" "none 2 speed 5"
 check_table "full 6 on_cbw_error fail_write on_source_error stop on_target_error enospc" \
 	"full 6 on_source_error stop on_target_error enospc on_cbw_error fail_write"
-check_table "top 4 map $small chunk_size 8" "top 4 chunk_size 8 map $(cat /sys/block/${small#/dev/}/dev)"
+check_table "top 4 map $small chunk_size 8" \
+	"top 4 chunk_size 8 map $(cat /sys/block/${small#/dev/}/dev)"
 # The map on the backup device itself (nothing forbids it): status names
 # the map and the destructor puts it after dm reopened it for writing.
 check_table "top 2 map $b" "top 2 map $(cat /sys/block/${b#/dev/}/dev)"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A table whose chunk count does not fit the chunk bitmap's index type is
 # refused with a clear message, before any allocation: chunk indexes are
 # unsigned long (32 bits on a 32-bit kernel) and the bitmap helpers take
@@ -9,7 +10,7 @@
 # Origin and backup are dm-zero devices, which can be as large as we
 # like.
 # timeout: 120
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 msg="Origin too large for this chunk size"

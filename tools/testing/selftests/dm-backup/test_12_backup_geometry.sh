@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The backup device's geometry is checked when the table is loaded:
 #   - its logical block size must divide the chunk size and the target
 #     length, or the last chunk's write could not be done: a backup device
@@ -10,7 +11,7 @@
 # needed to see the chunk size refused; Linux block devices top out at
 # 4096-byte logical blocks on x86-64, so that case is not exercised.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1		# 32768 sectors, 512-byte sectors

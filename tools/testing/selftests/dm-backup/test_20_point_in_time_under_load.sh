@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The backup is a bit-exact point-in-time image while the origin is written
 # hard during a throttled walk: random writes of 512 B to 1 MiB at any
 # 512-byte offset (straddling chunks), from 4 writers at once hitting the
@@ -6,7 +7,7 @@
 # Oracles: the backup equals the image saved before the job (T0); the
 # origin and the dm device equal the expected image (T0 + every write).
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=64

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A write to a chunk meets the walk in each of its three positions, made
 # deterministic with dm-delay (origin reads and backup writes take 1.5 s
 # each, so a copy is in flight for 3 s) and a slow walk (64 KiB/s, one
@@ -11,7 +12,7 @@
 # Oracles: chunk contents against T0 at each step, the copy counters, and
 # at the end backup == T0 and origin == T0 + writes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -56,7 +57,8 @@ end=$(($(date +%s) + 60))
 while :; do
 	chunk_of "$b" 1 $CH "$DMBT_TMP/b1"
 	cmp -s "$DMBT_TMP/b1" "$DMBT_TMP/t01" && break
-	[ "$(date +%s)" -lt "$end" ] || fail "the walk did not copy chunk 1 in 60 s: $(backup_status bk)"
+	[ "$(date +%s)" -lt "$end" ] ||
+		fail "the walk did not copy chunk 1 in 60 s: $(backup_status bk)"
 	sleep 0.2
 done
 cbw=$(bk_cbw bk)

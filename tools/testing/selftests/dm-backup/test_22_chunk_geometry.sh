@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every chunk size from 8 to 2048 sectors, a length that is not a multiple
 # of the chunk size (the last chunk is partial), a device of one chunk and a
 # device smaller than one chunk.  Writes land before and during the walk,
@@ -6,7 +7,7 @@
 # sectors equal T0, the sectors past <len> on the backup keep their old
 # contents, the origin equals T0 + writes.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 4) || exit 1

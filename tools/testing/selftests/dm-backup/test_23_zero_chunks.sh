@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # All-zero chunks reach the backup device as WRITE_ZEROES, not as data.
 # Observed on the device side: the backup is a loop device over a sparse
 # tmpfs file, where WRITE_ZEROES punches holes, so after the job the file
@@ -6,7 +7,7 @@
 # WRITE_ZEROES (brd) the zero chunks are written as data.  Both backups must
 # equal T0.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -47,9 +48,11 @@ bk_create bk2 "$o" "$r" full
 wait_state bk2 completed 120
 info "status: $(backup_status bk2)"
 if [ "$wz" -eq 0 ]; then
-	[ "$(bk_zero bk2)" -eq 0 ] || fail "zero_chunks $(bk_zero bk2) on a device without WRITE_ZEROES"
+	[ "$(bk_zero bk2)" -eq 0 ] ||
+		fail "zero_chunks $(bk_zero bk2) on a device without WRITE_ZEROES"
 else
-	[ "$(bk_zero bk2)" -eq "$zero_chunks" ] || fail "zero_chunks $(bk_zero bk2), want $zero_chunks"
+	[ "$(bk_zero bk2)" -eq "$zero_chunks" ] ||
+		fail "zero_chunks $(bk_zero bk2), want $zero_chunks"
 fi
 run dmsetup remove bk2
 same "$r" "$DMBT_TMP/t0"

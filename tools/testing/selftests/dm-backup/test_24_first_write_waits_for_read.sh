@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A first write to an uncopied chunk waits for the origin read of its copy,
 # not for the backup write: the old data is safe in the copy's buffer.
 # Made deterministic by a "gate", a dm-linear device over the backup file
@@ -12,7 +13,7 @@
 # Oracles: the chunk on the backup device against T0, the origin against
 # T0 + writes, the cbw counter.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

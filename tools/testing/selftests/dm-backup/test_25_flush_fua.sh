@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Flushes and FUA through the backup target, observed with dm-log-writes
 # under the origin and under the backup device.  dm-log-writes logs a
 # plain write only at the next flush that was issued after the write
@@ -22,7 +23,7 @@
 # log == origin == expected image; the backup log copies every sector
 # exactly once, and old backup + backup log == backup == T0.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -188,7 +189,8 @@ same "$o" "$DMBT_TMP/expect"
 
 # ---- the backup's log --------------------------------------------------------
 dmbt-logw dump "$bl" >"$DMBT_TMP/blog" || fail "cannot read the backup's log"
-info "backup log: $(awk '$2 == "data"' "$DMBT_TMP/blog" | wc -l) copy writes, $(awk '$2 == "flush"' "$DMBT_TMP/blog" | wc -l) flushes"
+info "backup log: $(awk '$2 == "data"' "$DMBT_TMP/blog" | wc -l) copy writes," \
+     "$(awk '$2 == "flush"' "$DMBT_TMP/blog" | wc -l) flushes"
 grep -v ' data ' "$DMBT_TMP/blog" | sed 's/^/blog: /'
 awk -v n="$n" '
 	$2 == "flush" { lastflush = $1 }
@@ -197,10 +199,12 @@ awk -v n="$n" '
 	END {
 		if (lastflush == "") { print "FAIL: no flush reached the backup device"; exit 1 }
 		if (lastdata > lastflush) {
-			print "FAIL: copy write " lastdata " after the last flush " lastflush; exit 1
+			print "FAIL: copy write " lastdata " after the last flush " lastflush
+			exit 1
 		}
 		if (done == "" || done < lastflush) {
-			print "FAIL: the final flush (" lastflush ") is not before the state read completed (" done ")"
+			print "FAIL: the final flush (" lastflush ") is not before" \
+			      " the state read completed (" done ")"
 			exit 1
 		}
 		if (sum != n) { print "FAIL: copies wrote " sum " sectors, want " n; exit 1 }

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A backup device that stops answering never freezes the volume: cancel
 # lets every waiting write go at once.  The backup device is a dm-linear
 # "gate" over a loop device; suspending the gate makes every backup write
@@ -13,7 +14,7 @@
 #     gone, and the kernel log stays clean (the runner scans it).
 # The chunks the walk copied before the stall hold T0 on the backup device.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -73,5 +74,5 @@ sleep 2
 run dmsetup remove bk
 run dmsetup remove gate
 dd if="$b" of="$DMBT_TMP/bhead" bs=$CH count="$c0" status=none
-dd if="$DMBT_TMP/t0" of="$DMBT_TMP/thead" bs=$CH count="$c0" status=none
-same "$DMBT_TMP/bhead" "$DMBT_TMP/thead"
+dd if="$DMBT_TMP/t0" of="$DMBT_TMP/t0head" bs=$CH count="$c0" status=none
+same "$DMBT_TMP/bhead" "$DMBT_TMP/t0head"

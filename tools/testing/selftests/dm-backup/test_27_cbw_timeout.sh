@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # cbw_timeout: no write waits longer than the timeout for its copy, even
 # when nobody cancels.  The backup device is a suspended dm-linear "gate"
 # (backup writes hang); 32 writers of random 4 KiB O_DIRECT writes meet it.
@@ -14,7 +15,7 @@
 # Also: cbw_timeout by message, in the table line and across a reload,
 # bad values refused.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -51,7 +52,8 @@ info "a reload with the printed table line keeps it (and the job)"
 run dmsetup load bk --table "$(dmsetup table bk)"
 run dmsetup suspend bk
 run dmsetup resume bk
-dmesg | tail -n 5 | grep -q "took over the running job" || fail "the reload did not take the job over"
+dmesg | tail -n 5 | grep -q "took over the running job" ||
+	fail "the reload did not take the job over"
 dmsetup table bk | grep -q "cbw_timeout 1500" || fail "table after reload: $(dmsetup table bk)"
 run dmsetup remove bk
 expect_ctr_error "Invalid cbw_timeout" "$(bk_table "$o" "$b" none 2 cbw_timeout 99999999999)"
@@ -92,7 +94,8 @@ run dmsetup suspend gate
 bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 274 256 32 4096 4096 100 0 0 \
 	>"$DMBT_TMP/io.log" 2>&1 && fail "no write failed although the backup device hangs"
 tail -n 1 "$DMBT_TMP/io.log"
-grep -q "Input/output error" "$DMBT_TMP/io.log" || fail "writes failed otherwise: $(cat "$DMBT_TMP/io.log")"
+grep -q "Input/output error" "$DMBT_TMP/io.log" ||
+	fail "writes failed otherwise: $(cat "$DMBT_TMP/io.log")"
 lat=$(max_latency "$DMBT_TMP/io.log")
 [ -n "$lat" ] && [ "$lat" -le $MAX_MS ] ||
 	fail "a write waited $lat ms (cbw_timeout $TIMEOUT_MS)"

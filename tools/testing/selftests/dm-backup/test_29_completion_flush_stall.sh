@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A completion flush that the backup device never answers holds nothing.
 # The walk has copied every chunk and the job flushes the backup device
 # before it says "completed"; here the flush sits in dm-delay (flushes
@@ -11,7 +12,7 @@
 # Then the same with cancel during the flush: the job says cancelled, and
 # its table is removed while the flush still hangs.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

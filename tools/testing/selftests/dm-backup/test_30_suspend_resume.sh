@@ -1,9 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Suspend stops the walk once its copies have drained (progress does not
 # move while suspended); resume continues it; the backup still ends up
 # equal to T0 with writes before and after the suspension.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 32) || exit 1		# 512 chunks

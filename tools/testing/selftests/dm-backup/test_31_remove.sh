@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # `dmsetup remove` is clean at any moment: mid-walk with copies in flight
 # (the backup device delays writes by a second), after completion, after
 # cancel.  Every write made before the removal is on the origin, and the
 # module unloads afterwards (no leaked references).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

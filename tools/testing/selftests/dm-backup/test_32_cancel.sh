@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # `cancel` stops the job: state cancelled, the walk stops, later writes pass
 # straight through without copying (the backup keeps what it had), and
 # the origin gets every write.  Bad messages are refused with -EINVAL and a
 # log line, and change nothing.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -29,7 +30,8 @@ for m in "bogus" "cancel now" "speed" "speed abc" "speed -1" "speed 5X" \
 	dmesg | tail -n 3 | grep -q "backup" || fail "no log line for message '$m'"
 	[ "$(backup_state bk)" = running ] || fail "message '$m' changed the state"
 done
-dmsetup table bk | grep -q "speed 65536" || fail "a bad speed message changed the speed: $(dmsetup table bk)"
+dmsetup table bk | grep -q "speed 65536" ||
+	fail "a bad speed message changed the speed: $(dmsetup table bk)"
 
 run dmsetup message bk 0 speed 1048576
 wait_copied bk 8 60
@@ -50,8 +52,8 @@ same "$o" "$DMBT_TMP/expect"
 
 info "the chunks copied before cancel are T0"
 dd if="$b" bs=$CH count=8 status=none >"$DMBT_TMP/bhead"
-dd if="$DMBT_TMP/t0" bs=$CH count=8 status=none >"$DMBT_TMP/thead"
-same "$DMBT_TMP/bhead" "$DMBT_TMP/thead"
+dd if="$DMBT_TMP/t0" bs=$CH count=8 status=none >"$DMBT_TMP/t0head"
+same "$DMBT_TMP/bhead" "$DMBT_TMP/t0head"
 
 run dmsetup message bk 0 cancel
 [ "$(backup_state bk)" = cancelled ] || fail "a second cancel changed the state"

@@ -1,8 +1,9 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every state change raises a dm event: `dmsetup wait` sleeps while the job
 # runs and wakes when it completes (and when it is cancelled).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1
@@ -21,7 +22,8 @@ for how in complete cancel; do
 	dmsetup wait bk "$ev" &
 	w=$!
 	sleep 2
-	kill -0 "$w" 2>/dev/null || fail "dmsetup wait returned while the job runs: $(backup_status bk)"
+	kill -0 "$w" 2>/dev/null ||
+		fail "dmsetup wait returned while the job runs: $(backup_status bk)"
 	[ "$(backup_state bk)" = running ] || fail "job not running"
 	if [ "$how" = complete ]; then
 		run dmsetup message bk 0 speed 0

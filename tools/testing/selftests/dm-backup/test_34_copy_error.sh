@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A failed copy fails the job, not the production volume: the backup device
 # errors on its second half (dm-error), a write's copy and the walk hit it,
 # the state becomes `failed`, the log names the chunk and errno, the status
 # shows them, and every write, before and after, lands on the origin.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -21,8 +22,10 @@ info "a write to chunk 200: its copy fails on the backup device"
 write_at /dev/mapper/bk $((200 * CH + 4096)) 4096 72 "$DMBT_TMP/expect"
 wait_state bk failed 10
 info "status: $(backup_status bk)"
-[ "$(backup_status bk last_error)" = -5 ] || fail "last_error is $(backup_status bk last_error), want -5"
-[ "$(backup_status bk last_error_chunk)" = 200 ] || fail "last_error_chunk is $(backup_status bk last_error_chunk), want 200"
+[ "$(backup_status bk last_error)" = -5 ] ||
+	fail "last_error is $(backup_status bk last_error), want -5"
+[ "$(backup_status bk last_error_chunk)" = 200 ] ||
+	fail "last_error_chunk is $(backup_status bk last_error_chunk), want 200"
 dmesg | grep -q "copy of chunk 200 failed on backup write: error -5" ||
 	fail "the log does not name chunk 200 and the errno"
 

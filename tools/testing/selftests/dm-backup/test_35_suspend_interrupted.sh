@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A suspend that dm gives up on does not stop the walk: dm calls the
 # targets' presuspend, then waits for the bios in flight; a signal to the
 # suspending process ends that wait, and dm undoes the presuspend
@@ -9,7 +10,7 @@
 # Oracles: the device is live after the kill, the job completes, the backup
 # equals T0 and the origin T0 + writes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A job that fails just before a reload still raises its dm event: the walk
 # copies in flight when the suspend of a reload drains them fail (their
 # backup device, a gate, gets an error table), and the table that takes the
@@ -7,7 +8,7 @@
 # Oracles: dmsetup wait returns within 30 s of the reload, the event counter
 # moved, the taken-over job shows the failure.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1		# 256 chunks
@@ -46,7 +47,8 @@ w=$!
 i=0
 while kill -0 "$w" 2>/dev/null; do
 	i=$((i + 1))
-	[ $i -lt 300 ] || fail "dmsetup wait $ev did not return: events $(events bk), $(backup_status bk)"
+	[ $i -lt 300 ] ||
+		fail "dmsetup wait $ev did not return: events $(events bk), $(backup_status bk)"
 	sleep 0.1
 done
 wait "$w" || fail "dmsetup wait failed"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The copies' memory reserves suffice (review findings 10 and 11): with
 # fail_dm_backup_alloc failing every allocation of a copy structure or a
 # buffer page from the system, copies live on the mempool reserves alone.
@@ -12,7 +13,7 @@
 # The knob counts injected failures down in "times": it must have fired.
 # requires: /sys/kernel/debug/fail_dm_backup_alloc
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 F=/sys/kernel/debug/fail_dm_backup_alloc

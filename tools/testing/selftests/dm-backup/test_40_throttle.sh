@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The speed knob limits the walk, and changing it mid-job through each of
 # the three interfaces (table option, message, sysfs) takes effect and shows
 # the same value everywhere.  Rates are checked with wide margins (TCG is
 # noisy); precise figures belong to the benchmark.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 64) || exit 1		# 1024 chunks
@@ -32,8 +33,10 @@ expect_rate() {
 
 # same_speed <bytes_per_s>: table, status and sysfs agree.
 same_speed() {
-	dmsetup table bk | grep -q " speed $1\( \|$\)" || fail "table: $(dmsetup table bk), want speed $1"
-	[ "$(backup_status bk speed)" = "$1" ] || fail "status speed $(backup_status bk speed), want $1"
+	dmsetup table bk | grep -q " speed $1\( \|$\)" ||
+		fail "table: $(dmsetup table bk), want speed $1"
+	[ "$(backup_status bk speed)" = "$1" ] ||
+		fail "status speed $(backup_status bk speed), want $1"
 	[ "$(cat "$sys/speed")" = "$1" ] || fail "sysfs speed $(cat "$sys/speed"), want $1"
 }
 

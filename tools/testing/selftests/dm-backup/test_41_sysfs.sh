@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # /sys/block/dm-N/backup/: every file with its mode and value, bad writes
 # refused with EINVAL and nothing changed, two devices independent, a
 # reload hands the directory to the new table, a table without backup or a
 # removal takes it away.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

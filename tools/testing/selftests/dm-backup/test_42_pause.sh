@@ -1,9 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # pause stops the walk but not copy-before-write: under writes the backup
 # stays the point-in-time image; resume completes it bit-exact.  pause and
 # resume of an ended job are refused.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 32) || exit 1

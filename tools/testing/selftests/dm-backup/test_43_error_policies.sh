@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The walk's error policies on each side, with dm-error segments in the
 # origin (source) or in the backup device (target), and a thin pool with
 # error_if_no_space that runs out of space (enospc):
@@ -9,7 +10,7 @@
 #   enospc  stop on ENOSPC, report on other errors.
 # In every case the origin keeps every write.
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048				# sectors per MiB
@@ -71,7 +72,8 @@ start "on_source_error ignore" /dev/mapper/org "$b"
 some_writes 2
 wait_state bk completed 60
 info "status: $(backup_status bk)"
-[ "$(backup_status bk skipped_chunks)" -eq 64 ] || fail "skipped $(backup_status bk skipped_chunks) chunks, want 64"
+[ "$(backup_status bk skipped_chunks)" -eq 64 ] ||
+	fail "skipped $(backup_status bk skipped_chunks) chunks, want 64"
 [ "$(bk_copied bk)" -eq 448 ] || fail "copied $(bk_copied bk), want 448"
 outside_bad_zone "$b" "$DMBT_TMP/t0"
 finish
@@ -92,7 +94,8 @@ info "target ignore"
 start "on_target_error ignore" "$o" /dev/mapper/bkd
 some_writes 4
 wait_state bk completed 60
-[ "$(backup_status bk skipped_chunks)" -eq 64 ] || fail "skipped $(backup_status bk skipped_chunks) chunks, want 64"
+[ "$(backup_status bk skipped_chunks)" -eq 64 ] ||
+	fail "skipped $(backup_status bk skipped_chunks) chunks, want 64"
 [ "$(backup_status bk target_errors)" -ge 1 ] || fail "target_errors not counted"
 outside_bad_zone "$b" "$DMBT_TMP/t0"
 finish
@@ -127,7 +130,8 @@ run dmsetup create thin --table "0 $((32 * MB)) thin /dev/mapper/pool 0"
 start "on_target_error enospc" "$o" /dev/mapper/thin
 wait_state bk paused 60
 info "status: $(backup_status bk)"
-[ "$(backup_status bk last_error)" = -28 ] || fail "last_error $(backup_status bk last_error), want -28 (ENOSPC)"
+[ "$(backup_status bk last_error)" = -28 ] ||
+	fail "last_error $(backup_status bk last_error), want -28 (ENOSPC)"
 # Only to copied chunks: the copy of an uncopied one would hit ENOSPC too,
 # and on_cbw_error break_backup would fail the job.
 write_at /dev/mapper/bk 1049088 70144 7 "$DMBT_TMP/expect"

@@ -1,11 +1,12 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # on_cbw_error, when the copy a write waits for fails:
 #   break_backup (default): the job fails, the write lands on the origin;
 #   fail_write: the write fails with the copy's error and never reaches the
 #   origin, the job goes on, and once the backup device is fixed the
 #   backup still ends exactly T0.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048
@@ -25,7 +26,8 @@ bk_create bk "$o" /dev/mapper/bkd full 4 speed 65536 on_cbw_error break_backup
 dmsetup table bk | grep -q on_cbw_error && fail "default policy printed in the table"
 write_at /dev/mapper/bk $((150 * CH)) 4096 1 "$DMBT_TMP/expect"
 wait_state bk failed 10
-[ "$(backup_status bk last_error_chunk)" = 150 ] || fail "last_error_chunk $(backup_status bk last_error_chunk)"
+[ "$(backup_status bk last_error_chunk)" = 150 ] ||
+	fail "last_error_chunk $(backup_status bk last_error_chunk)"
 same "$o" "$DMBT_TMP/expect"
 run dmsetup remove bk
 

@@ -1,9 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The dm_backup trace events fire with the right fields: state changes,
 # the walk's copies, copy-before-write enter/skip/process/wait/return,
 # finished copies and write failures.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 T=/sys/kernel/tracing

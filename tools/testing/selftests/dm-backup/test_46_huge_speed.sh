@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A huge speed throttles nothing: the walk's quota per 100 ms slice is
 # speed / 10 bytes, computed without overflowing 64 bits, so speeds up to
 # 18446744073709551615 act as unlimited.  Before, speed * 10^8 wrapped:
@@ -7,7 +8,7 @@
 # message during a crawling walk, must copy 64 MiB within a time that a
 # few bytes per slice never meet, and the backup must equal T0.
 # timeout: 480
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 64) || exit 1		# 1024 chunks

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A backup device that advertises WRITE_ZEROES and then fails it gets the
 # zero chunks written as data, as blkdev_issue_zeroout() does, instead of
 # failing the copy: with BLK_STS_NOTSUPP as before, and now with any other
@@ -17,7 +18,7 @@
 # (the zero chunks hold zeroes), and the refusals happened (sd stopped
 # advertising WRITE_ZEROES; the kernel logged failed WRITE_ZEROES).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 find /lib/modules/"$(uname -r)" -name 'scsi_debug.ko*' | grep -q . ||
@@ -31,7 +32,8 @@ save_image "$o" "$DMBT_TMP/t0"
 # sdebug_disk: load scsi_debug with one 16 MiB disk; sets $sd (/dev/sdX),
 # $hctl and $wz (its write_zeroes_max_bytes file).
 sdebug_disk() {
-	grep -q '^scsi_debug ' /proc/modules && { rmmod scsi_debug || fail "rmmod scsi_debug failed"; }
+	grep -q '^scsi_debug ' /proc/modules &&
+		{ rmmod scsi_debug || fail "rmmod scsi_debug failed"; }
 	load_mod scsi_debug dev_size_mb=16 sector_size=512 max_luns=1 num_tgts=1
 	sd=
 	for _ in $(seq 50); do
@@ -69,7 +71,8 @@ info "eio: WRITE SAME fails with an I/O error"
 sdebug_disk
 inj=/sys/kernel/debug/scsi_debug/$hctl/error
 if [ ! -e "$inj" ]; then
-	info "no $inj: scsi_debug of $(uname -r) has no per-command error injection (6.7+), eio case not run"
+	info "no $inj: scsi_debug of $(uname -r) has no per-command error injection (6.7+)," \
+	     "eio case not run"
 	exit 0
 fi
 # type 2 (fail the command), 1000 times, WRITE SAME(16) and (10): host and

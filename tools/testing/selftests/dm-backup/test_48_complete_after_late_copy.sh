@@ -1,17 +1,19 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # "completed" means that every chunk's copy has landed and was flushed,
 # also a copy that started while the job's completion flush was in flight.
 # Here, under on_source_error ignore, the walk skips an unreadable chunk
 # and the job is done; its flush to the backup device is slow (dm-delay:
-# flushes 10 s, writes 20 s; dm-delay's status shows the flush held).  Meanwhile the origin is fixed and a write
-# to the skipped chunk makes copy-before-write copy it.  Before, the
+# flushes 10 s, writes 20 s; dm-delay's status shows the flush held).
+# Meanwhile the origin is fixed and a write to the skipped chunk makes
+# copy-before-write copy it.  Before, the
 # flush's end declared the job completed while that copy's backup write
 # was still held in dm-delay; now the job looks again after the flush and
 # completes only after the copy and a second flush.
 # Oracle: when the state turns completed, the backup device (read below
 # dm-delay) equals T0 in every chunk, the late one included.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -38,7 +40,8 @@ info "the walk skips chunk 5"
 # dmsetup status slow: "0 <n> delay <reads> <writes> <flushes>" held now.
 end=$(($(date +%s) + 120))
 while [ "$(dmsetup status slow | cut -d' ' -f4-)" != "0 0 1" ]; do
-	[ "$(date +%s)" -lt "$end" ] || fail "no flush held: $(dmsetup status slow); $(backup_status bk)"
+	[ "$(date +%s)" -lt "$end" ] ||
+		fail "no flush held: $(dmsetup status slow); $(backup_status bk)"
 	sleep 0.1
 done
 info "walk done, completion flush held: $(backup_status bk)"

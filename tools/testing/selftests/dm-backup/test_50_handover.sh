@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A running job survives table reloads: a new table naming the same origin
 # and backup device takes the job over at resume, with its bitmap, counters,
 # state and point in time, while writes are in flight across the suspend.
@@ -6,7 +7,7 @@
 # never goes back, and every chunk is copied exactly once over the whole
 # job (dm_backup_copy_done trace events add up to the chunk count).
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 T=/sys/kernel/tracing
@@ -72,7 +73,8 @@ fi
 dmesg | tail -n 5 | grep -q "cannot change the sync_mode" || fail "no clear error for sync_mode"
 if dmsetup load bk --table "$(bk_table "$o" "$b" full 2 speed 1)" &&
    dmsetup clear bk; then :; else fail "load+clear failed"; fi
-dmsetup table bk | grep -q "speed 1048576" || fail "clear changed the live table: $(dmsetup table bk)"
+dmsetup table bk | grep -q "speed 1048576" ||
+	fail "clear changed the live table: $(dmsetup table bk)"
 p1=$(bk_copied bk)
 sleep 1
 [ "$(bk_copied bk)" -gt "$p1" ] || fail "the old job stopped after load+clear"
@@ -81,7 +83,8 @@ info "two devices may not share a backup device"
 if dmsetup create other --table "$(bk_table "$o2" "$b" full)" 2>/dev/null; then
 	fail "a second device was allowed to write the same backup device"
 fi
-dmesg | tail -n 5 | grep -q "in use by another backup job" || fail "no clear error for a shared backup device"
+dmesg | tail -n 5 | grep -q "in use by another backup job" ||
+	fail "no clear error for a shared backup device"
 
 info "finish, then reload after completion"
 run dmsetup message bk 0 speed 0

@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Sync mode top with a hand-made map: exactly the mapped chunks reach the
 # backup device (the others keep a sentinel), writes copy only mapped
 # chunks first, progress counts mapped chunks, and the map tool turns byte
 # ranges into the right bits (a range touching a chunk marks it).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Sync mode none: no walk, only copy-before-write.  The job stays running
 # under writes until cancel; the backup holds, at each written chunk, the
 # data from before the job, and the sentinel everywhere else; after cancel
 # the origin holds every write.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

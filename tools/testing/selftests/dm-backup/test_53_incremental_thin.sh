@@ -1,11 +1,12 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Incremental backup of an LVM-style thin volume: a full backup of the
 # thin volume at T0 (with a thin snapshot taken at T0 to remember it),
 # more writes, then at T1 the changed blocks from thin_delta between the
 # snapshot and the volume become the map of a `top` backup onto the
 # previous backup.  Oracle: the backup device equals the volume at T1.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Incremental backup with dm-era stacked under the origin: a full backup
 # at T0 (an era checkpoint marks it), more writes, then at T1 the blocks
 # era_invalidate reports as written since T0's era become the map of a
 # `top` backup onto the previous backup.  Oracle: backup == volume at T1.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # backup-view: the point-in-time image as a read-only device.
 #   none + view: writes keep hitting the origin while the view is read in
 #   full several times; every read equals T0; after cancel the origin
@@ -8,7 +9,7 @@
 #   The view refuses writes; a view keeps its backup device busy; a view
 #   whose job went away fails reads; bad view tables are refused.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1
@@ -90,7 +91,8 @@ info "a table without backup detaches the view: reads fail"
 run dmsetup load bk --table "0 $n linear $o 0"
 run dmsetup suspend bk
 run dmsetup resume bk
-[ "$(dmsetup status view | cut -d' ' -f4)" = detached ] || fail "view status: $(dmsetup status view)"
+[ "$(dmsetup status view | cut -d' ' -f4)" = detached ] ||
+	fail "view status: $(dmsetup status view)"
 if dd if=/dev/mapper/view of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null; then
 	fail "a detached view read succeeded"
 fi

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup start --suspended: the CLI recipe of an incremental backup of a
 # thin volume (dm-backup.rst, "Incremental backups").  A full backup at T0
 # (thin snapshot 1 taken while the volume is suspended for the job), writes,
@@ -18,7 +19,7 @@
 # volume is live, before the last writes and the suspend; the test must
 # then fail (the backup lacks those writes).
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A table with two backup targets, each half of the device backed up to its
 # own backup device, is reloaded mid-walk with the same two targets: each
 # new target takes over its own job (matched by origin and backup device),
@@ -8,7 +9,7 @@
 # never goes back, each origin holds T0 + writes; views of either job (the
 # device's, at sector 0, and the second half's by its devices) read T0.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o1=$(mkloop 16) || exit 1		# 256 chunks per half

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A table with two backup targets is reloaded mid-walk with its two segments
 # swapped (the second half's target first): each new target still takes
 # over its own job, matched by origin and backup device whatever its place
@@ -7,7 +8,7 @@
 # Oracles: each backup equals its half's T0 image, progress of each job
 # never goes back, each origin holds T0 + writes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o1=$(mkloop 16) || exit 1		# 256 chunks per half

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A top job keeps its own count of unmapped chunks across a reload: the new
 # table's constructor reads the map device again, and that device may hold
 # another map by then (it is compared by device number only).  The job, its
@@ -7,7 +8,7 @@
 # step, the job completes at total/total, the backup holds T0 in exactly
 # the chunks of the first map and the sentinel elsewhere.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -56,7 +57,8 @@ progress_ok "after writes"
 run dmsetup message bk 0 speed 0
 wait_state bk completed 60
 progress_ok "completed"
-[ "$(backup_status bk progress)" = "$want/$want" ] || fail "completed at $(backup_status bk progress)"
+[ "$(backup_status bk progress)" = "$want/$want" ] ||
+	fail "completed at $(backup_status bk progress)"
 run dmsetup remove bk
 
 info "exactly the first map's chunks are on the backup device"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup start/wait/finish backs up a mounted ext4 volume (dm-linear over a
 # loop device, like an LVM LV) while files are being written to it.
 # Oracle: the filesystem is frozen (fsfreeze) around `dmbackup start`, so
@@ -7,7 +8,7 @@
 # Afterwards the volume's table equals the original, the files written
 # meanwhile are intact and e2fsck finds both filesystems clean.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 
@@ -45,7 +46,8 @@ set -- $(table_of vol)
 [ "$(table_of vol-dmbackup-origin)" = "$table0" ] ||
 	fail "hidden device table '$(table_of vol-dmbackup-origin)' != '$table0'"
 [ -b /dev/mapper/vol-dmbackup-origin ] || fail "no /dev/mapper node for the hidden device"
-[ "$4" = "$(dmsetup info -c --noheadings -o major,minor --separator : vol-dmbackup-origin | tr -d ' ')" ] ||
+hidden=$(dmsetup info -c --noheadings -o major,minor --separator : vol-dmbackup-origin | tr -d ' ')
+[ "$4" = "$hidden" ] ||
 	fail "the backup table's origin is not the hidden device"
 
 out=$(dmbackup status)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup refuses clearly (exit 1 and a message naming the problem) and
 # changes nothing: a volume that is not a dm device, a backup already on it,
 # a backup device that is too small, the volume itself, held by a dm device,
@@ -8,7 +9,7 @@
 # Oracle: after every refusal the volume has its original table, no hidden
 # device, and its data equals the image taken before.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 
@@ -94,7 +95,9 @@ dmbackup wait vol >"$DMBT_TMP/w" 2>&1
 rc=$?
 cat "$DMBT_TMP/w"
 [ $rc -eq 3 ] || fail "wait on a failed job: exit code $rc, want 3"
-grep -Eq "^vol: full failed .* errors [1-9][0-9]* \(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]+\)$" "$DMBT_TMP/w" ||
+re="^vol: full failed .* errors [1-9][0-9]* "
+re="$re\(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]+\)$"
+grep -Eq "$re" "$DMBT_TMP/w" ||
 	fail "no failed line with the error"
 run dmbackup finish vol
 vol_untouched vol "$table0" "$DMBT_TMP/t0"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every failure of dmbackup start leaves the volume exactly as it was.
 # DMBACKUP_FAIL_AT=<step> makes one step fail as if its ioctl had failed
 # (create, load, suspend, resume, and resume-after: the resume succeeded,
@@ -8,7 +9,7 @@
 # image while unmounted); mounted, a writer goes on (the volume is not left
 # suspended), its files are intact and e2fsck is clean.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

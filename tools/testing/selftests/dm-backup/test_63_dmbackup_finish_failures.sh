@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Every failure of dmbackup finish leaves the volume as it was, with its job
 # in place.  DMBACKUP_FAIL_AT=<step> makes one step fail as if its ioctl had
 # failed (finish-load, finish-suspend, finish-resume, finish-resume-after:
@@ -9,7 +10,7 @@
 # failure; the backup equals T0; after the final finish the volume has its
 # original table and data (mounted: the writer's files are intact).
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

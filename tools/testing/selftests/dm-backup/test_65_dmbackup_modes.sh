@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup start --mode none and --mode top --map on a live volume: none
 # copies only written chunks and runs until cancel; top copies exactly the
 # mapped chunks; finish restores the original table.  Oracles: the
 # backup's chunks against T0 and the sentinel, the volume's table.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536
@@ -27,7 +28,8 @@ expect_backup() {
 
 info "refusals"
 dmbackup start /dev/mapper/vol "$b" --mode top >/dev/null 2>&1 && fail "top without a map accepted"
-dmbackup start /dev/mapper/vol "$b" --mode full --map "$b" >/dev/null 2>&1 && fail "a map without top accepted"
+dmbackup start /dev/mapper/vol "$b" --mode full --map "$b" >/dev/null 2>&1 &&
+	fail "a map without top accepted"
 dmbackup start /dev/mapper/vol "$b" --mode fast >/dev/null 2>&1 && fail "a bad mode accepted"
 [ "$(dmsetup table vol)" = "$orig" ] || fail "a refusal changed the volume"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup view and dmbackup map on a live volume.
 #   view: after `start --mode none`, `dmbackup view` gives a read-only
 #   device that, read in full while the volume is written, equals T0;
@@ -13,7 +14,7 @@
 # bit by bit in the test; the backup device as the sentinel with T0 in the
 # mapped chunks; the volume's table and state.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 
@@ -62,7 +63,8 @@ jobdevs=$(table_of vol | awk '{ print $4 " " $5 }')
 # copied.
 (
 	for k in 1 2 3 4 5 6 7 8; do
-		bkp-io write /dev/mapper/vol "$DMBT_TMP/expect" $((663 + k)) 24 2 512 16384 50 0 0 ||
+		bkp-io write /dev/mapper/vol "$DMBT_TMP/expect" $((663 + k)) \
+			24 2 512 16384 50 0 0 ||
 			exit 1
 		sleep 0.2
 	done
@@ -97,19 +99,21 @@ run dmsetup remove loaded
 job_untouched "$tbk"
 
 info "view refusals change nothing"
-expect_refusal "a device named vol exists already" dmbackup view vol vol
+expect_refusal "a device named vol exists already" dmbackup view vol "vol"
 expect_refusal "a device named snap exists already" dmbackup view vol snap
 expect_refusal "not a device name" dmbackup view vol a/b
 expect_refusal "no backup job runs on this volume" dmbackup view vol-dmbackup-origin snap2
 no_dev snap2
 expect_refusal "vol is not a backup-view device: not removing it" dmbackup view --remove vol
-expect_refusal "vol-dmbackup-origin is not a backup-view device" dmbackup view --remove vol-dmbackup-origin
+expect_refusal "vol-dmbackup-origin is not a backup-view device" \
+	dmbackup view --remove vol-dmbackup-origin
 exec 3</dev/mapper/snap
 expect_refusal "the view snap is in use" dmbackup view --remove snap
 exec 3<&-
 job_untouched "$tbk"
 dmbackup view vol >/dev/null 2>&1; [ $? -eq 2 ] || fail "view without a name: want exit code 2"
-dmbackup view --remove a b >/dev/null 2>&1; [ $? -eq 2 ] || fail "view --remove a b: want exit code 2"
+dmbackup view --remove a b >/dev/null 2>&1; [ $? -eq 2 ] ||
+	fail "view --remove a b: want exit code 2"
 for c in view map; do
 	dmbackup $c --help | grep -q "^usage: dmbackup $c" || fail "no --help for $c"
 done
@@ -120,7 +124,8 @@ for step in view-create view-create-after; do
 	no_dev snap2
 done
 DMBACKUP_FAIL_AT=view-remove dmbackup view --remove snap && fail "view-remove did not fail"
-[ "$(table_of snap)" = "0 $n backup-view $jobdevs" ] || fail "view after view-remove: $(table_of snap)"
+[ "$(table_of snap)" = "0 $n backup-view $jobdevs" ] ||
+	fail "view after view-remove: $(table_of snap)"
 read_view snap "$DMBT_TMP/v"
 same "$DMBT_TMP/v" "$DMBT_TMP/t0"
 job_untouched "$tbk"
@@ -171,9 +176,11 @@ cat >"$DMBT_TMP/delta.xml" <<'XML'
 XML
 thin_chunks="6 7 20 21 22 23 254 255"
 dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" \
-	--thin-delta "$DMBT_TMP/delta.xml" >"$DMBT_TMP/out" 2>&1 || fail "map: $(cat "$DMBT_TMP/out")"
+	--thin-delta "$DMBT_TMP/delta.xml" >"$DMBT_TMP/out" 2>&1 ||
+		fail "map: $(cat "$DMBT_TMP/out")"
 cat "$DMBT_TMP/out"
-grep -q "^dmbackup map: 8 of 256 chunks marked$" "$DMBT_TMP/out" || fail "map did not count 8 chunks"
+grep -q "^dmbackup map: 8 of 256 chunks marked$" "$DMBT_TMP/out" ||
+	fail "map did not count 8 chunks"
 want_map "$DMBT_TMP/want" $thin_chunks
 same "$DMBT_TMP/map" "$DMBT_TMP/want"
 cp "$DMBT_TMP/map" "$DMBT_TMP/thinmap"
@@ -181,7 +188,8 @@ cp "$DMBT_TMP/map" "$DMBT_TMP/thinmap"
 info "map from byte ranges (unaligned, from stdin)"
 printf '%s\n' "# offset length" "0 512" "$((5 * CH + 4096)) 512" \
 	"$((100 * CH + 512)) $CH" "$((255 * CH)) $CH" >"$DMBT_TMP/ranges"
-run dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" --ranges - <"$DMBT_TMP/ranges"
+run dmbackup map --chunk-sectors 128 --sectors "$n" -o "$DMBT_TMP/map" \
+	--ranges - <"$DMBT_TMP/ranges"
 want_map "$DMBT_TMP/want" 0 5 100 101 255
 same "$DMBT_TMP/map" "$DMBT_TMP/want"
 

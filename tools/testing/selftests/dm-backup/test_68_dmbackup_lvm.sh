@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # dmbackup backs up a mounted ext4 filesystem on a real LVM logical volume
 # (lvm2: PV, VG and LV on a loop device) while files are written to it, and
 # gives the LV back to LVM as it was.
@@ -8,7 +9,7 @@
 # dm UUID, lvs reports it healthy (during the job lvs sees a table that is
 # not LVM's), and lvchange -an / -ay still work on it, with the data kept.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/lvm.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # `lvchange --refresh` on an LV that runs a dmbackup job: LVM reloads the
 # LV's table from its metadata, which replaces the backup table and ends
 # the job.  What must hold (documented in dm-backup.rst):
@@ -12,7 +13,7 @@
 # And a refresh after the job completed only does what finish would: the
 # backup is complete and equals its T0 image, and no abandonment is logged.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/lvm.sh"
@@ -53,13 +54,16 @@ writer_beats "$DMBT_TMP/stop"	# the volume still takes writes
 info "the job ended visibly"
 dmesg | tail -n +$((klog0 + 1)) >"$DMBT_TMP/klog"
 cat "$DMBT_TMP/klog"
-grep -q "backup: [0-9]*:[0-9]* ($vol): job abandoned while running at [0-9]*/768 chunks: table gone, backup incomplete" \
+re="backup: [0-9]*:[0-9]* ($vol): job abandoned while running at [0-9]*/768 chunks:"
+re="$re table gone, backup incomplete"
+grep -q "$re" \
 	"$DMBT_TMP/klog" || fail "no 'job abandoned' line in the kernel log"
 out=$(dmbackup status 2>&1)
 rc=$?
 echo "$out"
 [ $rc -eq 1 ] || fail "dmbackup status: exit code $rc, want 1"
-echo "$out" | grep -q "^$vol: no backup job, but $vol-dmbackup-origin is left: .*lvchange --refresh" ||
+re="^$vol: no backup job, but $vol-dmbackup-origin is left: .*lvchange --refresh"
+echo "$out" | grep -q "$re" ||
 	fail "dmbackup status does not report the ended job"
 out=$(dmbackup status "$lv" 2>&1)
 rc=$?
@@ -108,7 +112,8 @@ run dmbackup wait "$lv" --interval 0
 klog0=$(dmesg | wc -l)
 run lvm lvchange --refresh dmbtvg/lv
 [ "$(table_of $vol)" = "$table0" ] || fail "table after the refresh: $(table_of $vol)"
-dmesg | tail -n +$((klog0 + 1)) | grep "job abandoned" && fail "a completed job was reported abandoned"
+dmesg | tail -n +$((klog0 + 1)) | grep "job abandoned" &&
+	fail "a completed job was reported abandoned"
 run dmbackup finish "$lv"
 lv_healthy dmbtvg lv
 sync

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Fuzzed inputs: seeded, reproducible table lines, target messages and
 # /sys/block/dm-N/backup/ writes (dmbt-fuzz.c): wrong counts, random words,
 # huge/negative numbers, wrong devices, duplicated keys, empty and very long
@@ -18,7 +19,7 @@
 #   dmbt-fuzz show <seed> <I> 1 <origin> <backup> <small> <lorigin> <lbackup>
 #   dmbt-fuzz run <seed> <I> 1 <origin> <backup> <small> <lorigin> <lbackup>
 # timeout: 600
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 count=${DMBT_FUZZ_COUNT:-}
@@ -65,7 +66,8 @@ while IFS="$tab" read -r verdict canon line; do
 			fail "dmsetup: '$line' reads back '$got', want '$canon'"
 		acc=$((acc + 1))
 	else
-		[ "$verdict" = accept ] && fail "dmsetup refused a valid table: '$line': $(dmesg | tail -n 2)"
+		[ "$verdict" = accept ] &&
+			fail "dmsetup refused a valid table: '$line': $(dmesg | tail -n 2)"
 		dmsetup info dmbt-fz >/dev/null 2>&1 &&
 			fail "a refused create left device dmbt-fz behind"
 	fi

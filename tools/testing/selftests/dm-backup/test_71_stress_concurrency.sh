@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Concurrency stress: 8 writers (random 512 B..256 KiB writes at any 512-byte
 # offset, buffered and O_DIRECT, discards, write-zeroes) on the dm-backup
 # device during a throttled walk, while a loop underneath suspends and
@@ -6,7 +7,7 @@
 # (No table reload: a reload starts a new job until handover exists.)
 # Oracles: backup == T0 image, origin == dm device == expected image.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=96
@@ -32,9 +33,12 @@ sysdir=/sys/block/$(dmsetup info -c --noheadings -o blkdevname bk)/backup
 		sleep 0.1
 		dmsetup resume bk || echo "churn: resume failed" >>"$DMBT_TMP/churn.err"
 		case $((i % 3)) in
-		0) dmsetup message bk 0 speed 1048576 || echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
-		1) echo 3M >"$sysdir/speed" || echo "churn: sysfs write failed" >>"$DMBT_TMP/churn.err" ;;
-		2) dmsetup message bk 0 speed 524288 || echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
+		0) dmsetup message bk 0 speed 1048576 ||
+			echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
+		1) echo 3M >"$sysdir/speed" ||
+			echo "churn: sysfs write failed" >>"$DMBT_TMP/churn.err" ;;
+		2) dmsetup message bk 0 speed 524288 ||
+			echo "churn: message failed" >>"$DMBT_TMP/churn.err" ;;
 		esac
 		sleep 0.3
 	done

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Removal and unload races.  The origin's reads and the backup device's
 # writes sit behind dm-delay (1 s each), so writes to uncopied chunks wait
 # on slow copy reads, and copies stay in flight after the writes returned.
@@ -12,7 +13,7 @@
 # Oracle: the origin holds every acknowledged write (the expected image);
 # at the end rmmod dm-backup succeeds.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 16) || exit 1

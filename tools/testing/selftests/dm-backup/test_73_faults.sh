@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Faults during copies, on both sides:
 #   A  backup behind dm-flakey (1 s up, 1 s down, error_writes), writers on
 #   B  backup behind dm-flakey with on_cbw_error fail_write: failed copies
@@ -13,7 +14,7 @@
 # "completed" with no skipped chunks, and otherwise the status says failed
 # or counts skipped chunks: never "completed" and wrong.
 # timeout: 400
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=16
@@ -53,7 +54,8 @@ verdict() {
 			info "completed with $(backup_status bk skipped_chunks) skipped chunks (not exact)"
 		fi ;;
 	failed)
-		[ "$(backup_status bk last_error)" -lt 0 ] || fail "failed without last_error: $st" ;;
+		[ "$(backup_status bk last_error)" -lt 0 ] ||
+			fail "failed without last_error: $st" ;;
 	*) fail "unexpected state: $st" ;;
 	esac
 	run dmsetup remove bk
@@ -128,11 +130,13 @@ for pol in report ignore; do
 	# Refused only when a write's copy has failed the job already.
 	dmsetup message bk 0 resume 2>/dev/null || state_is bk failed ||
 		fail "E: resume refused: $(backup_status bk)"
-	wait $wpid || fail "E: writes failed (break_backup must keep them going): $(cat "$DMBT_TMP/io")"
+	wait $wpid ||
+		fail "E: writes failed (break_backup must keep them going): $(cat "$DMBT_TMP/io")"
 	verdict
 	case $pol in
 	report) echo "$st" | grep -q '^full failed ' || fail "E report: $st" ;;
-	ignore) echo "$st" | grep -q '^full completed ' && [ "$(echo "$st" | cut -d' ' -f11)" -gt 0 ] ||
+	ignore) echo "$st" | grep -q '^full completed ' &&
+			[ "$(echo "$st" | cut -d' ' -f11)" -gt 0 ] ||
 			echo "$st" | grep -q '^full failed ' || fail "E ignore: $st" ;;
 	esac
 	run dmsetup remove bkd

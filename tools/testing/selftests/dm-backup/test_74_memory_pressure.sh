@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Memory pressure: a tmpfs file eats the guest's memory until about 96 MiB
 # are left (no swap; a KASAN kernel's quarantine gets room on top), then 24
 # writers hit uncopied chunks at once with large writes (32 KiB..1 MiB,
@@ -6,7 +7,7 @@
 # (16 MiB per device) with a mempool reserve: no OOM kill, no hang, the
 # result exact (backup == T0, origin == expected).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=64
@@ -25,7 +26,8 @@ quarantine=$(kasan_quarantine_mib)
 leave=$((96 + quarantine))
 hog=$(( $(avail) - leave ))
 [ "$hog" -gt 0 ] || fail "only $(avail) MiB available"
-info "available $(avail) MiB (unreclaimable slab $(slab) MiB, KASAN quarantine up to $quarantine MiB): eating $hog MiB in a tmpfs file"
+info "available $(avail) MiB (unreclaimable slab $(slab) MiB," \
+     "KASAN quarantine up to $quarantine MiB): eating $hog MiB in a tmpfs file"
 mkdir -p /tmp/dmbt-hog
 mount -t tmpfs -o size=$((hog + 16))m tmpfs /tmp/dmbt-hog || fail "tmpfs mount failed"
 dd if=/dev/zero of=/tmp/dmbt-hog/fill bs=1M count="$hog" status=none 2>/dev/null
@@ -39,7 +41,8 @@ info "status: $(backup_status bk); available $(avail) MiB, unreclaimable slab $(
 rm -f /tmp/dmbt-hog/fill
 umount /tmp/dmbt-hog
 [ $rc -eq 0 ] || fail "bkp-io failed (rc=$rc)"
-dmesg | sed -n "/dmbt: start [0-9]* $DMBT_TEST\$/,\$p" | grep -Ei "out of memory|oom-kill|invoked oom-killer|page allocation failure" &&
+dmesg | sed -n "/dmbt: start [0-9]* $DMBT_TEST\$/,\$p" |
+	grep -Ei "out of memory|oom-kill|invoked oom-killer|page allocation failure" &&
 	fail "memory allocation failures in the kernel log"
 [ "$(bk_cbw bk)" -gt 0 ] || fail "no copy-before-write happened"
 run dmsetup message bk 0 speed 0

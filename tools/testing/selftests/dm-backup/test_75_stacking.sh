@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Stacking.  A mounted ext4 on a volume over dm-crypt (dm-linear + dm-delay
 # when dm-crypt is not available) is restacked under its own name onto a
 # backup table (suspend, load, resume: the documented procedure; T0 is
@@ -9,7 +10,7 @@
 # its T0 image, e2fsck of the backup clean, each origin == its expected
 # image (the fs one: the files read back as written).
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 size=48
@@ -66,7 +67,8 @@ i=0
 while [ $i -lt 24 ]; do
 	dmbt-prng $((200 + i)) 384K >"$DMBT_TMP/mnt/g$i" || fail "write g$i"
 	[ $((i % 3)) = 0 ] && rm -f "$DMBT_TMP/mnt/f$i"
-	[ $((i % 3)) = 1 ] && { dmbt-prng $((300 + i)) 256K >"$DMBT_TMP/mnt/f$i" || fail "overwrite f$i"; }
+	[ $((i % 3)) = 1 ] &&
+		{ dmbt-prng $((300 + i)) 256K >"$DMBT_TMP/mnt/f$i" || fail "overwrite f$i"; }
 	[ $((i % 4)) = 0 ] && sync
 	i=$((i + 1))
 done

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # Constructor error paths that fail after the devices were opened: a second
 # device naming a backup device another job writes, and reloads that change
 # what a running job cannot change (chunk_size, length).  Each is either
@@ -7,7 +8,7 @@
 # registry unlinked an instance it had never linked).  Afterwards everything
 # is removed and dm-backup unloads.
 # timeout: 120
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 o=$(mkloop 8) || exit 1

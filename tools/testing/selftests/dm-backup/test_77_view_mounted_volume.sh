@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The README's pull recipe on a mounted volume that is being written:
 #   dmbackup start VOL BK --mode none; dmbackup view VOL snap; dd the view;
 #   dmbackup view --remove snap; dmbackup cancel VOL && dmbackup finish VOL
@@ -9,7 +10,7 @@
 # written; `finish` is refused while the view exists; the view's image is
 # a clean file system, and the volume keeps every file written.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A view never shows data from after the point in time.  A job whose
 # backup device has a bad zone (dm-error, MiB 8-12) under
 # on_target_error ignore completes with those chunks skipped.  From then
@@ -7,7 +8,7 @@
 # chunks still read as T0.  The view here uses the two-device table line
 # (origin and backup device) and is made before the job completes.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 MB=2048

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # A view never attaches to a job whose table is going away.  Thirty times,
 # a job's table is replaced by a linear one (the job's destructor runs)
 # while views of it are created and read with the two-device table line.
@@ -10,7 +11,7 @@
 # minutes on the stock kernels under load and about 12 on the debug kernel
 # (KASAN), hence the timeout.
 # timeout: 900
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
 CH=65536

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The README's recipes run as written (recipes.sh): quick-start (dmbackup on
 # the mounted /dev/vg/lv while an application writes files to it),
 # quick-dmsetup (the same file system on /dev/sdb, remounted through bk),
@@ -8,7 +9,7 @@
 # `dmsetup create`), which the backup, or the gunzipped archive, must equal;
 # the archive is a clean file system and the files written are intact.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The recipes of dm-backup.rst that use one volume run as written
 # (recipes.sh): live-by-hand (the backup table loaded by hand under the
 # name of the mounted volume vol, over /dev/sdb, while an application
@@ -11,7 +12,7 @@
 # suspended for the load, or before `dmsetup create`), which /dev/sdc must
 # equal.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"
@@ -87,8 +88,11 @@ dmsetup() {
 	"remove bk   ")
 		dmbackup status bk >"$DMBT_TMP/status" 2>&1
 		cat "$DMBT_TMP/status"
-		grep -q "^bk: full completed .*(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]*) - errors recovered, the backup is complete$" \
-			"$DMBT_TMP/status" || fail "dmbackup status does not say that the backup is complete"
+		re="^bk: full completed .*(source 0, target [1-9][0-9]*, skipped 0,"
+		re="$re last -5 at chunk [0-9]*) - errors recovered, the backup is complete$"
+		grep -q "$re" \
+			"$DMBT_TMP/status" ||
+				fail "dmbackup status does not say that the backup is complete"
 		;;
 	esac
 	command dmsetup "$@"

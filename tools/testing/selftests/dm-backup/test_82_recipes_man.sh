@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The examples of dmbackup(8) that use one volume run as written
 # (recipes.sh): full (dmbackup on the mounted /dev/vg/home while an
 # application writes files to it) and pull (a view of the mounted volume
@@ -8,7 +9,7 @@
 # /dev/sdc, or the gunzipped archive, must equal; the archive is a clean
 # file system and the files written are intact on the volume.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

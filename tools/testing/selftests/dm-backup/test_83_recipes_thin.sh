@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The thin-volume recipes of dm-backup.rst and dmbackup(8) run as written
 # (recipes.sh), one after the other on the thin volume tv, mounted on
 # /mnt/data while an application writes files to it: rst thin-full,
@@ -10,7 +11,7 @@
 # a part of the volume only.  An empty --map (a failed losetup) or a --map
 # without a value is one line of error, not the whole usage.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The dm-era recipes of dm-backup.rst and dmbackup(8) run as written
 # (recipes.sh), one after the other: vol is dm-linear over the era device
 # era (64 KiB blocks), mounted on /mnt/data while an application writes
@@ -9,7 +10,7 @@
 # --suspended`, and nothing reaches era in between.  /dev/sdc must equal it
 # after each recipe.
 # timeout: 300
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
 # The pull-style recipes of dm-backup.rst run as written (recipes.sh):
 # view-dmsetup (a view of bk over /dev/sdb, read by dd | gzip while a
 # program writes /dev/mapper/bk directly) and view-dmbackup (a view of the
@@ -9,7 +10,7 @@
 # view-dmbackup the archive is a clean file system and the files written
 # are intact on the volume.
 # timeout: 240
-. "$DMBT_DIR/lib.sh"
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"
