@@ -5,14 +5,14 @@
 # 18446744073709551615 act as unlimited.  Before, speed * 10^8 wrapped:
 # speed 184467440738 gave a quota of one byte per slice and the walk
 # crawled.  Each job, started with the speed in the table or set by a
-# message during a crawling walk, must copy 64 MiB within a time that a
+# message during a crawling walk, must copy 16 MiB within a time that a
 # few bytes per slice never meet, and the backup must equal T0.
 # timeout: 480
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
-o=$(mkloop 64) || exit 1		# 1024 chunks
-b=$(mkloop 64) || exit 1
+o=$(mkloop 16) || exit 1		# 256 chunks
+b=$(mkloop 16) || exit 1
 fill_random "$o" 461
 save_image "$o" "$DMBT_TMP/t0"
 

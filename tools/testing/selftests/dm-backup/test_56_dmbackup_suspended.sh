@@ -18,6 +18,7 @@
 # DMBT_APPEND=DMBT_MISTAKE=map-before-suspend) computes the map while the
 # volume is live, before the last writes and the suspend; the test must
 # then fail (the backup lacks those writes).
+# tier: user
 # timeout: 400
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

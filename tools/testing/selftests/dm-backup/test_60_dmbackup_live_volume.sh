@@ -7,6 +7,7 @@
 # point in time inside start; the backup must equal that image bit for bit.
 # Afterwards the volume's table equals the original, the files written
 # meanwhile are intact and e2fsck finds both filesystems clean.
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

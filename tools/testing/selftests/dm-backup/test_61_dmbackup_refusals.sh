@@ -8,6 +8,7 @@
 # (0), failed (3) and cancelled (4) apart.
 # Oracle: after every refusal the volume has its original table, no hidden
 # device, and its data equals the image taken before.
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -8,6 +8,7 @@
 # device) and the data of the volume equal those before the attempt (an
 # image while unmounted); mounted, a writer goes on (the volume is not left
 # suspended), its files are intact and e2fsck is clean.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -9,6 +9,7 @@
 # Oracles: the table, state and progress of the job are unchanged after each
 # failure; the backup equals T0; after the final finish the volume has its
 # original table and data (mounted: the writer's files are intact).
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -4,6 +4,7 @@
 # rate, ETA, errors); dmbackup wait sleeps on dm events (no CPU burnt while
 # the job runs, wakes at once when it ends), prints plain lines into a pipe
 # and a progress bar on a terminal (a pty from util-linux `script`).
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

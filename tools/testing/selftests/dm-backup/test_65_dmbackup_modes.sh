@@ -4,6 +4,7 @@
 # copies only written chunks and runs until cancel; top copies exactly the
 # mapped chunks; finish restores the original table.  Oracles: the
 # backup's chunks against T0 and the sentinel, the volume's table.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

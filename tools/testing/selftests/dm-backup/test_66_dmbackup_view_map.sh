@@ -13,6 +13,7 @@
 # Oracles: T0 and the writes mirrored into an expected image; maps built
 # bit by bit in the test; the backup device as the sentinel with T0 in the
 # mapped chunks; the volume's table and state.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -7,6 +7,7 @@
 # the T0 image read then is what the served file must equal bit for bit
 # once the job completed and the client disconnected; e2fsck finds the
 # served file clean, the volume gets its table back with its files intact.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -8,6 +8,7 @@
 # finds the backup clean.  After finish the LV has its original table and
 # dm UUID, lvs reports it healthy (during the job lvs sees a table that is
 # not LVM's), and lvchange -an / -ay still work on it, with the data kept.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

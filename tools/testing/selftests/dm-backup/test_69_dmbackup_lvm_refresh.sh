@@ -12,6 +12,7 @@
 #    sees a healthy LV.
 # And a refresh after the job completed only does what finish would: the
 # backup is complete and equals its T0 image, and no abandonment is logged.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

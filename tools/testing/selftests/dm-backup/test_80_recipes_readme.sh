@@ -8,6 +8,7 @@
 # (the file system frozen around `dmbackup start`; /dev/sdb read before
 # `dmsetup create`), which the backup, or the gunzipped archive, must equal;
 # the archive is a clean file system and the files written are intact.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -11,6 +11,7 @@
 # Oracle: the image at the point in time (/dev/sdb read while vol is
 # suspended for the load, or before `dmsetup create`), which /dev/sdc must
 # equal.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

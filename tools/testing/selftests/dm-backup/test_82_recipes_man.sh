@@ -8,6 +8,7 @@
 # point in time (the file system frozen around `dmbackup start`), which
 # /dev/sdc, or the gunzipped archive, must equal; the archive is a clean
 # file system and the files written are intact on the volume.
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -10,6 +10,7 @@
 # that snapshot (activated read-only), and the increments must have copied
 # a part of the volume only.  An empty --map (a failed losetup) or a --map
 # without a value is one line of error, not the whole usage.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -9,6 +9,7 @@
 # backup: the point in time is the resume of vol by `dmbackup start
 # --suspended`, and nothing reaches era in between.  /dev/sdc must equal it
 # after each recipe.
+# tier: user
 # timeout: 300
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

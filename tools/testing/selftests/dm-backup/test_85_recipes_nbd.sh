@@ -8,6 +8,7 @@
 # then man nbd on /dev/vg/home.
 # Oracle: the image at the point in time (the file system frozen around
 # `dmbackup start`), which the served file must equal.
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -9,6 +9,7 @@
 # `dmbackup start`), which the gunzipped archive must equal; for
 # view-dmbackup the archive is a clean file system and the files written
 # are intact on the volume.
+# tier: user
 # timeout: 240
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

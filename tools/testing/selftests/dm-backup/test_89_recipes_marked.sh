@@ -5,6 +5,7 @@
 # and that test runs it (a line "recipe_run <doc> <NAME>", or "one <doc>
 # <NAME> ..." where the test's own helper one calls recipe_run).  A new recipe without a
 # test, or an unmarked block, fails here.
+# tier: user
 # timeout: 60
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
