@@ -12,8 +12,48 @@
  */
 #include <linux/bitmap.h>
 #include <linux/blkdev.h>
+#include <linux/slab.h>
 
 #include "dm-backup.h"
+
+/*
+ * The bitmap of copied chunks, one bit per chunk, all clear.  A bitmap too
+ * large for this machine fails the table, not others.
+ */
+int backup_chunks_alloc(struct backup_c *bc)
+{
+	bc->copied = kvcalloc(BITS_TO_LONGS(bc->nr_chunks),
+			      sizeof(unsigned long),
+			      GFP_KERNEL | __GFP_RETRY_MAYFAIL);
+	return bc->copied ? 0 : -ENOMEM;
+}
+
+void backup_chunks_free(struct backup_c *bc)
+{
+	kvfree(bc->copied);
+	bc->copied = NULL;
+}
+
+/* Handover: @bc takes @old's bitmap (and @old gets @bc's fresh one). */
+void backup_chunks_take(struct backup_c *bc, struct backup_c *old)
+{
+	swap(bc->copied, old->copied);
+}
+
+/* A copy of [@chunk, @chunk + @nr) has reached the backup device. */
+void backup_mark_copied_locked(struct backup_c *bc, unsigned long chunk,
+			       unsigned int nr)
+{
+	lockdep_assert_held(&bc->lock);
+	bitmap_set(bc->copied, chunk, nr);
+	bc->nr_copied += nr;
+}
+
+/* Lockless, as backup_chunks_copied(); for a single chunk. */
+bool backup_chunk_copied(struct backup_c *bc, unsigned long chunk)
+{
+	return backup_chunks_copied(bc, chunk, chunk);
+}
 
 sector_t backup_chunk_to_sector(struct backup_c *bc, unsigned long chunk)
 {
@@ -50,7 +90,7 @@ bool backup_chunks_copied(struct backup_c *bc, unsigned long first,
 {
 	if (find_next_zero_bit(bc->copied, last + 1, first) <= last)
 		return false;
-	/* Pairs with the unlock after bitmap_set() in copy_finish(). */
+	/* Pairs with the unlock after backup_mark_copied_locked(). */
 	smp_rmb();
 	return true;
 }

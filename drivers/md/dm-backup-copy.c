@@ -770,8 +770,7 @@ static void copy_finish(struct backup_copy *copy)
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->lock);
 	if (!err) {
-		bitmap_set(bc->copied, copy->chunk, copy->nr_chunks);
-		bc->nr_copied += copy->nr_chunks;
+		backup_mark_copied_locked(bc, copy->chunk, copy->nr_chunks);
 		bc->zero_chunks += copy->nr_zero;
 		if (!copy->for_walk)
 			bc->cbw_chunks += copy->nr_chunks;
@@ -852,7 +851,7 @@ static void hold_finish_work(struct work_struct *ws)
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->lock);
 	backup_inflight_erase(bc, hold);
-	if (!test_bit(hold->chunk, bc->copied))
+	if (!backup_chunk_copied(bc, hold->chunk))
 		backup_rewind_walk_locked(bc, hold->chunk);
 	bio_list_merge(&waiters, &hold->waiters);
 	bio_list_merge(&readers, &hold->view_waiters);

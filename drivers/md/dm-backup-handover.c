@@ -123,7 +123,7 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	/* An ended job may leave copies to a stalled backup device behind. */
 	WARN_ON_ONCE(backup_job_active(old->state) &&
 		     !RB_EMPTY_ROOT(&old->inflight));
-	swap(bc->copied, old->copied);
+	backup_chunks_take(bc, old);
 	bc->nr_copied = old->nr_copied;
 	/*
 	 * The bitmap's unmapped chunks are those of the map the job started

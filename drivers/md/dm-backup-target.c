@@ -334,13 +334,10 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 	r = backup_count_chunks(bc, error);
 	if (r)
 		return r;
-	/* A bitmap too large for this machine fails the table, not others. */
-	bc->copied = kvcalloc(BITS_TO_LONGS(bc->nr_chunks),
-			      sizeof(unsigned long),
-			      GFP_KERNEL | __GFP_RETRY_MAYFAIL);
-	if (!bc->copied) {
+	r = backup_chunks_alloc(bc);
+	if (r) {
 		*error = "Cannot allocate the chunk bitmap";
-		return -ENOMEM;
+		return r;
 	}
 	if (bc->map) {
 		r = backup_read_map(bc, error);
@@ -407,7 +404,7 @@ static void backup_free(struct backup_c *bc)
 	if (bc->wq)
 		destroy_workqueue(bc->wq);
 	backup_copy_pools_exit(bc);
-	kvfree(bc->copied);
+	backup_chunks_free(bc);
 	backup_release_copy_devices(bc);
 	kfree(bc);
 }

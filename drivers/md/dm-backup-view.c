@@ -109,7 +109,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 		    bc->state != BACKUP_COMPLETED) {
 			/* The point-in-time image is gone. */
 			r = DM_MAPIO_KILL;
-		} else if (test_bit(chunk, bc->copied)) {
+		} else if (backup_chunk_copied(bc, chunk)) {
 			bio_set_dev(bio, bc->backup_bdev);
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;

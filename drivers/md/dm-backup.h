@@ -322,6 +322,12 @@ struct backup_copy {
 };
 
 /* dm-backup-chunks.c: chunk geometry, copied bitmap, in-flight ranges */
+int backup_chunks_alloc(struct backup_c *bc);
+void backup_chunks_free(struct backup_c *bc);
+void backup_chunks_take(struct backup_c *bc, struct backup_c *old);
+void backup_mark_copied_locked(struct backup_c *bc, unsigned long chunk,
+			       unsigned int nr);
+bool backup_chunk_copied(struct backup_c *bc, unsigned long chunk);
 sector_t backup_chunk_to_sector(struct backup_c *bc, unsigned long chunk);
 unsigned int backup_range_sectors(struct backup_c *bc, unsigned long chunk,
 				  unsigned int nr_chunks);
