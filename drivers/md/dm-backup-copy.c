@@ -30,11 +30,6 @@
 #include "dm-backup.h"
 #include "dm_backup_trace.h"
 
-bool backup_job_active(enum backup_state state)
-{
-	return state == BACKUP_RUNNING || state == BACKUP_PAUSED;
-}
-
 /*
  * May the worker or a view sleep for a copy's memory?  Not once the job
  * has ended or the table is going: the copies that hold the memory may

@@ -807,15 +807,6 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
-static int backup_cancel(struct backup_c *bc)
-{
-	spin_lock(&bc->lock);
-	if (backup_job_active(bc->state))
-		backup_set_state_locked(bc, BACKUP_CANCELLED);
-	spin_unlock(&bc->lock);
-	return 0;
-}
-
 static int backup_message(struct dm_target *ti, unsigned int argc, char **argv,
 			  char *result, unsigned int maxlen)
 {

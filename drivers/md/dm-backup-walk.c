@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * dm-backup worker: the background walk over the device, its throttle,
- * and the job's state changes and dm events.
+ * the job's completion and its dm events (the states themselves:
+ * dm-backup-job.c).
  *
  * The worker is one delayed work item, so it never runs twice at once.
  * Each run retries writes that could not get a copy in map(), starts
@@ -18,43 +19,10 @@
 #include "dm-backup.h"
 #include "dm_backup_trace.h"
 
-static const char * const backup_state_names[] = {
-	[BACKUP_RUNNING]	= "running",
-	[BACKUP_PAUSED]		= "paused",
-	[BACKUP_COMPLETED]	= "completed",
-	[BACKUP_FAILED]		= "failed",
-	[BACKUP_CANCELLED]	= "cancelled",
-};
-
-const char *backup_state_name(enum backup_state state)
-{
-	return backup_state_names[state];
-}
-
 void backup_kick(struct backup_c *bc)
 {
 	if (!test_bit(BACKUP_DYING, &bc->flags))
 		mod_delayed_work(bc->wq, &bc->worker, 0);
-}
-
-/*
- * Caller holds bc->lock.  The worker raises the dm event.  When the job
- * ends, the writes that wait for copies are let go at once, without the
- * worker (it may sleep for memory that stalled copies hold).
- */
-void backup_set_state_locked(struct backup_c *bc, enum backup_state state)
-{
-	bool ends = backup_job_active(bc->state) && !backup_job_active(state);
-
-	lockdep_assert_held(&bc->lock);
-	if (bc->state == state)
-		return;
-	trace_dm_backup_state(bc->dev, bc->state, state);
-	WRITE_ONCE(bc->state, state);
-	set_bit(BACKUP_EVENT_PENDING, &bc->flags);
-	if (ends)
-		backup_job_ended_locked(bc);
-	backup_kick(bc);
 }
 
 /*-------------------------------------------------------------------------*/
@@ -283,23 +251,6 @@ static void backup_start_pending_copies(struct backup_c *bc)
 }
 
 /*
- * The job is done when every chunk is copied, or when the walk has been
- * everywhere and no copy is left in flight (chunks skipped under the
- * ignore policy stay uncopied).  Caller holds bc->lock.
- */
-bool backup_job_done_locked(struct backup_c *bc)
-{
-	lockdep_assert_held(&bc->lock);
-	/* In sync mode none the job runs until it is cancelled. */
-	if (bc->state != BACKUP_RUNNING || bc->sync_mode == BACKUP_SYNC_NONE)
-		return false;
-	return bc->nr_copied == bc->nr_chunks ||
-	       (bc->walk_cursor >= bc->nr_chunks &&
-		RB_EMPTY_ROOT(&bc->inflight) &&
-		bio_list_empty(&bc->deferred_bios));
-}
-
-/*
  * The completion flush: the backup device's cache is flushed so that
  * "completed" means the image is durable.  It runs apart from the worker,
  * from copy_wq, because a backup device that never answers it must not
@@ -388,38 +339,6 @@ void backup_walk_init(struct backup_c *bc)
 	INIT_DELAYED_WORK(&bc->worker, backup_do_worker);
 	INIT_WORK(&bc->flush_submit_work, backup_flush_submit_work);
 	INIT_WORK(&bc->flush_done_work, backup_flush_done_work);
-}
-
-/*
- * Messages "pause" (the walk stops, copy-before-write goes on) and
- * "resume" (the walk goes on, from the chunk that failed if the stop
- * policy paused it).  Refused once the job has ended.
- */
-static int backup_set_active_state(struct backup_c *bc,
-				   enum backup_state state)
-{
-	int r = 0;
-
-	spin_lock(&bc->lock);
-	if (backup_job_active(bc->state))
-		backup_set_state_locked(bc, state);
-	else
-		r = -EINVAL;
-	spin_unlock(&bc->lock);
-	return r;
-}
-
-int backup_pause(struct backup_c *bc)
-{
-	return backup_set_active_state(bc, BACKUP_PAUSED);
-}
-
-int backup_resume_job(struct backup_c *bc)
-{
-	int r = backup_set_active_state(bc, BACKUP_RUNNING);
-
-	backup_kick(bc);
-	return r;
 }
 
 static void backup_do_worker(struct work_struct *ws)

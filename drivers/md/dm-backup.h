@@ -2,9 +2,10 @@
 /*
  * dm-backup: a live point-in-time backup of a block device.
  *
- * Shared state of the dm glue (dm-backup-target.c), the chunk state
- * (dm-backup-chunks.c), the copy engine (dm-backup-copy.c) and the
- * background walk (dm-backup-walk.c).
+ * Shared state of the dm glue (dm-backup-target.c), the job's state
+ * machine (dm-backup-job.c), the chunk state (dm-backup-chunks.c), the
+ * copy engine (dm-backup-copy.c) and the background walk
+ * (dm-backup-walk.c).
  *
  * Copyright (C) 2026 The dm-backup authors
  */
@@ -363,7 +364,6 @@ void backup_copy_start_wait(struct backup_copy *copy);
 bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		    struct backup_copy **spare);
 void backup_remap_to_origin(struct backup_c *bc, struct bio *bio);
-bool backup_job_active(enum backup_state state);
 void backup_resubmit(struct backup_c *bc, struct bio_list *bios);
 void backup_copy_engine_init(struct backup_c *bc);
 void backup_bio_arrived(struct bio *bio);
@@ -372,18 +372,22 @@ void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
 void backup_stall_watchdog_rearm(struct backup_c *bc);
 void backup_job_ended_locked(struct backup_c *bc);
 
-/* dm-backup-walk.c: the worker, the walk, the throttle, job state */
-void backup_kick(struct backup_c *bc);
-void backup_walk_init(struct backup_c *bc);
-void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
-void backup_set_speed(struct backup_c *bc, u64 speed);
-void backup_throttle_account(struct backup_c *bc, unsigned int bytes);
+/* dm-backup-job.c: the job's state machine */
 const char *backup_state_name(enum backup_state state);
+bool backup_job_active(enum backup_state state);
+void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
+bool backup_job_done_locked(struct backup_c *bc);
 int backup_pause(struct backup_c *bc);
 int backup_resume_job(struct backup_c *bc);
+int backup_cancel(struct backup_c *bc);
+
+/* dm-backup-walk.c: the worker, the walk, the throttle, completion */
+void backup_kick(struct backup_c *bc);
+void backup_walk_init(struct backup_c *bc);
+void backup_set_speed(struct backup_c *bc, u64 speed);
+void backup_throttle_account(struct backup_c *bc, unsigned int bytes);
 int backup_parse_speed(const char *arg, u64 *speed, char **error);
 int backup_parse_cbw_timeout(const char *arg, unsigned int *ms, char **error);
-bool backup_job_done_locked(struct backup_c *bc);
 
 void backup_hold_release(struct backup_copy *hold);
 
