@@ -57,7 +57,9 @@ p1=$(bk_copied bk)
 sleep 2
 p2=$(bk_copied bk)
 info "copied $p1, 2 s later $p2"
-[ "$p2" -gt "$p1" ] || fail "the walk stalled after the interrupted suspend: $(backup_status bk)"
+# A slow kernel (the debug one) may have let the walk finish meanwhile.
+[ "$p2" -gt "$p1" ] || state_is bk completed ||
+	fail "the walk stalled after the interrupted suspend: $(backup_status bk)"
 run dmsetup message bk 0 speed 0
 wait_state bk completed 60
 same "$b" "$DMBT_TMP/t0"
