@@ -92,20 +92,20 @@ kill_session() {
 # and its own check skips it, which counts as a failure.
 not_planned() {
 	_req=$(sed -n 's/^# requires: *//p' "$DMBT_DIR/$1")
-	[ -n "$_req" ] && [ ! -e "$_req" ] && echo "$_req" && return
+	[ -n "$_req" ] && [ ! -e "$_req" ] && echo "needs $_req" && return
 	# "# tier: user": the CLI and the documents' recipes, user space over
 	# the same kernel paths as the other tests.  Left out where
 	# dmbt.tier=kernel is given (the PREEMPT_RT kernel in make check
 	# KVER=all, for CI's time); they run on 6.1 and 6.12.
 	if [ "${DMBT_TIER:-}" = kernel ] && grep -q '^# tier: user' "$DMBT_DIR/$1"; then
-		echo "a kernel-tier run; tier: user"
+		echo "tier: user, left out of a kernel-tier run"
 	fi
 }
 if [ $# -eq 0 ]; then
 	for t in $(cd "$DMBT_DIR" && ls test_*.sh 2>/dev/null | sort); do
 		_req=$(not_planned "$t")
 		if [ -n "$_req" ]; then
-			echo "# dmbt: not on this kernel: ${t%.sh} (needs $_req)"
+			echo "# dmbt: not on this kernel: ${t%.sh} ($_req)"
 			continue
 		fi
 		set -- "$@" "$t"
