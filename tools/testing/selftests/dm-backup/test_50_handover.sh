@@ -77,7 +77,9 @@ dmsetup table bk | grep -q "speed 1048576" ||
 	fail "clear changed the live table: $(dmsetup table bk)"
 p1=$(bk_copied bk)
 sleep 1
-[ "$(bk_copied bk)" -gt "$p1" ] || fail "the old job stopped after load+clear"
+# A slow host (the PREEMPT_RT kernel under load) may have let the walk end.
+[ "$(bk_copied bk)" -gt "$p1" ] || state_is bk completed ||
+	fail "the old job stopped after load+clear: $(backup_status bk)"
 
 info "two devices may not share a backup device"
 if dmsetup create other --table "$(bk_table "$o2" "$b" full)" 2>/dev/null; then
