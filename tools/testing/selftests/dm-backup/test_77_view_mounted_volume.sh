@@ -9,7 +9,7 @@
 # image read then is what the view must show, bit for bit, while files are
 # written; `finish` is refused while the view exists; the view's image is
 # a clean file system, and the volume keeps every file written.
-# timeout: 300
+# timeout: 600
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
