@@ -120,58 +120,6 @@ static void resuspend_after_restore(const struct volume *v)
 		err("%s could not be suspended again", v->name);
 }
 
-/*
- * restore_after_start_resume - the resume that should have switched the
- * backup table in failed (or DMBACKUP_FAIL_AT=resume-after says so): put the
- * volume back as it was, whichever table is live now.  @keep_suspended
- * (start --suspended): leave it suspended, as the caller gave it to us.
- */
-static bool restore_after_start_resume(const struct volume *v, const struct table *orig,
-				       bool ro, bool keep_suspended)
-{
-	struct dm_info info;
-	struct table live;
-	bool swapped, ok = true;
-
-	if (!read_table(v->name, DM_DEVICE_TABLE, &live))
-		return false;
-	swapped = backup_target(&live) >= 0;
-	table_free(&live);
-	if (!swapped) {
-		/* The old table is still live, maybe suspended. */
-		simple_op(DM_DEVICE_CLEAR, v->name);
-		/* The caller's suspend goes on: its map still holds. */
-		return keep_suspended || simple_op(DM_DEVICE_RESUME, v->name);
-	}
-	/* The backup table is live: load the original table back. */
-	ok = load_table(v->name, orig, ro);
-	if (ok && get_info(v->name, &info) && !info.suspended)
-		ok = suspend_volume(v->name);
-	if (!ok || !simple_op(DM_DEVICE_RESUME, v->name))
-		return false;
-	if (keep_suspended)
-		resuspend_after_restore(v);
-	return true;
-}
-
-/*
- * say_restored - after a failed start: in which state the volume is left.
- * With --suspended it stays suspended (unless someone resumed it or it
- * could not be suspended again): the caller decides when writes resume.
- */
-static void say_restored(const struct volume *v, bool came_suspended)
-{
-	struct dm_info info;
-
-	if (!came_suspended)
-		err("%s is restored as it was", v->name);
-	else if (get_info(v->name, &info) && info.suspended)
-		err("%s is restored: its original table, still suspended; run start "
-		    "again, or resume it (dmsetup resume %s)", v->name, v->name);
-	else
-		err("%s is restored: its original table, but NOT suspended", v->name);
-}
-
 static const char start_usage[] =
 "usage: dmbackup start <volume> <backup_device> [--mode full|none]\n"
 "           [--mode top --map MAP_DEVICE] [--suspended] [--speed RATE]\n"
@@ -291,6 +239,353 @@ static void start_table_args(const struct start_args *a, char *buf, size_t len)
 		snprintf(buf, len, "%s", a->mode);
 }
 
+/*
+ * say_restored - after a failed start: in which state the volume is left.
+ * With --suspended it stays suspended (unless someone resumed it or it
+ * could not be suspended again): the caller decides when writes resume.
+ */
+static void say_restored(const struct volume *v, bool came_suspended)
+{
+	struct dm_info info;
+
+	if (!came_suspended)
+		err("%s is restored as it was", v->name);
+	else if (get_info(v->name, &info) && info.suspended)
+		err("%s is restored: its original table, still suspended; run start "
+		    "again, or resume it (dmsetup resume %s)", v->name, v->name);
+	else
+		err("%s is restored: its original table, but NOT suspended", v->name);
+}
+
+/* ---- the steps ----------------------------------------------------------- */
+
+/* struct start - what the steps of a start share. */
+struct start {
+	struct volume v;
+	const struct start_args *a;
+	struct table orig;		/* the volume's table before the job */
+	uint64_t size;			/* its length in sectors */
+	dev_t bdev;			/* the backup device */
+	char targs[384];		/* start_table_args() */
+	char params[512];		/* the backup table's arguments */
+	bool vanished;			/* the new hidden device went away */
+	/* The resume was tried: the volume may have had the job for a moment. */
+	bool resume_tried;
+};
+
+/*
+ * Step "create": the hidden device, with the volume's current table,
+ * resumed; with its major:minor, the backup table's arguments.
+ */
+static bool create_run(void *ctx)
+{
+	struct start *c = ctx;
+	struct dm_info hinfo;
+
+	if (!create_dev(c->v.hidden, &c->orig, c->v.info.read_only, NULL))
+		return false;
+	if (!get_info(c->v.hidden, &hinfo) || !hinfo.exists) {
+		err("%s vanished", c->v.hidden);
+		c->vanished = true;
+		return false;
+	}
+	snprintf(c->params, sizeof(c->params), "%u:%u %u:%u %s", hinfo.major,
+		 hinfo.minor, major(c->bdev), minor(c->bdev), c->targs);
+	return true;
+}
+
+static bool create_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	if (c->vanished)
+		return true;	/* said so; nothing of ours to remove */
+	err("cannot create %s; %s is unchanged%s", c->v.hidden, c->v.name,
+	    c->a->suspended ? " (still suspended)" : "");
+	/* A create that fails after the device exists leaves it behind. */
+	if (dev_exists(c->v.hidden))
+		simple_op(DM_DEVICE_REMOVE, c->v.hidden);
+	return true;
+}
+
+/*
+ * The last undo: the hidden device goes, and the volume is as it was.  A
+ * hidden device that cannot be removed is reported, but the volume itself
+ * is restored, so the rollback counts as done.
+ */
+static bool create_undo(void *ctx)
+{
+	struct start *c = ctx;
+
+	if (!simple_op(DM_DEVICE_REMOVE, c->v.hidden)) {
+		if (c->resume_tried)
+			err("%s is restored, but %s could not be removed",
+			    c->v.name, c->v.hidden);
+		else
+			err("could not remove %s: remove it by hand", c->v.hidden);
+		return true;
+	}
+	if (c->resume_tried || c->a->suspended)
+		say_restored(&c->v, c->a->suspended);
+	return true;
+}
+
+/* Step "load": the backup table into the volume's inactive slot. */
+static bool load_run(void *ctx)
+{
+	struct start *c = ctx;
+	struct target bkt = { 0, c->size, "backup", c->params };
+	struct table bk = { 1, &bkt };
+
+	return load_table(c->v.name, &bk, c->v.info.read_only);
+}
+
+static bool load_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("cannot load the backup table '0 %" PRIu64 " backup %s' into %s "
+	    "(the kernel log says why); %s is unchanged", c->size, c->params,
+	    c->v.name, c->v.name);
+	return true;
+}
+
+static bool load_undo(void *ctx)
+{
+	struct start *c = ctx;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	return true;
+}
+
+/*
+ * Step "suspend": flushes and freezes the filesystem on the volume.  Its
+ * undo resumes the old table: the loaded one is cleared first, or the
+ * resume would swap it in (load's undo, which comes after, finds the slot
+ * empty).
+ */
+static bool suspend_run(void *ctx)
+{
+	struct start *c = ctx;
+
+	return suspend_volume(c->v.name);
+}
+
+static bool suspend_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("cannot suspend %s; it is unchanged", c->v.name);
+	return true;
+}
+
+static bool suspend_undo(void *ctx)
+{
+	struct start *c = ctx;
+	struct dm_info info;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	if (get_info(c->v.name, &info) && info.suspended)
+		return simple_op(DM_DEVICE_RESUME, c->v.name);
+	return true;
+}
+
+/*
+ * Step "still-suspended" (--suspended, instead of "suspend"): the caller's
+ * suspend still holds.  If someone resumed the volume meanwhile, writes
+ * since the caller's map would be missing from the backup (and the resume
+ * below would suspend the volume itself).  Nothing to undo: whose suspend
+ * it is, only the caller knows, so it stays.
+ */
+static bool still_suspended_run(void *ctx)
+{
+	struct start *c = ctx;
+	struct dm_info info;
+
+	return get_info(c->v.name, &info) && info.suspended;
+}
+
+static bool still_suspended_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("%s was resumed since it was suspended (by someone else?): "
+	    "what was written since may be missing from the map; "
+	    "not starting", c->v.name);
+	return true;
+}
+
+/*
+ * put_original_back - if the backup table is live (a resume swapped it
+ * in), load the original table back and resume with it; with --suspended,
+ * suspend the volume again, as the caller gave it to us.  If the old table
+ * is still live, there is nothing to do here: the undos of load and
+ * suspend clear the loaded table and resume.
+ */
+static bool put_original_back(struct start *c)
+{
+	struct dm_info info;
+	struct table live;
+	bool swapped, ok;
+
+	if (!read_table(c->v.name, DM_DEVICE_TABLE, &live))
+		return false;
+	swapped = backup_target(&live) >= 0;
+	table_free(&live);
+	if (!swapped)
+		return true;
+	ok = load_table(c->v.name, &c->orig, c->v.info.read_only);
+	if (ok && get_info(c->v.name, &info) && !info.suspended)
+		ok = suspend_volume(c->v.name);
+	if (!ok || !simple_op(DM_DEVICE_RESUME, c->v.name))
+		return false;
+	if (c->a->suspended)
+		resuspend_after_restore(&c->v);
+	return true;
+}
+
+/*
+ * Step "resume": swaps the backup table in.  The point in time.  A resume
+ * that fails may have swapped the table all the same; one that succeeded
+ * and is undone (a later step failed) has: either way the volume gets its
+ * original table back.
+ */
+static bool resume_run(void *ctx)
+{
+	struct start *c = ctx;
+
+	return simple_op(DM_DEVICE_RESUME, c->v.name);
+}
+
+static bool resume_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	c->resume_tried = true;
+	err("cannot resume %s with the backup table; restoring it", c->v.name);
+	return put_original_back(c);
+}
+
+static bool resume_undo(void *ctx)
+{
+	return put_original_back(ctx);
+}
+
+/*
+ * Step "resume-after": a checkpoint for the selftests, where the resume
+ * succeeded and then "failed"; resume's undo restores the volume.
+ */
+static bool resume_after_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	c->resume_tried = true;
+	err("cannot resume %s with the backup table; restoring it", c->v.name);
+	return true;
+}
+
+/*
+ * The steps of start, in order.  Their names are the DMBACKUP_FAIL_AT
+ * names of the selftests (test_56, test_62).
+ */
+static const struct step start_steps[] = {
+	{ .name = "create", .run = create_run, .failed = create_failed,
+	  .undo = create_undo },
+	{ .name = "load", .run = load_run, .failed = load_failed,
+	  .undo = load_undo },
+	{ .name = "suspend", .run = suspend_run, .failed = suspend_failed,
+	  .undo = suspend_undo },
+	{ .name = "resume", .run = resume_run, .failed = resume_failed,
+	  .undo = resume_undo },
+	{ .name = "resume-after", .failed = resume_after_failed },
+};
+
+/* --suspended: the caller's suspend, checked, instead of our own. */
+static const struct step start_suspended_steps[] = {
+	{ .name = "create", .run = create_run, .failed = create_failed,
+	  .undo = create_undo },
+	{ .name = "load", .run = load_run, .failed = load_failed,
+	  .undo = load_undo },
+	{ .name = "still-suspended", .run = still_suspended_run,
+	  .failed = still_suspended_failed },
+	{ .name = "resume", .run = resume_run, .failed = resume_failed,
+	  .undo = resume_undo },
+	{ .name = "resume-after", .failed = resume_after_failed },
+};
+
+/* say_restore_failed - the rollback failed: what to do by hand. */
+static void say_restore_failed(const struct start *c)
+{
+	const struct table *o = &c->orig;
+
+	err("RESTORE FAILED: %s may still be suspended.  By hand:", c->v.name);
+	for (int i = 0; i < o->n; i++)
+		fprintf(stderr, "  dmsetup load %s --table '%" PRIu64 " %" PRIu64
+			" %s %s'\n", c->v.name, o->t[i].start, o->t[i].len,
+			o->t[i].type, o->t[i].params);
+	fprintf(stderr, "  dmsetup resume %s\n  dmsetup remove %s\n",
+		c->v.name, c->v.hidden);
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+/*
+ * start_refuses - the refusals of start, before anything is changed; reads
+ * the volume's table into @c->orig (which the caller frees either way).
+ */
+static bool start_refuses(struct start *c, const char *bdev_arg)
+{
+	struct volume *v = &c->v;
+
+	if (!v->info.live_table) {
+		err("%s has no live table", v->name);
+		return true;
+	}
+	/*
+	 * Whose suspend it is, only the caller knows: resuming someone else's
+	 * (an LVM command's, another backup's) would let writes through that
+	 * it holds back on purpose.
+	 */
+	if (v->info.suspended && !c->a->suspended) {
+		err("%s is suspended: resume it first, or, if you suspended it for "
+		    "this job (to compute its map), pass --suspended", v->name);
+		return true;
+	}
+	if (!v->info.suspended && c->a->suspended) {
+		err("%s is not suspended, but --suspended says so: suspend it first "
+		    "(dmsetup suspend %s), or start without --suspended", v->name,
+		    v->name);
+		return true;
+	}
+	if (v->info.inactive_table) {
+		err("%s has an inactive table loaded (another tool is changing it): "
+		    "clear it first (dmsetup clear %s)", v->name, v->name);
+		return true;
+	}
+	if (!read_table(v->name, DM_DEVICE_TABLE, &c->orig) || !c->orig.n) {
+		err("%s: cannot read its table", v->name);
+		return true;
+	}
+	if (backup_target(&c->orig) >= 0) {
+		struct bstatus s;
+
+		if (job_status(v, &s, NULL))
+			err("%s: a backup job is already on this volume (state %s): "
+			    "wait for it or cancel it, then run 'dmbackup finish %s'",
+			    v->name, s.state, v->name);
+		else
+			err("%s: its table already has a backup target", v->name);
+		return true;
+	}
+	if (dev_exists(v->hidden)) {
+		err("%s already exists (left over from an earlier job?): "
+		    "remove it first", v->hidden);
+		return true;
+	}
+	c->size = table_len(&c->orig);
+	return !check_backup_dev(bdev_arg, v, c->size, &c->bdev);
+}
+
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -310,159 +605,41 @@ int cmd_start(int argc, char **argv)
 		.name = "start", .usage = start_usage, .opts = opts,
 		.min_pos = 2, .max_pos = 2, .opt = start_opt, .ctx = &a,
 	};
-	const char *vol_arg, *bdev_arg;
-	char targs[384], params[512];
-	uint64_t size;
-	struct table orig, bk = { 0 };
-	struct target bkt;
-	struct dm_info hinfo, info;
-	struct volume v;
-	dev_t bdev;
-	int i;
+	struct start c = { .a = &a };
+	const char *bdev_arg;
+	int r;
 
-	i = parse_args(&cl, argc, argv);
-	if (i != ARGS_OK)
-		return i;
-	vol_arg = cl.pos[0];
+	r = parse_args(&cl, argc, argv);
+	if (r != ARGS_OK)
+		return r;
 	bdev_arg = cl.pos[1];
 	if (!strcmp(a.mode, "top") != !!a.map) {
 		err("--mode top needs --map, and --map is only for --mode top");
 		return EX_USAGE;
 	}
-	start_table_args(&a, targs, sizeof(targs));
+	start_table_args(&a, c.targs, sizeof(c.targs));
 
-	if (!resolve_volume(vol_arg, &v))
+	if (!resolve_volume(cl.pos[0], &c.v))
 		return EX_ERR;
-	if (!v.info.live_table) {
-		err("%s has no live table", v.name);
-		return EX_ERR;
+	r = EX_ERR;
+	if (start_refuses(&c, bdev_arg))
+		goto out;
+	/* Both lists have the same length: one step differs. */
+	switch (run_steps(a.suspended ? start_suspended_steps : start_steps,
+			  ARRAY_SIZE(start_steps), &c)) {
+	case STEPS_DONE:
+		printf("%s: backup to %s started: %" PRIu64 " sectors, origin "
+		       "moved to %s%s\n", c.v.name, bdev_arg, c.size, c.v.hidden,
+		       a.suspended ? ", volume resumed" : "");
+		r = EX_OK;
+		break;
+	case STEPS_UNDONE:
+		break;
+	case STEPS_UNDO_FAILED:
+		say_restore_failed(&c);
+		break;
 	}
-	/*
-	 * Whose suspend it is, only the caller knows: resuming someone else's
-	 * (an LVM command's, another backup's) would let writes through that
-	 * it holds back on purpose.
-	 */
-	if (v.info.suspended && !a.suspended) {
-		err("%s is suspended: resume it first, or, if you suspended it for "
-		    "this job (to compute its map), pass --suspended", v.name);
-		return EX_ERR;
-	}
-	if (!v.info.suspended && a.suspended) {
-		err("%s is not suspended, but --suspended says so: suspend it first "
-		    "(dmsetup suspend %s), or start without --suspended", v.name, v.name);
-		return EX_ERR;
-	}
-	if (v.info.inactive_table) {
-		err("%s has an inactive table loaded (another tool is changing it): "
-		    "clear it first (dmsetup clear %s)", v.name, v.name);
-		return EX_ERR;
-	}
-	if (!read_table(v.name, DM_DEVICE_TABLE, &orig) || !orig.n) {
-		err("%s: cannot read its table", v.name);
-		return EX_ERR;
-	}
-	if (backup_target(&orig) >= 0) {
-		struct bstatus s;
-
-		if (job_status(&v, &s, NULL))
-			err("%s: a backup job is already on this volume (state %s): "
-			    "wait for it or cancel it, then run 'dmbackup finish %s'",
-			    v.name, s.state, v.name);
-		else
-			err("%s: its table already has a backup target", v.name);
-		return EX_ERR;
-	}
-	if (dev_exists(v.hidden)) {
-		err("%s already exists (left over from an earlier job?): "
-		    "remove it first", v.hidden);
-		return EX_ERR;
-	}
-	size = table_len(&orig);
-	if (!check_backup_dev(bdev_arg, &v, size, &bdev))
-		return EX_ERR;
-
-	/* 1. The hidden device, with the volume's current table, resumed. */
-	if (fail_at("create") ||
-	    !create_dev(v.hidden, &orig, v.info.read_only, NULL)) {
-		err("cannot create %s; %s is unchanged%s", v.hidden, v.name,
-		    a.suspended ? " (still suspended)" : "");
-		if (dev_exists(v.hidden))
-			simple_op(DM_DEVICE_REMOVE, v.hidden);
-		return EX_ERR;
-	}
-	if (!get_info(v.hidden, &hinfo) || !hinfo.exists) {
-		err("%s vanished", v.hidden);
-		return EX_ERR;
-	}
-
-	/* 2. The backup table into the volume's inactive slot. */
-	snprintf(params, sizeof(params), "%u:%u %u:%u %s", hinfo.major,
-		 hinfo.minor, major(bdev), minor(bdev), targs);
-	bkt = (struct target){ 0, size, "backup", params };
-	bk.n = 1;
-	bk.t = &bkt;
-	if (fail_at("load") || !load_table(v.name, &bk, v.info.read_only)) {
-		err("cannot load the backup table '0 %" PRIu64 " backup %s' into %s "
-		    "(the kernel log says why); %s is unchanged", size, params,
-		    v.name, v.name);
-		goto undo_load;
-	}
-
-	/*
-	 * 3. Suspend: flushes and freezes the filesystem on the volume.  Or,
-	 * with --suspended, check that the caller's suspend still holds: if
-	 * someone resumed the volume meanwhile, writes since the caller's map
-	 * would be missing from the backup (the resume below would suspend
-	 * the volume itself).
-	 */
-	if (a.suspended) {
-		if (fail_at("still-suspended") || !get_info(v.name, &info) ||
-		    !info.suspended) {
-			err("%s was resumed since it was suspended (by someone else?): "
-			    "what was written since may be missing from the map; "
-			    "not starting", v.name);
-			goto undo_load;
-		}
-	} else if (fail_at("suspend") || !suspend_volume(v.name)) {
-		err("cannot suspend %s; it is unchanged", v.name);
-		goto undo_load;
-	}
-
-	/* 4. Resume: swaps the backup table in.  The point in time. */
-	if (fail_at("resume") || !simple_op(DM_DEVICE_RESUME, v.name) ||
-	    fail_at("resume-after")) {
-		err("cannot resume %s with the backup table; restoring it", v.name);
-		if (!restore_after_start_resume(&v, &orig, v.info.read_only, a.suspended)) {
-			err("RESTORE FAILED: %s may still be suspended.  By hand:", v.name);
-			for (i = 0; i < orig.n; i++)
-				fprintf(stderr, "  dmsetup load %s --table '%" PRIu64 " %"
-					PRIu64 " %s %s'\n", v.name, orig.t[i].start,
-					orig.t[i].len, orig.t[i].type, orig.t[i].params);
-			fprintf(stderr, "  dmsetup resume %s\n  dmsetup remove %s\n",
-				v.name, v.hidden);
-			return EX_ERR;
-		}
-		if (!simple_op(DM_DEVICE_REMOVE, v.hidden))
-			err("%s is restored, but %s could not be removed", v.name, v.hidden);
-		else
-			say_restored(&v, a.suspended);
-		return EX_ERR;
-	}
-	printf("%s: backup to %s started: %" PRIu64 " sectors, origin moved to %s%s\n",
-	       v.name, bdev_arg, size, v.hidden,
-	       a.suspended ? ", volume resumed" : "");
-	table_free(&orig);
-	return EX_OK;
-
-undo_load:
-	simple_op(DM_DEVICE_CLEAR, v.name);
-	/* Only our own suspend is undone; the caller's (--suspended) stays. */
-	if (!a.suspended && get_info(v.name, &v.info) && v.info.suspended)
-		simple_op(DM_DEVICE_RESUME, v.name);
-	if (!simple_op(DM_DEVICE_REMOVE, v.hidden))
-		err("could not remove %s: remove it by hand", v.hidden);
-	else if (a.suspended)
-		say_restored(&v, true);
-	table_free(&orig);
-	return EX_ERR;
+out:
+	table_free(&c.orig);
+	return r;
 }

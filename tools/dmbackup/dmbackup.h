@@ -7,7 +7,7 @@
  *   main.c         dispatch: the command table, libdevmapper set-up
  *   cmd_*.c, map.c one command (or a group) each: its usage, options, and
  *                  what it does, in terms of the calls below
- *   steps.c        DMBACKUP_FAIL_AT, the failure injection of the selftests
+ *   steps.c        the step runner of start and finish; DMBACKUP_FAIL_AT
  *   volume.c       a volume argument -> dm name, hidden origin, job, views
  *   print.c        the one-line report of a job (status, wait, messages)
  *   dm.c           libdevmapper glue: the only file that makes dm_tasks
@@ -180,6 +180,33 @@ void print_job(FILE *f, const char *name, const struct bstatus *s, double rate);
 /* ---- steps.c: multi-step operations ------------------------------------- */
 
 bool fail_at(const char *step);
+
+/*
+ * struct step - one step of start or finish.  @run does it; if it fails
+ * (or DMBACKUP_FAIL_AT names the step, and then @run is not called),
+ * @failed says so and cleans up whatever a half-done @run left, and the
+ * steps done before are undone in reverse order.  @undo undoes a step that
+ * was done.  Each returns false if it could not (the state is unknown: the
+ * rollback stops there, and the caller tells the user what to do by hand).
+ * A NULL @run is a checkpoint that only DMBACKUP_FAIL_AT fails (the
+ * "-after" steps: the step before succeeded, then "failed").  Once a
+ * @commit step is done, a later failure does not undo it or any step before.
+ */
+struct step {
+	const char *name;		/* for DMBACKUP_FAIL_AT */
+	bool (*run)(void *ctx);
+	bool (*failed)(void *ctx);
+	bool (*undo)(void *ctx);
+	bool commit;
+};
+
+enum steps_result {
+	STEPS_DONE,		/* every step is done */
+	STEPS_UNDONE,		/* a step failed; what was done is undone */
+	STEPS_UNDO_FAILED,	/* a step failed, and so did its rollback */
+};
+
+enum steps_result run_steps(const struct step *steps, int n, void *ctx);
 
 /* ---- the commands ------------------------------------------------------- */
 

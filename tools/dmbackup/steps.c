@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * dmbackup: multi-step operations and their failure injection.
+ * dmbackup: multi-step operations: a list of steps, each with its undo,
+ * run by one runner, and the failure injection that checks each step.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,4 +26,33 @@ bool fail_at(const char *step)
 		return false;
 	err("DMBACKUP_FAIL_AT=%s: simulating a failure of this step", step);
 	return true;
+}
+
+/*
+ * run_steps - run @steps in order.  When one fails (or DMBACKUP_FAIL_AT
+ * names it), its @failed cleans up after it, then the steps done are
+ * undone in reverse order, back to the last @commit step done.  The first
+ * cleanup or undo that fails stops the rollback: what the steps before it
+ * would undo may no longer be what they did.
+ */
+enum steps_result run_steps(const struct step *steps, int n, void *ctx)
+{
+	int i, first = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct step *s = &steps[i];
+
+		if (!fail_at(s->name) && (!s->run || s->run(ctx))) {
+			if (s->commit)
+				first = i + 1;
+			continue;
+		}
+		if (s->failed && !s->failed(ctx))
+			return STEPS_UNDO_FAILED;
+		while (--i >= first)
+			if (steps[i].undo && !steps[i].undo(ctx))
+				return STEPS_UNDO_FAILED;
+		return STEPS_UNDONE;
+	}
+	return STEPS_DONE;
 }
