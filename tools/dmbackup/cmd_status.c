@@ -83,15 +83,19 @@ int cmd_status(int argc, char **argv)
 		if (!resolve_volume(vol_arg, &v))
 			return EX_ERR;
 		jobs = calloc(1, sizeof(*jobs));
-		if (!jobs || !job_status(&v, &jobs[0].s, NULL))
+		if (!jobs || !job_status(&v, &jobs[0].s, NULL)) {
+			free(jobs);
 			return EX_ERR;
+		}
 		snprintf(jobs[0].name, sizeof(jobs[0].name), "%s", v.name);
 		njobs = 1;
 	} else {
 		struct job_list jl = { NULL, 0, 0 };
 
-		if (!for_each_dm_device(collect_job, &jl))
+		if (!for_each_dm_device(collect_job, &jl)) {
+			free(jl.jobs);
 			return EX_ERR;
+		}
 		jobs = jl.jobs;
 		njobs = jl.n;
 		orphans = jl.orphans;
@@ -197,7 +201,19 @@ int cmd_wait(int argc, char **argv)
 	if (!job_ended(&s)) {
 		snprintf(w.name, sizeof(w.name), "%s", v.name);
 		w.event_nr = v.info.event_nr;
-		if (pipe(pfd) || (w.fd = pfd[1], pthread_create(&thr, NULL, waiter_thread, &w))) {
+		/*
+		 * The pipe stays open until the process exits: the detached
+		 * waiter may sit in its ioctl and write to it at any time
+		 * (into a closed read end, it would raise SIGPIPE).
+		 */
+		if (pipe(pfd)) {
+			err("cannot start the event waiter");
+			return EX_ERR;
+		}
+		w.fd = pfd[1];
+		if (pthread_create(&thr, NULL, waiter_thread, &w)) {
+			close(pfd[0]);
+			close(pfd[1]);
 			err("cannot start the event waiter");
 			return EX_ERR;
 		}

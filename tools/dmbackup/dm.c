@@ -79,6 +79,7 @@ static struct dm_task *task(int type, const char *name)
 		exit(EX_ERR);
 	}
 	if (name && !dm_task_set_name(dmt, name)) {
+		dm_task_destroy(dmt);
 		err("bad device name '%s'", name);
 		exit(EX_ERR);
 	}
@@ -149,6 +150,7 @@ bool read_table_slot(const char *name, int type, bool inactive,
 		     struct table *tb)
 {
 	struct dm_task *dmt = task(type, name);
+	struct target *t;
 	void *next = NULL;
 	uint64_t start, len;
 	char *ttype, *params;
@@ -162,19 +164,27 @@ bool read_table_slot(const char *name, int type, bool inactive,
 		next = dm_get_next_target(dmt, next, &start, &len, &ttype, &params);
 		if (!ttype)
 			continue;
-		tb->t = realloc(tb->t, (tb->n + 1) * sizeof(*tb->t));
-		if (!tb->t) {
-			err("out of memory");
-			exit(EX_ERR);
-		}
-		tb->t[tb->n].start = start;
-		tb->t[tb->n].len = len;
-		tb->t[tb->n].type = strdup(ttype);
-		tb->t[tb->n].params = strdup(params ? params : "");
-		tb->n++;
+		t = realloc(tb->t, (tb->n + 1) * sizeof(*tb->t));
+		if (!t)
+			goto oom;
+		tb->t = t;
+		t += tb->n;
+		t->start = start;
+		t->len = len;
+		t->type = strdup(ttype);
+		t->params = strdup(params ? params : "");
+		tb->n++;	/* counted before the check: table_free() frees it */
+		if (!t->type || !t->params)
+			goto oom;
 	} while (next);
 	dm_task_destroy(dmt);
 	return true;
+
+oom:
+	dm_task_destroy(dmt);
+	table_free(tb);
+	err("out of memory");
+	exit(EX_ERR);
 }
 
 /* read_table - the live table or status of @name. */
