@@ -40,6 +40,15 @@
 #                               (Ctrl-A x quits qemu).
 #   make tools                  Build tools/dmbackup/dmbackup, the admin's CLI
 #                               (needs libdevmapper-dev and libexpat1-dev).
+#   make tools-asan             Build the CLI with AddressSanitizer,
+#                               LeakSanitizer and UBSan into
+#                               tools/dmbackup/asan/dmbackup (any report
+#                               makes it exit 66).
+#   make check-cli-asan [KVER=<kver>|all] [T=test_a,test_b]
+#       make check with that build packed as the VM's dmbackup (the
+#       variable DMBT_CLI=<path> of tests/mkinitramfs.sh), by default on
+#       the CLI's tests (test_*_dmbackup_*, test_*_recipes_*); fails too if
+#       the console log holds a sanitizer report.
 #   make install [KVER=...] [DESTDIR=...]
 #       Install dm-backup.ko for KVER (the kernel's modules_install, into
 #       /lib/modules/<kver>/updates; it runs depmod), the CLI to
@@ -81,7 +90,8 @@ SRC_DIR   := $(BUILD_DIR)/src
 # picks the 6.1 kernel), not the plain-`make` default computed above.
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
-.PHONY: all modules tools install uninstall check check-debug check-long check-patch patch demo bench shell clean FORCE
+.PHONY: all modules tools tools-asan install uninstall check check-debug check-long \
+	check-patch check-cli-asan patch demo bench shell clean FORCE
 
 all: modules
 
@@ -113,6 +123,9 @@ endif
 
 tools:
 	$(MAKE) -C tools/dmbackup
+
+tools-asan:
+	$(MAKE) -C tools/dmbackup asan
 
 # DESTDIR stages an install (packaging, tests).
 SBINDIR := /usr/local/sbin
@@ -149,6 +162,28 @@ patch:
 
 check-patch:
 	@tests/patch-test.sh
+
+# The tests that run dmbackup the most: its own and the documents' recipes.
+comma := ,
+space := $(subst ,, )
+CLI_TESTS := $(subst $(space),$(comma),$(sort $(basename $(notdir $(wildcard \
+	tools/testing/selftests/dm-backup/test_*_dmbackup_*.sh \
+	tools/testing/selftests/dm-backup/test_*_recipes_*.sh)))))
+
+# A sanitizer report fails the run even where a test accepts any failure
+# (`dmbackup ... && fail`): the console logs of this run are searched.
+check-cli-asan: tools-asan
+	@mkdir -p build && touch build/.cli-asan-stamp
+	@DMBT_CLI=$(CURDIR)/tools/dmbackup/asan/dmbackup tests/check.sh \
+		--mode check --kver "$(USER_KVER)" --tests "$(or $(T),$(CLI_TESTS))"; \
+	 r=$$?; \
+	 logs=$$(find build -name console.log -newer build/.cli-asan-stamp); \
+	 if [ -n "$$logs" ] && grep -E -n -m 20 \
+		'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer' \
+		$$logs; then \
+		echo "check-cli-asan: sanitizer reports in $$logs"; exit 1; \
+	 fi; \
+	 echo "check-cli-asan: no sanitizer report in $$logs"; exit $$r
 
 demo:
 	@tests/check.sh --mode demo --kver "$(USER_KVER)"

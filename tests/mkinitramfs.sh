@@ -13,6 +13,9 @@
 #   DMBT_MODROOT  take the kernel's modules from $DMBT_MODROOT/lib/modules/<kver>
 #                 (a `make modules_install INSTALL_MOD_PATH=...` tree, e.g.
 #                 the debug kernel's) instead of the host's /lib/modules/<kver>
+#   DMBT_CLI      pack this dmbackup binary (with the libraries ldd lists)
+#                 instead of building tools/dmbackup, e.g. the sanitizer
+#                 build of `make tools-asan`
 set -euo pipefail
 
 usage() { echo "usage: $0 <kver> <module.ko> <out.cpio.gz>" >&2; exit 2; }
@@ -162,9 +165,15 @@ done
 
 # The admin's CLI (tools/dmbackup, linked with libdevmapper and expat), for
 # test_6x_* and, as `dmbackup map`, the map of sync mode top.
-make -s -C "$TOP/tools/dmbackup" OUT="$ROOT/usr/sbin" >&2 ||
-	die "failed to build tools/dmbackup (are libdevmapper-dev and libexpat1-dev installed?)"
-copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
+if [ -n "${DMBT_CLI:-}" ]; then
+	[ -x "$DMBT_CLI" ] || die "DMBT_CLI=$DMBT_CLI is not an executable"
+	echo "mkinitramfs: dmbackup is $DMBT_CLI" >&2
+	copy_bin "$(realpath "$DMBT_CLI")" /usr/sbin/dmbackup
+else
+	make -s -C "$TOP/tools/dmbackup" OUT="$ROOT/usr/sbin" >&2 ||
+		die "failed to build tools/dmbackup (are libdevmapper-dev and libexpat1-dev installed?)"
+	copy_bin "$ROOT/usr/sbin/dmbackup" /usr/sbin/dmbackup
+fi
 
 # ---- kernel modules --------------------------------------------------------
 # Modules the tests may use.  Dependencies are resolved recursively with

@@ -1,13 +1,38 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * dmbackup: what the files of the CLI share (dmbackup.c: the dm commands
- * and the command line; map.c: the map command).
+ * dmbackup: the narrow internal API the files of the CLI share.
+ *
+ * Arrows go one way:
+ *
+ *   main.c         dispatch: the command table, libdevmapper set-up
+ *   cmd_*.c, map.c one command (or a group) each: its usage, options, and
+ *                  what it does, in terms of the calls below
+ *   steps.c        the step runner of start and finish; DMBACKUP_FAIL_AT
+ *   volume.c       a volume argument -> dm name, hidden origin, job, views
+ *   print.c        the one-line report of a job (status, wait, messages)
+ *   dm.c           libdevmapper glue: the only file that makes dm_tasks
+ *   args.c         the command line (parse_args, option values), err()
+ *
+ * A command calls volume.c, print.c, steps.c and dm.c, volume.c calls dm.c,
+ * dm.c calls libdevmapper; nothing calls back up.  args.c is a leaf that
+ * everyone may use.
  */
 #ifndef DMBACKUP_H
 #define DMBACKUP_H
 
 #include <getopt.h>
+#include <libdevmapper.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef DM_NAME_LEN
+#define DM_NAME_LEN 128		/* <linux/dm-ioctl.h> */
+#endif
 
 /* Exit codes (documented in dmbackup.8). */
 enum {
@@ -19,7 +44,10 @@ enum {
 	EX_JOB_SKIPPED = 5,	/* wait: completed, but chunks were skipped */
 };
 
+/* ---- args.c: messages and the command line ------------------------------ */
+
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void verr(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /*
  * struct cmd_line - the command line of one subcommand, for parse_args().
@@ -43,7 +71,151 @@ struct cmd_line {
 #define ARGS_OK (-1)
 int parse_args(struct cmd_line *cl, int argc, char **argv);
 
-/* map.c */
+/* Keys of the long options without a short form (getopt_long's val). */
+enum {
+	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
+	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT,
+};
+
+bool parse_rate(const char *s, uint64_t *out);
+int flag_opt(void *ctx, int key, const char *val);
+int bad_value(const char *opt, const char *val, const char *want);
+int pick(const char **dst, const char *opt, const char *val,
+	 const char *const *list, const char *want);
+/* --interval SECONDS of status and wait; interval_opt()'s ctx: a double. */
+extern const struct option interval_opts[];
+int interval_opt(void *ctx, int key, const char *val);
+
+/* ---- dm.c: libdevmapper ------------------------------------------------- */
+
+struct target {
+	uint64_t start, len;
+	char *type, *params;
+};
+
+struct table {
+	int n;
+	struct target *t;
+};
+
+void table_free(struct table *tb);
+uint64_t table_len(const struct table *tb);
+
+/* The job's status words (see the Documentation, "Status"). */
+struct bstatus {
+	char mode[16], state[16];
+	uint64_t copied, total, chunk_sectors, cbw, zero;
+	int64_t last_error;
+	uint64_t last_error_chunk, source_errors, target_errors, skipped, speed;
+	int nfields;
+};
+
+bool job_ended(const struct bstatus *s);
+bool parse_status(const char *params, struct bstatus *s);
+
+void dm_setup(void);
+void dm_teardown(void);
+/* Silence libdevmapper in the calling thread: it reports errors itself. */
+void dm_quiet_thread(void);
+bool is_dm_dev(dev_t dev);
+bool get_info(const char *name, struct dm_info *info);
+bool get_info_by_dev(dev_t dev, struct dm_info *info, char *name, size_t len);
+bool dev_exists(const char *name);
+bool read_table_slot(const char *name, int type, bool inactive,
+		     struct table *tb);
+bool read_table(const char *name, int type, struct table *tb);
+bool for_each_dm_device(void (*fn)(const char *name, void *ctx), void *ctx);
+bool create_dev(const char *name, const struct table *tb, bool ro, int *errp);
+bool load_table(const char *name, const struct table *tb, bool ro);
+bool simple_op(int type, const char *name);
+bool suspend_volume(const char *name);
+bool send_message(const char *name, uint64_t sector, const char *msg);
+bool wait_event(const char *name, uint32_t *event_nr);
+
+/* ---- volume.c: volumes, their jobs and views ---------------------------- */
+
+#define HIDDEN_SUFFIX "-dmbackup-origin"
+
+struct volume {
+	char name[DM_NAME_LEN];
+	char hidden[DM_NAME_LEN + sizeof(HIDDEN_SUFFIX)];
+	struct dm_info info;
+};
+
+/*
+ * A volume without a backup table but with its hidden device: something
+ * other than dmbackup replaced the volume's table (LVM does on `lvchange
+ * --refresh`), which ends the job (the kernel logs "job abandoned"), or a
+ * finish stopped before removing the hidden device.
+ */
+#define ORPHAN_HINT "a table without the backup target replaced the job's " \
+	"(e.g. lvchange --refresh), which ended the job and left the backup incomplete " \
+	"unless it had completed (see the kernel log), or a finish was interrupted; " \
+	"'dmbackup finish' removes it"
+
+bool resolve_dm(const char *arg, struct volume *v);
+bool resolve_volume(const char *arg, struct volume *v);
+int backup_target(const struct table *tb);
+bool job_status(const struct volume *v, struct bstatus *s,
+		struct target *where);
+bool job_devices(const struct volume *v, char *buf, size_t size);
+bool is_orphan(const char *name);
+
+struct view_search {
+	char dev[32];			/* the volume's "major:minor" */
+	char devs[64];			/* the job's "origin backup" */
+	char names[512];		/* the views found, comma separated */
+	int n;
+};
+
+int find_views(const struct volume *v, struct view_search *vs);
+
+/* ---- print.c ------------------------------------------------------------ */
+
+const char *human(double bytes, char *buf, size_t len);
+const char *hms(double secs, char *buf, size_t len);
+double now(void);
+void print_job(FILE *f, const char *name, const struct bstatus *s, double rate);
+
+/* ---- steps.c: multi-step operations ------------------------------------- */
+
+bool fail_at(const char *step);
+
+/*
+ * struct step - one step of start or finish.  @run does it; if it fails
+ * (or DMBACKUP_FAIL_AT names the step, and then @run is not called),
+ * @failed says so and cleans up whatever a half-done @run left, and the
+ * steps done before are undone in reverse order.  @undo undoes a step that
+ * was done.  Each returns false if it could not (the state is unknown: the
+ * rollback stops there, and the caller tells the user what to do by hand).
+ * A NULL @run is a checkpoint that only DMBACKUP_FAIL_AT fails (the
+ * "-after" steps: the step before succeeded, then "failed").  Once a
+ * @commit step is done, a later failure does not undo it or any step before.
+ */
+struct step {
+	const char *name;		/* for DMBACKUP_FAIL_AT */
+	bool (*run)(void *ctx);
+	bool (*failed)(void *ctx);
+	bool (*undo)(void *ctx);
+	bool commit;
+};
+
+enum steps_result {
+	STEPS_DONE,		/* every step is done */
+	STEPS_UNDONE,		/* a step failed; what was done is undone */
+	STEPS_UNDO_FAILED,	/* a step failed, and so did its rollback */
+};
+
+enum steps_result run_steps(const struct step *steps, int n, void *ctx);
+
+/* ---- the commands ------------------------------------------------------- */
+
+int cmd_start(int argc, char **argv);
+int cmd_finish(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_message(int argc, char **argv);
+int cmd_view(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 
 #endif

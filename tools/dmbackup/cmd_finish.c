@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmbackup finish: end the job on a volume, put its original table (read
+ * from the hidden device) back under its name in one suspend/resume, and
+ * remove the hidden device.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "dmbackup.h"
+
+/* ---- finish ------------------------------------------------------------- */
+
+static const char finish_usage[] =
+"usage: dmbackup finish [--force] <volume>\n"
+"\n"
+"End the backup job on <volume>: put the volume's original table (read from\n"
+"<name>" HIDDEN_SUFFIX ") back under its name in one suspend/resume, and\n"
+"remove the hidden device.  Refuses while the job is running or paused\n"
+"unless --force is given (which abandons the job: the backup is incomplete).\n"
+"On any failure the volume is left as it was.\n";
+
+/* ---- the steps ----------------------------------------------------------- */
+
+/* struct finish - what the steps of a finish share. */
+struct finish {
+	struct volume v;
+	struct table live;		/* the volume's table: the job's */
+	struct table orig;		/* the hidden device's: the original */
+	/* The resume was tried: the original table may have been live. */
+	bool resume_tried;
+};
+
+/* Step "finish-load": the original table into the inactive slot. */
+static bool load_run(void *ctx)
+{
+	struct finish *c = ctx;
+
+	return load_table(c->v.name, &c->orig, c->v.info.read_only);
+}
+
+static bool load_failed(void *ctx)
+{
+	struct finish *c = ctx;
+
+	err("cannot load the original table into %s; it is unchanged",
+	    c->v.name);
+	return true;
+}
+
+static bool load_undo(void *ctx)
+{
+	struct finish *c = ctx;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	return true;
+}
+
+/*
+ * Step "finish-suspend".  Its undo resumes the job's table: the loaded one
+ * is cleared first, or the resume would swap it in.
+ */
+static bool suspend_run(void *ctx)
+{
+	struct finish *c = ctx;
+
+	return suspend_volume(c->v.name);
+}
+
+static bool suspend_failed(void *ctx)
+{
+	struct finish *c = ctx;
+
+	err("cannot suspend %s; it is unchanged", c->v.name);
+	return true;
+}
+
+static bool suspend_undo(void *ctx)
+{
+	struct finish *c = ctx;
+	struct dm_info info;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	if (get_info(c->v.name, &info) && info.suspended &&
+	    !simple_op(DM_DEVICE_RESUME, c->v.name)) {
+		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
+		    c->v.name, c->v.name);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * put_job_back - if the original table is live (a resume swapped it in),
+ * load the backup table again and resume: a reload of the same backup
+ * table takes the job over, with its progress.  If the job's table is
+ * still live, the undos of load and suspend clear the loaded table and
+ * resume.
+ */
+static bool put_job_back(struct finish *c)
+{
+	struct dm_info info;
+	struct table now;
+	bool swapped = false;
+
+	if (read_table(c->v.name, DM_DEVICE_TABLE, &now)) {
+		swapped = backup_target(&now) < 0;
+		table_free(&now);
+	}
+	if (!swapped)
+		return true;
+	if (!load_table(c->v.name, &c->live, c->v.info.read_only) ||
+	    !(get_info(c->v.name, &info) &&
+	      (info.suspended || suspend_volume(c->v.name)))) {
+		err("RESTORE FAILED: check %s with dmsetup info/table", c->v.name);
+		return false;
+	}
+	if (!simple_op(DM_DEVICE_RESUME, c->v.name)) {
+		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
+		    c->v.name, c->v.name);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Step "finish-resume": the original table is back.  A resume that fails
+ * may have swapped the table all the same; one that succeeded and is
+ * undone (when "finish-resume-after" fails) has: either way the job's
+ * table goes back in.
+ */
+static bool resume_run(void *ctx)
+{
+	struct finish *c = ctx;
+
+	return simple_op(DM_DEVICE_RESUME, c->v.name);
+}
+
+static bool resume_failed(void *ctx)
+{
+	struct finish *c = ctx;
+
+	c->resume_tried = true;
+	err("cannot resume %s with the original table; restoring the backup table",
+	    c->v.name);
+	return put_job_back(c);
+}
+
+static bool resume_undo(void *ctx)
+{
+	return put_job_back(ctx);
+}
+
+/*
+ * Step "finish-resume-after": a checkpoint for the selftests, where the
+ * resume succeeded and then "failed"; resume's undo restores the job.
+ * Past it, the volume has its original table for good (the commit): a
+ * failure to remove the hidden device does not bring the job back.
+ */
+static bool resume_after_failed(void *ctx)
+{
+	struct finish *c = ctx;
+
+	c->resume_tried = true;
+	err("cannot resume %s with the original table; restoring the backup table",
+	    c->v.name);
+	return true;
+}
+
+/* Step "finish-remove": the hidden device is unused now. */
+static bool remove_run(void *ctx)
+{
+	struct finish *c = ctx;
+
+	return simple_op(DM_DEVICE_REMOVE, c->v.hidden);
+}
+
+static bool remove_failed(void *ctx)
+{
+	struct finish *c = ctx;
+
+	err("%s has its original table back, but %s could not be removed: "
+	    "run 'dmbackup finish %s' again or 'dmsetup remove %s'",
+	    c->v.name, c->v.hidden, c->v.name, c->v.hidden);
+	return true;
+}
+
+/*
+ * The steps of finish, in order.  Their names are the DMBACKUP_FAIL_AT
+ * names of the selftests (test_63).
+ */
+static const struct step finish_steps[] = {
+	{ .name = "finish-load", .run = load_run, .failed = load_failed,
+	  .undo = load_undo },
+	{ .name = "finish-suspend", .run = suspend_run,
+	  .failed = suspend_failed, .undo = suspend_undo },
+	{ .name = "finish-resume", .run = resume_run,
+	  .failed = resume_failed, .undo = resume_undo },
+	{ .name = "finish-resume-after", .failed = resume_after_failed,
+	  .commit = true },
+	{ .name = "finish-remove", .run = remove_run,
+	  .failed = remove_failed },
+};
+
+/* ---- the command --------------------------------------------------------- */
+
+/*
+ * finish_refuses - the refusals of finish, before anything is changed;
+ * reads the tables into @c (which the caller frees either way).  A finish
+ * that got as far as the swap has only the removal left: that is done
+ * here, and *@done says so.
+ */
+static bool finish_refuses(struct finish *c, bool force, bool *done,
+			   struct bstatus *s)
+{
+	struct volume *v = &c->v;
+	struct view_search vs;
+	struct dm_info hinfo;
+	unsigned int oma, omi;
+	int bi;
+
+	if (!read_table(v->name, DM_DEVICE_TABLE, &c->live)) {
+		err("%s: cannot read its table", v->name);
+		return true;
+	}
+	bi = backup_target(&c->live);
+	if (bi < 0) {
+		/* A finish that got as far as the swap: only the removal is left. */
+		if (get_info(v->hidden, &hinfo) && hinfo.exists && !hinfo.open_count) {
+			if (!simple_op(DM_DEVICE_REMOVE, v->hidden)) {
+				err("cannot remove %s", v->hidden);
+				return true;
+			}
+			printf("%s: removed the left-over %s\n", v->name, v->hidden);
+			*done = true;
+			return true;
+		}
+		err("%s: no backup job runs on this volume", v->name);
+		return true;
+	}
+	if (c->live.n != 1 ||
+	    sscanf(c->live.t[bi].params, "%u:%u", &oma, &omi) != 2 ||
+	    !get_info(v->hidden, &hinfo) || !hinfo.exists ||
+	    hinfo.major != oma || hinfo.minor != omi) {
+		err("%s: its backup job was not started by dmbackup (its origin is not %s): "
+		    "finish it with dmsetup", v->name, v->hidden);
+		return true;
+	}
+	/*
+	 * The original table would cut a view off its job (its reads fail
+	 * from then on): even --force leaves that to the view's owner.
+	 */
+	switch (find_views(v, &vs)) {
+	case -1:
+		return true;
+	case 0:
+		break;
+	default:
+		err("%s: the job's image is still read through the view %s: "
+		    "remove it first (dmbackup view --remove NAME)", v->name, vs.names);
+		return true;
+	}
+	if (!job_status(v, s, NULL))
+		return true;
+	if (!job_ended(s) && !force) {
+		err("%s: the job is still %s (%" PRIu64 "/%" PRIu64 " chunks): wait for it, "
+		    "cancel it, or use --force to abandon it", v->name, s->state,
+		    s->copied, s->total);
+		return true;
+	}
+	if (v->info.inactive_table) {
+		err("%s has an inactive table loaded (another tool is changing it): "
+		    "clear it first", v->name);
+		return true;
+	}
+	if (!read_table(v->hidden, DM_DEVICE_TABLE, &c->orig) || !c->orig.n) {
+		err("%s: cannot read its table", v->hidden);
+		return true;
+	}
+	if (table_len(&c->orig) != c->live.t[0].len) {
+		err("%s and %s differ in size: refusing", v->name, v->hidden);
+		return true;
+	}
+	return false;
+}
+
+int cmd_finish(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool force = false, done = false;
+	struct cmd_line cl = {
+		.name = "finish", .usage = finish_usage, .opts = opts,
+		.min_pos = 1, .max_pos = 1, .opt = flag_opt, .ctx = &force,
+	};
+	struct finish c = { 0 };
+	struct bstatus s;
+	int r;
+
+	r = parse_args(&cl, argc, argv);
+	if (r != ARGS_OK)
+		return r;
+	if (!resolve_volume(cl.pos[0], &c.v))
+		return EX_ERR;
+	r = EX_ERR;
+	if (finish_refuses(&c, force, &done, &s)) {
+		if (done)
+			r = EX_OK;
+		goto out;
+	}
+	switch (run_steps(finish_steps, ARRAY_SIZE(finish_steps), &c)) {
+	case STEPS_DONE:
+		printf("%s: original table restored (job %s, %" PRIu64 "/%" PRIu64
+		       " chunks)\n", c.v.name, s.state, s.copied, s.total);
+		r = EX_OK;
+		break;
+	case STEPS_UNDONE:
+		if (c.resume_tried)
+			err("%s is restored as it was (the job goes on)", c.v.name);
+		break;
+	case STEPS_UNDO_FAILED:
+		break;		/* the undo said what to do */
+	}
+out:
+	table_free(&c.orig);
+	table_free(&c.live);
+	return r;
+}

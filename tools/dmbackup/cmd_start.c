@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmbackup start: stack a backup job over a live volume, the way LVM stacks
+ * a snapshot.  The volume's current table moves to a hidden device
+ * "<name>-dmbackup-origin", and a "backup" table over the hidden device is
+ * switched in under the volume's own name in one suspend/resume: that
+ * resume is the point in time.  Every failure leaves the volume as it was.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "dmbackup.h"
+
+/* ---- start -------------------------------------------------------------- */
+
+/*
+ * check_backup_dev - refuse a backup device that is not a block device, is
+ * the volume, is too small, or is in use (holders, mounted, opened
+ * exclusively).  Returns its dev_t.
+ */
+static bool check_backup_dev(const char *path, const struct volume *v,
+			     uint64_t need, dev_t *devp)
+{
+	char buf[512], line[4096];
+	struct dirent *de;
+	struct stat st;
+	uint64_t bytes;
+	DIR *d;
+	FILE *f;
+	int fd;
+
+	if (stat(path, &st)) {
+		err("backup device %s: %s", path, strerror(errno));
+		return false;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		err("backup device %s is not a block device", path);
+		return false;
+	}
+	*devp = st.st_rdev;
+	if (major(st.st_rdev) == v->info.major && minor(st.st_rdev) == v->info.minor) {
+		err("backup device %s is the volume itself", path);
+		return false;
+	}
+	snprintf(buf, sizeof(buf), "/sys/dev/block/%u:%u/holders",
+		 major(st.st_rdev), minor(st.st_rdev));
+	d = opendir(buf);
+	if (d) {
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			err("backup device %s is in use: held by %s (see %s)",
+			    path, de->d_name, buf);
+			closedir(d);
+			return false;
+		}
+		closedir(d);
+	}
+	f = fopen("/proc/self/mountinfo", "r");
+	if (f) {
+		unsigned int ma, mi;
+		char mnt[4096];
+
+		while (fgets(line, sizeof(line), f)) {
+			/* "id parent major:minor root mountpoint ..." */
+			if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &ma, &mi, mnt) == 3 &&
+			    ma == major(st.st_rdev) && mi == minor(st.st_rdev)) {
+				err("backup device %s is in use: mounted on %s", path, mnt);
+				fclose(f);
+				return false;
+			}
+		}
+		fclose(f);
+	}
+	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EBUSY)
+			err("backup device %s is in use (opened exclusively: mounted, "
+			    "in a RAID or dm device, or by another program)", path);
+		else
+			err("backup device %s: %s", path, strerror(errno));
+		return false;
+	}
+	if (ioctl(fd, BLKGETSIZE64, &bytes)) {
+		err("backup device %s: cannot get its size: %s", path, strerror(errno));
+		close(fd);
+		return false;
+	}
+	close(fd);
+	if (bytes / 512 < need) {
+		err("backup device %s is too small: %" PRIu64 " sectors, the volume has %"
+		    PRIu64, path, bytes / 512, need);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * resuspend_after_restore - start --suspended: swapping the original table
+ * back in (only a resume swaps tables) let the writes the caller's suspend
+ * held reach the volume.  Suspend it again, as the caller had it, but say
+ * that its map no longer matches it.
+ */
+static void resuspend_after_restore(const struct volume *v)
+{
+	err("%s: putting its table back resumed it for a moment: what was written "
+	    "since it was suspended is on it now, so a map computed while it was "
+	    "suspended is out of date", v->name);
+	if (fail_at("restore-suspend") || !suspend_volume(v->name))
+		err("%s could not be suspended again", v->name);
+}
+
+static const char start_usage[] =
+"usage: dmbackup start <volume> <backup_device> [--mode full|none]\n"
+"           [--mode top --map MAP_DEVICE] [--suspended] [--speed RATE]\n"
+"           [--on-source-error report|ignore|stop]\n"
+"           [--on-target-error report|ignore|stop|enospc]\n"
+"           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
+"           [--cbw-timeout MS]\n"
+"\n"
+"Start a point-in-time backup of a live device-mapper volume (which may be\n"
+"mounted and busy) to <backup_device>.  The volume's table moves to a hidden\n"
+"device <name>" HIDDEN_SUFFIX " and a backup table over it is switched in\n"
+"under the volume's name in one suspend/resume: that resume is the point in\n"
+"time.  RATE is bytes per second with an optional K, M, G or T suffix\n"
+"(powers of 1024), 0 for unlimited.  SECTORS: a power of two, 8 to 2048.\n"
+"MS: the longest a write waits for its copy before the backup device counts\n"
+"as stalled (milliseconds, 0 = no limit, default 30000; see on_cbw_error).\n"
+"--mode none copies only what writes are about to change; --mode top copies\n"
+"the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup map).\n"
+"--suspended: the caller suspended the volume (dmsetup suspend), e.g. to\n"
+"compute the map while nothing writes; start does not suspend it, and its\n"
+"resume, which puts the job in place, is the point in time.  Without\n"
+"--suspended a suspended volume is refused, and with it one that is not.\n"
+"Refuses a volume that is not a dm device or already has a backup job, and a\n"
+"backup device that is too small or in use.  On any failure the volume is\n"
+"left exactly as it was; with --suspended, still suspended.\n";
+
+/* The options of start; NULL or 0: left out of the table (the default). */
+struct start_args {
+	const char *mode, *map, *src, *tgt, *cbw;
+	const char *cbw_timeout;
+	uint64_t speed, chunk;
+	bool suspended;		/* --suspended: the caller suspended the volume */
+};
+static int start_opt(void *ctx, int key, const char *val)
+{
+	static const char *const src_pol[] = { "report", "ignore", "stop", NULL };
+	static const char *const tgt_pol[] = { "report", "ignore", "stop", "enospc", NULL };
+	static const char *const cbw_pol[] = { "break_backup", "fail_write", NULL };
+	static const char *const modes[] = { "full", "top", "none", NULL };
+	struct start_args *a = ctx;
+	char *end;
+
+	switch (key) {
+	case OPT_MODE:
+		return pick(&a->mode, "mode", val, modes, "full, top or none");
+	case OPT_SRC:
+		return pick(&a->src, "on-source-error", val, src_pol,
+			    "report, ignore or stop");
+	case OPT_TGT:
+		return pick(&a->tgt, "on-target-error", val, tgt_pol,
+			    "report, ignore, stop or enospc");
+	case OPT_CBW:
+		return pick(&a->cbw, "on-cbw-error", val, cbw_pol,
+			    "break_backup or fail_write");
+	case OPT_MAP:
+		if (!*val || *val == '-')
+			return bad_value("map", *val ? val : "''",
+					 "not a map device (did losetup fail?)");
+		a->map = val;
+		break;
+	case OPT_CBW_TIMEOUT:
+		a->cbw_timeout = val;
+		if (!*val || strspn(val, "0123456789") != strlen(val) ||
+		    strlen(val) > 8 || strtoul(val, NULL, 10) > 86400000)
+			return bad_value("cbw-timeout", val,
+					 "milliseconds, 0 to 86400000");
+		break;
+	case OPT_SUSPENDED:
+		a->suspended = true;
+		break;
+	case OPT_SPEED:
+		if (!parse_rate(val, &a->speed))
+			return bad_value("speed", val, "not a rate (e.g. 33554432, 32M, 1G)");
+		break;
+	case OPT_CHUNK:
+		a->chunk = strtoull(val, &end, 10);
+		if (*end || a->chunk < 8 || a->chunk > 2048 || (a->chunk & (a->chunk - 1)))
+			return bad_value("chunk-size", val,
+					 "a power of two from 8 to 2048 sectors");
+		break;
+	}
+	return EX_OK;
+}
+
+/*
+ * start_table_args - "<mode> [<#opt_args> <opt_arg>...]" of the backup
+ * table, the optional arguments in the kernel's canonical order.
+ */
+static void start_table_args(const struct start_args *a, char *buf, size_t len)
+{
+	char opts[256] = "";
+	int nopt = 0;
+
+#define ADD_OPT(fmt, ...) do { \
+		size_t l = strlen(opts); \
+		snprintf(opts + l, sizeof(opts) - l, fmt, __VA_ARGS__); \
+		nopt += 2; \
+	} while (0)
+	if (a->speed)
+		ADD_OPT(" speed %" PRIu64, a->speed);
+	if (a->chunk)
+		ADD_OPT(" chunk_size %" PRIu64, a->chunk);
+	if (a->src)
+		ADD_OPT(" on_source_error %s", a->src);
+	if (a->tgt)
+		ADD_OPT(" on_target_error %s", a->tgt);
+	if (a->cbw)
+		ADD_OPT(" on_cbw_error %s", a->cbw);
+	if (a->map)
+		ADD_OPT(" map %s", a->map);
+	if (a->cbw_timeout)
+		ADD_OPT(" cbw_timeout %s", a->cbw_timeout);
+#undef ADD_OPT
+	if (nopt)
+		snprintf(buf, len, "%s %d%s", a->mode, nopt, opts);
+	else
+		snprintf(buf, len, "%s", a->mode);
+}
+
+/*
+ * say_restored - after a failed start: in which state the volume is left.
+ * With --suspended it stays suspended (unless someone resumed it or it
+ * could not be suspended again): the caller decides when writes resume.
+ */
+static void say_restored(const struct volume *v, bool came_suspended)
+{
+	struct dm_info info;
+
+	if (!came_suspended)
+		err("%s is restored as it was", v->name);
+	else if (get_info(v->name, &info) && info.suspended)
+		err("%s is restored: its original table, still suspended; run start "
+		    "again, or resume it (dmsetup resume %s)", v->name, v->name);
+	else
+		err("%s is restored: its original table, but NOT suspended", v->name);
+}
+
+/* ---- the steps ----------------------------------------------------------- */
+
+/* struct start - what the steps of a start share. */
+struct start {
+	struct volume v;
+	const struct start_args *a;
+	struct table orig;		/* the volume's table before the job */
+	uint64_t size;			/* its length in sectors */
+	dev_t bdev;			/* the backup device */
+	char targs[384];		/* start_table_args() */
+	char params[512];		/* the backup table's arguments */
+	bool vanished;			/* the new hidden device went away */
+	/* The resume was tried: the volume may have had the job for a moment. */
+	bool resume_tried;
+};
+
+/*
+ * Step "create": the hidden device, with the volume's current table,
+ * resumed; with its major:minor, the backup table's arguments.
+ */
+static bool create_run(void *ctx)
+{
+	struct start *c = ctx;
+	struct dm_info hinfo;
+
+	if (!create_dev(c->v.hidden, &c->orig, c->v.info.read_only, NULL))
+		return false;
+	if (!get_info(c->v.hidden, &hinfo) || !hinfo.exists) {
+		err("%s vanished", c->v.hidden);
+		c->vanished = true;
+		return false;
+	}
+	snprintf(c->params, sizeof(c->params), "%u:%u %u:%u %s", hinfo.major,
+		 hinfo.minor, major(c->bdev), minor(c->bdev), c->targs);
+	return true;
+}
+
+static bool create_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	if (c->vanished)
+		return true;	/* said so; nothing of ours to remove */
+	err("cannot create %s; %s is unchanged%s", c->v.hidden, c->v.name,
+	    c->a->suspended ? " (still suspended)" : "");
+	/* A create that fails after the device exists leaves it behind. */
+	if (dev_exists(c->v.hidden))
+		simple_op(DM_DEVICE_REMOVE, c->v.hidden);
+	return true;
+}
+
+/*
+ * The last undo: the hidden device goes, and the volume is as it was.  A
+ * hidden device that cannot be removed is reported, but the volume itself
+ * is restored, so the rollback counts as done.
+ */
+static bool create_undo(void *ctx)
+{
+	struct start *c = ctx;
+
+	if (!simple_op(DM_DEVICE_REMOVE, c->v.hidden)) {
+		if (c->resume_tried)
+			err("%s is restored, but %s could not be removed",
+			    c->v.name, c->v.hidden);
+		else
+			err("could not remove %s: remove it by hand", c->v.hidden);
+		return true;
+	}
+	if (c->resume_tried || c->a->suspended)
+		say_restored(&c->v, c->a->suspended);
+	return true;
+}
+
+/* Step "load": the backup table into the volume's inactive slot. */
+static bool load_run(void *ctx)
+{
+	struct start *c = ctx;
+	struct target bkt = { 0, c->size, "backup", c->params };
+	struct table bk = { 1, &bkt };
+
+	return load_table(c->v.name, &bk, c->v.info.read_only);
+}
+
+static bool load_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("cannot load the backup table '0 %" PRIu64 " backup %s' into %s "
+	    "(the kernel log says why); %s is unchanged", c->size, c->params,
+	    c->v.name, c->v.name);
+	return true;
+}
+
+static bool load_undo(void *ctx)
+{
+	struct start *c = ctx;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	return true;
+}
+
+/*
+ * Step "suspend": flushes and freezes the filesystem on the volume.  Its
+ * undo resumes the old table: the loaded one is cleared first, or the
+ * resume would swap it in (load's undo, which comes after, finds the slot
+ * empty).
+ */
+static bool suspend_run(void *ctx)
+{
+	struct start *c = ctx;
+
+	return suspend_volume(c->v.name);
+}
+
+static bool suspend_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("cannot suspend %s; it is unchanged", c->v.name);
+	return true;
+}
+
+static bool suspend_undo(void *ctx)
+{
+	struct start *c = ctx;
+	struct dm_info info;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	if (get_info(c->v.name, &info) && info.suspended)
+		return simple_op(DM_DEVICE_RESUME, c->v.name);
+	return true;
+}
+
+/*
+ * Step "still-suspended" (--suspended, instead of "suspend"): the caller's
+ * suspend still holds.  If someone resumed the volume meanwhile, writes
+ * since the caller's map would be missing from the backup (and the resume
+ * below would suspend the volume itself).  Nothing to undo: whose suspend
+ * it is, only the caller knows, so it stays.
+ */
+static bool still_suspended_run(void *ctx)
+{
+	struct start *c = ctx;
+	struct dm_info info;
+
+	return get_info(c->v.name, &info) && info.suspended;
+}
+
+static bool still_suspended_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("%s was resumed since it was suspended (by someone else?): "
+	    "what was written since may be missing from the map; "
+	    "not starting", c->v.name);
+	return true;
+}
+
+/*
+ * put_original_back - if the backup table is live (a resume swapped it
+ * in), load the original table back and resume with it; with --suspended,
+ * suspend the volume again, as the caller gave it to us.  If the old table
+ * is still live, there is nothing to do here: the undos of load and
+ * suspend clear the loaded table and resume.
+ */
+static bool put_original_back(struct start *c)
+{
+	struct dm_info info;
+	struct table live;
+	bool swapped, ok;
+
+	if (!read_table(c->v.name, DM_DEVICE_TABLE, &live))
+		return false;
+	swapped = backup_target(&live) >= 0;
+	table_free(&live);
+	if (!swapped)
+		return true;
+	ok = load_table(c->v.name, &c->orig, c->v.info.read_only);
+	if (ok && get_info(c->v.name, &info) && !info.suspended)
+		ok = suspend_volume(c->v.name);
+	if (!ok || !simple_op(DM_DEVICE_RESUME, c->v.name))
+		return false;
+	if (c->a->suspended)
+		resuspend_after_restore(&c->v);
+	return true;
+}
+
+/*
+ * Step "resume": swaps the backup table in.  The point in time.  A resume
+ * that fails may have swapped the table all the same; one that succeeded
+ * and is undone (a later step failed) has: either way the volume gets its
+ * original table back.
+ */
+static bool resume_run(void *ctx)
+{
+	struct start *c = ctx;
+
+	return simple_op(DM_DEVICE_RESUME, c->v.name);
+}
+
+static bool resume_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	c->resume_tried = true;
+	err("cannot resume %s with the backup table; restoring it", c->v.name);
+	return put_original_back(c);
+}
+
+static bool resume_undo(void *ctx)
+{
+	return put_original_back(ctx);
+}
+
+/*
+ * Step "resume-after": a checkpoint for the selftests, where the resume
+ * succeeded and then "failed"; resume's undo restores the volume.
+ */
+static bool resume_after_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	c->resume_tried = true;
+	err("cannot resume %s with the backup table; restoring it", c->v.name);
+	return true;
+}
+
+/*
+ * The steps of start, in order.  Their names are the DMBACKUP_FAIL_AT
+ * names of the selftests (test_56, test_62).
+ */
+static const struct step start_steps[] = {
+	{ .name = "create", .run = create_run, .failed = create_failed,
+	  .undo = create_undo },
+	{ .name = "load", .run = load_run, .failed = load_failed,
+	  .undo = load_undo },
+	{ .name = "suspend", .run = suspend_run, .failed = suspend_failed,
+	  .undo = suspend_undo },
+	{ .name = "resume", .run = resume_run, .failed = resume_failed,
+	  .undo = resume_undo },
+	{ .name = "resume-after", .failed = resume_after_failed },
+};
+
+/* --suspended: the caller's suspend, checked, instead of our own. */
+static const struct step start_suspended_steps[] = {
+	{ .name = "create", .run = create_run, .failed = create_failed,
+	  .undo = create_undo },
+	{ .name = "load", .run = load_run, .failed = load_failed,
+	  .undo = load_undo },
+	{ .name = "still-suspended", .run = still_suspended_run,
+	  .failed = still_suspended_failed },
+	{ .name = "resume", .run = resume_run, .failed = resume_failed,
+	  .undo = resume_undo },
+	{ .name = "resume-after", .failed = resume_after_failed },
+};
+
+/* say_restore_failed - the rollback failed: what to do by hand. */
+static void say_restore_failed(const struct start *c)
+{
+	const struct table *o = &c->orig;
+
+	err("RESTORE FAILED: %s may still be suspended.  By hand:", c->v.name);
+	for (int i = 0; i < o->n; i++)
+		fprintf(stderr, "  dmsetup load %s --table '%" PRIu64 " %" PRIu64
+			" %s %s'\n", c->v.name, o->t[i].start, o->t[i].len,
+			o->t[i].type, o->t[i].params);
+	fprintf(stderr, "  dmsetup resume %s\n  dmsetup remove %s\n",
+		c->v.name, c->v.hidden);
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+/*
+ * start_refuses - the refusals of start, before anything is changed; reads
+ * the volume's table into @c->orig (which the caller frees either way).
+ */
+static bool start_refuses(struct start *c, const char *bdev_arg)
+{
+	struct volume *v = &c->v;
+
+	if (!v->info.live_table) {
+		err("%s has no live table", v->name);
+		return true;
+	}
+	/*
+	 * Whose suspend it is, only the caller knows: resuming someone else's
+	 * (an LVM command's, another backup's) would let writes through that
+	 * it holds back on purpose.
+	 */
+	if (v->info.suspended && !c->a->suspended) {
+		err("%s is suspended: resume it first, or, if you suspended it for "
+		    "this job (to compute its map), pass --suspended", v->name);
+		return true;
+	}
+	if (!v->info.suspended && c->a->suspended) {
+		err("%s is not suspended, but --suspended says so: suspend it first "
+		    "(dmsetup suspend %s), or start without --suspended", v->name,
+		    v->name);
+		return true;
+	}
+	if (v->info.inactive_table) {
+		err("%s has an inactive table loaded (another tool is changing it): "
+		    "clear it first (dmsetup clear %s)", v->name, v->name);
+		return true;
+	}
+	if (!read_table(v->name, DM_DEVICE_TABLE, &c->orig) || !c->orig.n) {
+		err("%s: cannot read its table", v->name);
+		return true;
+	}
+	if (backup_target(&c->orig) >= 0) {
+		struct bstatus s;
+
+		if (job_status(v, &s, NULL))
+			err("%s: a backup job is already on this volume (state %s): "
+			    "wait for it or cancel it, then run 'dmbackup finish %s'",
+			    v->name, s.state, v->name);
+		else
+			err("%s: its table already has a backup target", v->name);
+		return true;
+	}
+	if (dev_exists(v->hidden)) {
+		err("%s already exists (left over from an earlier job?): "
+		    "remove it first", v->hidden);
+		return true;
+	}
+	c->size = table_len(&c->orig);
+	return !check_backup_dev(bdev_arg, v, c->size, &c->bdev);
+}
+
+int cmd_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "map", required_argument, NULL, OPT_MAP },
+		{ "speed", required_argument, NULL, OPT_SPEED },
+		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+		{ "on-source-error", required_argument, NULL, OPT_SRC },
+		{ "on-target-error", required_argument, NULL, OPT_TGT },
+		{ "on-cbw-error", required_argument, NULL, OPT_CBW },
+		{ "cbw-timeout", required_argument, NULL, OPT_CBW_TIMEOUT },
+		{ "suspended", no_argument, NULL, OPT_SUSPENDED },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct start_args a = { .mode = "full" };
+	struct cmd_line cl = {
+		.name = "start", .usage = start_usage, .opts = opts,
+		.min_pos = 2, .max_pos = 2, .opt = start_opt, .ctx = &a,
+	};
+	struct start c = { .a = &a };
+	const char *bdev_arg;
+	int r;
+
+	r = parse_args(&cl, argc, argv);
+	if (r != ARGS_OK)
+		return r;
+	bdev_arg = cl.pos[1];
+	if (!strcmp(a.mode, "top") != !!a.map) {
+		err("--mode top needs --map, and --map is only for --mode top");
+		return EX_USAGE;
+	}
+	start_table_args(&a, c.targs, sizeof(c.targs));
+
+	if (!resolve_volume(cl.pos[0], &c.v))
+		return EX_ERR;
+	r = EX_ERR;
+	if (start_refuses(&c, bdev_arg))
+		goto out;
+	/* Both lists have the same length: one step differs. */
+	switch (run_steps(a.suspended ? start_suspended_steps : start_steps,
+			  ARRAY_SIZE(start_steps), &c)) {
+	case STEPS_DONE:
+		printf("%s: backup to %s started: %" PRIu64 " sectors, origin "
+		       "moved to %s%s\n", c.v.name, bdev_arg, c.size, c.v.hidden,
+		       a.suspended ? ", volume resumed" : "");
+		r = EX_OK;
+		break;
+	case STEPS_UNDONE:
+		break;
+	case STEPS_UNDO_FAILED:
+		say_restore_failed(&c);
+		break;
+	}
+out:
+	table_free(&c.orig);
+	return r;
+}

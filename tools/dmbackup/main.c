@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmbackup - run dm-backup jobs on live device-mapper volumes.
+ *
+ *   dmbackup start <volume> <backup_device> [options]   (cmd_start.c)
+ *   dmbackup status [<volume>]                         (cmd_status.c)
+ *   dmbackup wait <volume>                             (cmd_status.c)
+ *   dmbackup speed <volume> RATE | pause | resume | cancel <volume>
+ *                                                      (cmd_message.c)
+ *   dmbackup finish <volume>                           (cmd_finish.c)
+ *   dmbackup view <volume> <name> | view --remove <name>  (cmd_view.c)
+ *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
+ *
+ * A job is stacked over a live volume the way LVM stacks a snapshot: the
+ * volume's current table moves to a hidden device "<name>-dmbackup-origin",
+ * and a "backup" table over the hidden device is switched in under the
+ * volume's own name in one suspend/resume.  `finish` does the reverse.
+ * Everything goes through libdevmapper (dm.c); see dmbackup.8 and
+ * Documentation/admin-guide/device-mapper/dm-backup.rst.  dmbackup.h says
+ * which file does what.
+ *
+ * Every failure leaves the volume as it was: each step of start and finish
+ * has a rollback, and DMBACKUP_FAIL_AT=<step> makes a step fail on purpose
+ * (for the selftests; see fail_at()).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmbackup.h"
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: dmbackup <command> [args]   (dmbackup <command> --help for details)\n"
+"\n"
+"  start <volume> <backup_device> [options]  start a backup of a live volume\n"
+"  status [<volume>]                         show the backup jobs\n"
+"  wait <volume>                             wait for the job to end\n"
+"  speed <volume> RATE                       change the rate limit\n"
+"  pause <volume> | resume <volume>          pause / resume the background copy\n"
+"  cancel <volume>                           cancel the job\n"
+"  finish <volume>                           restore the volume's own table\n"
+"  view <volume> <name> | view --remove <name>\n"
+"                                            a read-only device of the image\n"
+"  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
+"                                            the map of a --mode top backup\n"
+"\n"
+"<volume>: /dev/mapper/NAME, /dev/dm-N, a /dev/VG/LV link, or a dm name.\n"
+"See dmbackup(8).\n");
+}
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "start", cmd_start },
+	{ "finish", cmd_finish },
+	{ "status", cmd_status },
+	{ "wait", cmd_wait },
+	{ "speed", cmd_message },
+	{ "pause", cmd_message },
+	{ "resume", cmd_message },
+	{ "cancel", cmd_message },
+	{ "view", cmd_view },
+	{ "map", cmd_map },
+};
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	unsigned int i;
+	int r = -1;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return EX_OK;
+	}
+	dm_setup();
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(cmd, commands[i].name))
+			r = commands[i].run(argc - 1, argv + 1);
+	if (r < 0) {
+		err("unknown command '%s'", cmd);
+		usage(stderr);
+		r = EX_USAGE;
+	}
+	dm_teardown();
+	return r;
+}
