@@ -89,16 +89,20 @@ writer_start() {
 	WRITER=$!
 }
 
+# writer_beat <stopfile>: writes the writer has done so far.
+# writer_beat_above <stopfile> <n>: it has done more than n.
+writer_beat() {
+	cat "$1.beat" 2>/dev/null || echo 0
+}
+writer_beat_above() {
+	[ "$(writer_beat "$1")" -gt "$2" ]
+}
+
 # writer_beats <stopfile>: wait until the writer has written again (fail
 # after 10 s: the volume is stuck, e.g. left suspended).
 writer_beats() {
-	_wb_0=$(cat "$1.beat" 2>/dev/null || echo 0)
-	_wb_i=0
-	while [ "$(cat "$1.beat" 2>/dev/null || echo 0)" -le "$_wb_0" ]; do
-		_wb_i=$((_wb_i + 1))
-		[ $_wb_i -lt 100 ] || fail "the writer is stuck: the volume does not take writes"
-		sleep 0.1
-	done
+	wait_until 10 "the writer is stuck: the volume does not take writes (beat \$(writer_beat $1))" \
+		writer_beat_above "$1" "$(writer_beat "$1")"
 }
 
 # writer_stop <stopfile>: stop the writer, fail if it failed; the number of

@@ -67,12 +67,7 @@ echo "$out"
 [ $rc -eq 1 ] || fail "dmbackup status $lv: exit code $rc, want 1"
 echo "$out" | grep -q "lvchange --refresh" || fail "dmbackup status $lv does not explain"
 # The waiter looks every 10 s when the table changed without an event.
-i=0
-while kill -0 $waiter 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 300 ] || fail "dmbackup wait still waits 30 s after the refresh"
-	sleep 0.1
-done
+wait_until 30 'dmbackup wait still waits 30 s after the refresh' proc_gone $waiter
 wait $waiter
 rc=$?
 cat "$DMBT_TMP/wait.out"
