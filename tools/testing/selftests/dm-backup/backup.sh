@@ -31,6 +31,21 @@ bk_create() {
 		fail "dmsetup create $_bc_n failed: $(dmesg | tail -n 3)"
 }
 
+# view_state <name>: a backup-view's status word, "attached", or "detached"
+# once its job has gone (dm-backup.rst, "Sync mode none and backup-view").
+view_state() {
+	# shellcheck disable=SC2046 # word splitting wanted
+	set -- $(dmsetup status "$1" 2>&1)
+	[ "${3:-}" = backup-view ] || fail "not a backup-view: $*"
+	echo "${4:-}"
+}
+
+# era_now <name>: the current era of a dm-era device (its status: "<start>
+# <len> era <metadata block size> <used>/<total> <current era> ...").
+era_now() {
+	dmsetup status "$1" | awk '{ print $6 }'
+}
+
 # bk_copied <name>: chunks copied so far.  bk_total <name>: chunks in all.
 bk_copied() {
 	backup_status "$1" progress | cut -d/ -f1
