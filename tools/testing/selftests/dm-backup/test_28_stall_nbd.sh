@@ -25,21 +25,14 @@ truncate -s 64M "$served" || fail "cannot create $served"
 NBD_PID=
 cleanup_nbd() {
 	nbd_stop
-	fsfreeze --unfreeze /mnt/vol 2>/dev/null
-	umount -l /mnt/vol 2>/dev/null
+	fs_release /mnt/vol
 	nbd_disconnect
 }
 trap cleanup_nbd EXIT
 nbd_serve "$served"
 
 mkvol vol "$disk"
-run mke2fs -q -t ext4 -F /dev/mapper/vol
-mkdir -p /mnt/vol
-run mount -t ext4 /dev/mapper/vol /mnt/vol
-for i in 1 2 3 4; do
-	dmbt-prng $((280 + i)) 1M >/mnt/vol/before-$i
-done
-sync
+mkfs_mount /dev/mapper/vol /mnt/vol 4 280
 table0=$(table_of vol)
 WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
 sleep 1
@@ -65,9 +58,7 @@ writer_stop "$DMBT_TMP/stop"
 run timeout 60 dmbackup finish /dev/mapper/vol
 vol_untouched vol "$table0"
 files_intact /mnt/vol "$NWRITTEN"
-for i in 1 2 3 4; do
-	dmbt-prng $((280 + i)) 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/vol 4 280
 
 info "the server dies: the stalled copies fail without their table"
 kill -KILL "$NBD_PID"

@@ -19,8 +19,7 @@ truncate -s 64M "$served" || fail "cannot create $served"
 fill_random "$served" 671		# the backup device starts as garbage
 NBD_PID=
 cleanup_nbd() {
-	fsfreeze --unfreeze /mnt/vol 2>/dev/null
-	umount -l /mnt/vol 2>/dev/null
+	fs_release /mnt/vol
 	nbd_disconnect
 	nbd_stop
 }
@@ -31,27 +30,14 @@ cat "$DMBT_TMP/nbd-client.log"
 same /dev/nbd0 "$served"		# the client reads what the server serves
 
 mkvol vol "$disk"
-run mke2fs -q -t ext4 -F /dev/mapper/vol
-mkdir -p /mnt/vol
-run mount -t ext4 /dev/mapper/vol /mnt/vol
-for i in 1 2 3 4 5 6 7 8; do
-	dmbt-prng $((670 + i)) 1M >/mnt/vol/before-$i
-done
-sync
+mkfs_mount /dev/mapper/vol /mnt/vol 8 670
 table0=$(table_of vol)
 
 WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
 sleep 1
 
 info "freeze, take T0, start the job onto /dev/nbd0, thaw"
-run fsfreeze --freeze /mnt/vol
-dd if=/dev/mapper/vol of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
-	{ fsfreeze --unfreeze /mnt/vol; fail "cannot read T0"; }
-dmbackup start /dev/mapper/vol /dev/nbd0 --speed 8M >"$DMBT_TMP/start.out" 2>&1
-rc=$?
-fsfreeze --unfreeze /mnt/vol
-cat "$DMBT_TMP/start.out"
-[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+frozen_start /mnt/vol /dev/mapper/vol /dev/nbd0 --speed 8M
 set -- $(table_of vol)
 [ "$3" = backup ] || fail "no backup table on vol: $(table_of vol)"
 [ "$5" = "$(cat /sys/block/nbd0/dev)" ] || fail "the backup device is not nbd0: $*"
@@ -61,9 +47,7 @@ finish_live_job vol /dev/mapper/vol "$table0"
 n=$NWRITTEN
 sync
 files_intact /mnt/vol "$n"
-for i in 1 2 3 4 5 6 7 8; do
-	dmbt-prng $((670 + i)) 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/vol 8 670
 run umount /mnt/vol
 run e2fsck -fn /dev/mapper/vol
 
