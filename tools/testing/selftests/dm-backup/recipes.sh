@@ -166,6 +166,42 @@ thaw() {
 	fsfreeze --unfreeze "$1" || fail "cannot thaw $1"
 }
 
+# start_freezes [dev]: from now on, `dmbackup start` (also as a recipe runs
+# it) freezes /mnt/data around it and saves the image of dev (default: the
+# device start names first) as $DMBT_TMP/t0: the point in time of start is
+# inside it, so that image is the point in time.  `unset -f dmbackup` ends
+# it.
+start_freezes() {
+	_sf_dev=${1:-}
+	dmbackup() {
+		if [ "$1" = start ]; then
+			frozen_image /mnt/data "${_sf_dev:-$2}" "$DMBT_TMP/t0"
+			command dmbackup "$@"
+			set -- $?
+			thaw /mnt/data
+			return "$1"
+		fi
+		command dmbackup "$@"
+	}
+}
+
+# app_on_bk_mount: from now on, mounting /dev/mapper/bk starts the
+# application (app_start), any umount stops it first (app_stop): for the
+# recipes that remount a file system through bk.  `unset -f mount umount`
+# ends it.
+app_on_bk_mount() {
+	mount() {
+		command mount "$@" || return
+		case "$*" in
+		*/dev/mapper/bk*) app_start ;;
+		esac
+	}
+	umount() {
+		app_stop
+		command umount "$@"
+	}
+}
+
 # bg_wait <pid>: wait until a background job ended (also from a subshell,
 # such as the recipe's, for a job of the test's shell, which cannot `wait`
 # for it: the job then ends as a zombie); its exit status when this shell

@@ -28,8 +28,7 @@ cat >/etc/nbd-server/config <<'EOC'
     flush = true
 EOC
 NBD_PID=
-trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null
-	nbd_disconnect; nbd_stop' EXIT
+trap 'fs_release /mnt/data; nbd_disconnect; nbd_stop' EXIT
 # nbd_serve: serve the configuration above, for one connection (-d: in
 # the foreground, in the test's session, so the runner kills it even if
 # this test dies before its trap runs; it serves one client, then exits).
@@ -40,16 +39,7 @@ nbd_serve() {
 	kill -0 "$NBD_PID" 2>/dev/null || fail "nbd-server died: $(cat "$DMBT_TMP/nbd-server.log")"
 }
 
-dmbackup() {
-	if [ "$1" = start ]; then
-		frozen_image /mnt/data "$2" "$DMBT_TMP/t0"
-		command dmbackup "$@"
-		set -- $?
-		thaw /mnt/data
-		return "$1"
-	fi
-	command dmbackup "$@"
-}
+start_freezes
 
 # one <doc> nbd <lv>: a mounted ext4 on /dev/vg/<lv>; the recipe while it
 # is written; the served file is the point-in-time image.
