@@ -202,17 +202,23 @@ app_on_bk_mount() {
 	}
 }
 
+# bg_ended <pid>: the process is gone or a zombie (ended, not reaped).
+bg_ended() {
+	[ -e "/proc/$1/stat" ] || return 0
+	case $(cat "/proc/$1/stat" 2>/dev/null) in
+	*") Z "*) return 0 ;;
+	esac
+	return 1
+}
+
 # bg_wait <pid>: wait until a background job ended (also from a subshell,
 # such as the recipe's, for a job of the test's shell, which cannot `wait`
 # for it: the job then ends as a zombie); its exit status when this shell
-# can tell, else 0.
+# can tell, else 0.  The jobs are writers told to stop: one still running
+# after 120 s is stuck (e.g. on a file system left frozen).
 bg_wait() {
-	while [ -e "/proc/$1/stat" ]; do
-		case $(cat "/proc/$1/stat" 2>/dev/null) in
-		*") Z "*) break ;;
-		esac
-		sleep 0.1
-	done
+	wait_until 120 "background job $1 did not end within 120 s: \$(cat /proc/$1/stat 2>/dev/null)" \
+		bg_ended "$1"
 	wait "$1"
 	set -- $?
 	[ "$1" -eq 127 ] && return 0
