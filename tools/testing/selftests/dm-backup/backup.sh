@@ -32,6 +32,21 @@ bk_create() {
 		fail "dmsetup create $_bc_n failed: $(dmesg | tail -n 3)"
 }
 
+# view_state <name>: a backup-view's status word, "attached", or "detached"
+# once its job has gone (dm-backup.rst, "Sync mode none and backup-view").
+view_state() {
+	# shellcheck disable=SC2046 # word splitting wanted
+	set -- $(dmsetup status "$1" 2>&1)
+	[ "${3:-}" = backup-view ] || fail "not a backup-view: $*"
+	echo "${4:-}"
+}
+
+# era_now <name>: the current era of a dm-era device (its status: "<start>
+# <len> era <metadata block size> <used>/<total> <current era> ...").
+era_now() {
+	dmsetup status "$1" | awk '{ print $6 }'
+}
+
 # bk_copied <name>: chunks copied so far.  bk_total <name>: chunks in all.
 bk_copied() {
 	backup_status "$1" progress | cut -d/ -f1
@@ -75,6 +90,42 @@ wait_cbw() {
 	wait_count cbw "$1" "$2" "${3:-60}"
 }
 
+# two_halves <seed>: the devices of a table with two backup targets, one a
+# half (test_57, test_58): origins $o1 $o2 and backup devices $b1 $b2, 16 MiB
+# loop devices (256 chunks of 64 KiB) filled with prng seeds seed+1..seed+4;
+# their T0 images $DMBT_TMP/t0a and t0b, $DMBT_TMP/expect the two in a row
+# (the device), $n a half's sectors.
+two_halves() {
+	o1=$(mkloop 16) || exit 1
+	o2=$(mkloop 16) || exit 1
+	b1=$(mkloop 16) || exit 1
+	b2=$(mkloop 16) || exit 1
+	fill_random "$o1" $(($1 + 1))
+	fill_random "$o2" $(($1 + 2))
+	fill_random "$b1" $(($1 + 3))
+	fill_random "$b2" $(($1 + 4))
+	save_image "$o1" "$DMBT_TMP/t0a"
+	save_image "$o2" "$DMBT_TMP/t0b"
+	cat "$DMBT_TMP/t0a" "$DMBT_TMP/t0b" >"$DMBT_TMP/expect"
+	n=$(sectors "$o1")
+}
+
+# halves <image> <first> <second>: split an image of such a device in two.
+halves() {
+	dd if="$1" of="$2" bs=1M count=16 status=none || fail "dd failed"
+	dd if="$1" of="$3" bs=1M skip=16 status=none || fail "dd failed"
+}
+
+# halves_copied <name> <min>: both targets of a two-target table have
+# copied at least min chunks.  halves_state <name> <state>: both report
+# that state.
+halves_copied() {
+	count_reached copied "$1#1" "$2" && count_reached copied "$1#2" "$2"
+}
+halves_state() {
+	state_is "$1#1" "$2" && state_is "$1#2" "$2"
+}
+
 # save_image <dev> <file>: copy a device to a file (the oracle images).
 save_image() {
 	drop_caches "$1"
@@ -95,6 +146,15 @@ chunk_of() {
 	drop_caches "$1"
 	dd if="$1" of="$4" bs="$3" skip="$2" count=1 status=none ||
 		fail "cannot read chunk $2 of $1"
+}
+
+# chunk_is <dev> <chunk> <chunk_bytes> <image>: succeeds if the chunk on
+# dev holds the same data as that chunk of the image (e.g. T0: the walk or a
+# write copied it); a predicate for wait_until, where `same` would fail.
+chunk_is() {
+	chunk_of "$1" "$2" "$3" "$DMBT_TMP/ci.dev"
+	chunk_of "$4" "$2" "$3" "$DMBT_TMP/ci.img"
+	cmp -s "$DMBT_TMP/ci.dev" "$DMBT_TMP/ci.img"
 }
 
 # write_at <dev> <byte_offset> <bytes> <seed> <expect_file>: write prng

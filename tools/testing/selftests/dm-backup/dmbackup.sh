@@ -56,6 +56,57 @@ vol_untouched() {
 	[ -z "${3:-}" ] || same "/dev/mapper/$1" "$3"
 }
 
+# fs_release <mountpoint>: thaw and lazily unmount it (for a test's EXIT
+# trap: a test that failed must not leave a frozen file system behind).
+fs_release() {
+	fsfreeze --unfreeze "$1" 2>/dev/null
+	umount -l "$1" 2>/dev/null
+}
+
+# mkfs_mount <dev> <mountpoint> <files> <seed>: a fresh ext4 on dev mounted
+# there, with files before-1..before-<files> of 1 MiB each (prng seeds
+# seed+1, seed+2, ...) written and synced.
+mkfs_mount() {
+	run mke2fs -q -t ext4 -F "$1"
+	mkdir -p "$2"
+	run mount -t ext4 "$1" "$2"
+	_mm_i=1
+	while [ $_mm_i -le "$3" ]; do
+		dmbt-prng $(($4 + _mm_i)) 1M >"$2/before-$_mm_i"
+		_mm_i=$((_mm_i + 1))
+	done
+	sync
+}
+
+# before_intact <mountpoint> <files> <seed>: the files of mkfs_mount are
+# still as written.
+before_intact() {
+	_bi_i=1
+	while [ $_bi_i -le "$2" ]; do
+		dmbt-prng $(($3 + _bi_i)) 1M | cmp -s - "$1/before-$_bi_i" ||
+			fail "before-$_bi_i damaged"
+		_bi_i=$((_bi_i + 1))
+	done
+}
+
+# frozen_start <mountpoint> <dev> <backup> [dmbackup start options...]:
+# freeze the file system, read the T0 image of dev ($DMBT_TMP/t0, O_DIRECT),
+# `dmbackup start dev backup options`, thaw.  Nothing changes the volume
+# between T0 and the point in time inside start.  Fails if start failed.
+frozen_start() {
+	_fz_mnt=$1
+	_fz_dev=$2
+	shift 2
+	run fsfreeze --freeze "$_fz_mnt"
+	dd if="$_fz_dev" of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
+		{ fsfreeze --unfreeze "$_fz_mnt"; fail "cannot read T0"; }
+	dmbackup start "$_fz_dev" "$@" >"$DMBT_TMP/start.out" 2>&1
+	_fz_rc=$?
+	fsfreeze --unfreeze "$_fz_mnt"
+	cat "$DMBT_TMP/start.out"
+	[ $_fz_rc -eq 0 ] || fail "dmbackup start failed (rc $_fz_rc)"
+}
+
 # writer_start <dir> <stopfile>: write files dir/during-N (prng seed 5000+N,
 # 256 KiB each, at most $WRITER_MAX, default 96 = 24 MiB), then keep
 # rewriting dir/churn, until stopfile exists.  stopfile.count: files
@@ -91,16 +142,20 @@ writer_start() {
 	WRITER=$!
 }
 
+# writer_beat <stopfile>: writes the writer has done so far.
+# writer_beat_above <stopfile> <n>: it has done more than n.
+writer_beat() {
+	cat "$1.beat" 2>/dev/null || echo 0
+}
+writer_beat_above() {
+	[ "$(writer_beat "$1")" -gt "$2" ]
+}
+
 # writer_beats <stopfile>: wait until the writer has written again (fail
 # after 10 s: the volume is stuck, e.g. left suspended).
 writer_beats() {
-	_wb_0=$(cat "$1.beat" 2>/dev/null || echo 0)
-	_wb_i=0
-	while [ "$(cat "$1.beat" 2>/dev/null || echo 0)" -le "$_wb_0" ]; do
-		_wb_i=$((_wb_i + 1))
-		[ $_wb_i -lt 100 ] || fail "the writer is stuck: the volume does not take writes"
-		sleep 0.1
-	done
+	wait_until 10 "the writer is stuck: the volume does not take writes (beat \$(writer_beat $1))" \
+		writer_beat_above "$1" "$(writer_beat "$1")"
 }
 
 # writer_stop <stopfile>: stop the writer, fail if it failed; the number of

@@ -221,42 +221,58 @@ same() {
 	fail "$1 and $2 differ: $_sm_out"
 }
 
+# status_field_pos <field>: the position of a backup status field among
+# the target's own status words, named as in dm-backup.rst ("Status"):
+# sync_mode state progress (copied/total) chunk_sectors cbw_chunks
+# zero_chunks last_error last_error_chunk source_errors target_errors
+# skipped_chunks speed.  The one table of these names: backup_status and
+# status_word use it.
+status_field_pos() {
+	case $1 in
+	sync_mode)		echo 1 ;;
+	state)			echo 2 ;;
+	progress)		echo 3 ;;
+	chunk_sectors)		echo 4 ;;
+	cbw_chunks)		echo 5 ;;
+	zero_chunks)		echo 6 ;;
+	last_error)		echo 7 ;;
+	last_error_chunk)	echo 8 ;;
+	source_errors)		echo 9 ;;
+	target_errors)		echo 10 ;;
+	skipped_chunks)		echo 11 ;;
+	speed)			echo 12 ;;
+	*) fail "no backup status field '$1'" ;;
+	esac
+}
+
+# status_word <words> <field>: the named field (see status_field_pos) of
+# status words saved earlier from backup_status, e.g.
+#     st=$(backup_status bk); ...; status_word "$st" skipped_chunks
+status_word() {
+	_sw_n=$(status_field_pos "$2") || exit 1
+	# shellcheck disable=SC2086 # word splitting wanted
+	set -- $1
+	eval "echo \"\${$_sw_n:-}\""
+}
+
 # backup_status <name>[#<target>] [field]: the backup target's own status
-# words (what follows "<start> <len> backup"), or only the field named as in
-# dm-backup.rst ("Status"): sync_mode state progress (copied/total)
-# chunk_sectors cbw_chunks zero_chunks last_error last_error_chunk
-# source_errors target_errors skipped_chunks speed.  "bk#2" reads the
-# second target of a table with several (default: the first).
+# words (what follows "<start> <len> backup"), or only the named field
+# (see status_field_pos).  "bk#2" reads the second target of a table with
+# several (default: the first).
 backup_status() {
 	_bs_name=${1%#*}
 	_bs_target=1
 	case $1 in *"#"*) _bs_target=${1##*#} ;; esac
 	_bs_field=${2:-}
-	case $_bs_field in
-	"")			_bs_n= ;;
-	sync_mode)		_bs_n=1 ;;
-	state)			_bs_n=2 ;;
-	progress)		_bs_n=3 ;;
-	chunk_sectors)		_bs_n=4 ;;
-	cbw_chunks)		_bs_n=5 ;;
-	zero_chunks)		_bs_n=6 ;;
-	last_error)		_bs_n=7 ;;
-	last_error_chunk)	_bs_n=8 ;;
-	source_errors)		_bs_n=9 ;;
-	target_errors)		_bs_n=10 ;;
-	skipped_chunks)		_bs_n=11 ;;
-	speed)			_bs_n=12 ;;
-	*) fail "backup_status: no status field '$_bs_field'" ;;
-	esac
 	_bs_line=$(dmsetup status "$_bs_name" 2>&1 | sed -n "${_bs_target}p")
 	# shellcheck disable=SC2086 # word splitting wanted
 	set -- $_bs_line
 	[ "${3:-}" = backup ] || fail "$_bs_name: not a backup target: $_bs_line"
 	shift 3
-	if [ -z "$_bs_n" ]; then
+	if [ -z "$_bs_field" ]; then
 		echo "$*"
 	else
-		eval "echo \"\${$_bs_n:-}\""
+		status_word "$*" "$_bs_field"
 	fi
 }
 
@@ -269,6 +285,8 @@ backup_state() {
 # 0.1 s until it succeeds.  Otherwise fail with <why>, which is expanded
 # only then: pass it in single quotes to show the state at the deadline,
 # e.g. wait_until 60 'walk stuck: $(backup_status bk)' chunk_copied 5.
+# Inside <why>, $1... are wait_until's own: expand a caller's arguments at
+# the call ("...\$(backup_status $1)").
 wait_until() {
 	_wu_end=$(($(date +%s) + $1))
 	_wu_why=$2
@@ -286,12 +304,34 @@ state_is() {
 	[ "$(backup_status "$1" state 2>/dev/null)" = "$2" ]
 }
 
+# state_not <name> <state...>: the backup target reports none of these
+# states, e.g. wait_until 120 '...' state_not bk running paused.
+state_not() {
+	_sn_name=$1
+	shift
+	_sn_state=$(backup_status "$_sn_name" state 2>/dev/null)
+	for _sn_s in "$@"; do
+		[ "$_sn_state" = "$_sn_s" ] && return 1
+	done
+	return 0
+}
+
 # wait_state <name> <state> [timeout_s=60]: until the backup target reports
 # the state.
 wait_state() {
 	wait_until "${3:-60}" \
 		"$1: state did not become '$2' within ${3:-60}s; status: \$(dmsetup status $1 2>&1)" \
 		state_is "$1" "$2"
+}
+
+# proc_gone <pid>: the process has ended (wait_until proc_gone $pid).
+proc_gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
+# dm_gone <name>: no dm device of that name exists.
+dm_gone() {
+	! dmsetup info "$1" >/dev/null 2>&1
 }
 
 # dmbt_cleanup: remove all dm devices, detach loop devices, unload brd,

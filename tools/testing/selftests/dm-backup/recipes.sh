@@ -175,17 +175,59 @@ thaw() {
 	fsfreeze --unfreeze "$1" || fail "cannot thaw $1"
 }
 
+# start_freezes [dev]: from now on, `dmbackup start` (also as a recipe runs
+# it) freezes /mnt/data around it and saves the image of dev (default: the
+# device start names first) as $DMBT_TMP/t0: the point in time of start is
+# inside it, so that image is the point in time.  `unset -f dmbackup` ends
+# it.
+start_freezes() {
+	_sf_dev=${1:-}
+	dmbackup() {
+		if [ "$1" = start ]; then
+			frozen_image /mnt/data "${_sf_dev:-$2}" "$DMBT_TMP/t0"
+			command dmbackup "$@"
+			set -- $?
+			thaw /mnt/data
+			return "$1"
+		fi
+		command dmbackup "$@"
+	}
+}
+
+# app_on_bk_mount: from now on, mounting /dev/mapper/bk starts the
+# application (app_start), any umount stops it first (app_stop): for the
+# recipes that remount a file system through bk.  `unset -f mount umount`
+# ends it.
+app_on_bk_mount() {
+	mount() {
+		command mount "$@" || return
+		case "$*" in
+		*/dev/mapper/bk*) app_start ;;
+		esac
+	}
+	umount() {
+		app_stop
+		command umount "$@"
+	}
+}
+
+# bg_ended <pid>: the process is gone or a zombie (ended, not reaped).
+bg_ended() {
+	[ -e "/proc/$1/stat" ] || return 0
+	case $(cat "/proc/$1/stat" 2>/dev/null) in
+	*") Z "*) return 0 ;;
+	esac
+	return 1
+}
+
 # bg_wait <pid>: wait until a background job ended (also from a subshell,
 # such as the recipe's, for a job of the test's shell, which cannot `wait`
 # for it: the job then ends as a zombie); its exit status when this shell
-# can tell, else 0.
+# can tell, else 0.  The jobs are writers told to stop: one still running
+# after 120 s is stuck (e.g. on a file system left frozen).
 bg_wait() {
-	while [ -e "/proc/$1/stat" ]; do
-		case $(cat "/proc/$1/stat" 2>/dev/null) in
-		*") Z "*) break ;;
-		esac
-		sleep 0.1
-	done
+	wait_until 120 "background job $1 did not end within 120 s: \$(cat /proc/$1/stat 2>/dev/null)" \
+		bg_ended "$1"
 	wait "$1"
 	set -- $?
 	[ "$1" -eq 127 ] && return 0

@@ -52,15 +52,8 @@ chunk_of "$DMBT_TMP/t0" 255 $CH "$DMBT_TMP/t0255"
 same "$DMBT_TMP/b255" "$DMBT_TMP/t0255"
 
 info "chunk 1: wait until the walk copied it, then the write copies nothing"
-chunk_of "$DMBT_TMP/t0" 1 $CH "$DMBT_TMP/t01"
-end=$(($(date +%s) + 60))
-while :; do
-	chunk_of "$b" 1 $CH "$DMBT_TMP/b1"
-	cmp -s "$DMBT_TMP/b1" "$DMBT_TMP/t01" && break
-	[ "$(date +%s)" -lt "$end" ] ||
-		fail "the walk did not copy chunk 1 in 60 s: $(backup_status bk)"
-	sleep 0.2
-done
+wait_until 60 'the walk did not copy chunk 1 in 60 s: $(backup_status bk)' \
+	chunk_is "$b" 1 $CH "$DMBT_TMP/t0"
 cbw=$(bk_cbw bk)
 write_at /dev/mapper/bk $((CH + 60416)) 10240 23 "$DMBT_TMP/expect"
 [ "$(bk_cbw bk)" -eq "$cbw" ] || fail "a write to a copied chunk started a copy"

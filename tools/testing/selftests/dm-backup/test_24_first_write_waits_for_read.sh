@@ -44,26 +44,22 @@ write_bg() {
 		touch "$DMBT_TMP/done.$3") &
 }
 
-# wait_done <seed> <timeout_s>
+# wait_done <seed> <timeout_s> <why>: until the write of that seed returned.
 wait_done() {
-	_wd_end=$(($(date +%s) + $2))
-	while [ ! -e "$DMBT_TMP/done.$1" ]; do
-		[ "$(date +%s)" -lt "$_wd_end" ] || return 1
-		sleep 0.1
-	done
+	wait_until "$2" "$3" test -e "$DMBT_TMP/done.$1"
 }
 
 info "break_backup: writes return while the backup write is held"
 bk_create bk "$o" /dev/mapper/gate none
 run dmsetup suspend gate
 write_bg $((3 * CH + 4096)) 4096 41
-wait_done 41 120 ||
-	fail "the write did not return while the backup device was suspended: $(backup_status bk)"
+wait_done 41 120 \
+	'the write did not return while the backup device was suspended: $(backup_status bk)'
 [ "$(bk_cbw bk)" -eq 0 ] ||
 	fail "the copy landed on a suspended backup device: $(backup_status bk)"
 info "a second write to the chunk whose copy is in flight passes too"
 write_bg $((3 * CH)) 512 42
-wait_done 42 120 || fail "the second write waited for the backup write"
+wait_done 42 120 'the second write waited for the backup write'
 [ "$(bk_cbw bk)" -eq 0 ] || fail "cbw $(bk_cbw bk) with the gate shut"
 [ "$(backup_state bk)" = running ] || fail "job: $(backup_status bk)"
 run dmsetup resume gate
@@ -82,7 +78,7 @@ sleep 3
 	fail "under fail_write a write returned before its copy landed"
 [ "$(bk_cbw bk)" -eq 0 ] || fail "cbw $(bk_cbw bk) with the gate shut"
 run dmsetup resume gate
-wait_done 43 120 || fail "the write did not return after the gate opened"
+wait_done 43 120 'the write did not return after the gate opened'
 [ "$(bk_cbw bk)" -eq 1 ] || fail "cbw $(bk_cbw bk), want 1: $(backup_status bk)"
 chunk_is_t0 7
 wait

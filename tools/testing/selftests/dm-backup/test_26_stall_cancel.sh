@@ -47,12 +47,7 @@ kill -0 "$io" 2>/dev/null ||
 info "cancel lets every write go"
 t=$(date +%s)
 run dmsetup message bk 0 cancel
-i=0
-while kill -0 "$io" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 300 ] || fail "writes still held 30 s after cancel: $(backup_status bk)"
-	sleep 0.1
-done
+wait_until 30 'writes still held 30 s after cancel: $(backup_status bk)' proc_gone "$io"
 wait "$io" || fail "writes failed: $(cat "$DMBT_TMP/io.log")"
 cat "$DMBT_TMP/io.log"
 info "the writers finished $(($(date +%s) - t)) s after cancel"

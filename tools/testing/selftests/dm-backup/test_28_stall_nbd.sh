@@ -17,56 +17,23 @@
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
+. "$DMBT_DIR/nbd.sh"
 
-command -v nbd-server >/dev/null || skip "nbd-server is not installed"
-command -v nbd-client >/dev/null || skip "nbd-client is not installed"
-grep -q '^nbd ' /proc/modules || load_mod nbd
-[ -b /dev/nbd0 ] || fail "/dev/nbd0 does not exist (nbd module loaded?)"
-[ -e /sys/block/nbd0/pid ] && fail "/dev/nbd0 is already connected"
-
-ip link set lo up || fail "cannot bring up lo"
-ip addr show lo | grep -q 'inet 127.0.0.1' ||
-	ip addr add 127.0.0.1/8 dev lo || fail "cannot give lo 127.0.0.1"
-
+nbd_ready
 disk=$(mkloop 64) || exit 1
 served=$DMBT_TMP/served.img
 truncate -s 64M "$served" || fail "cannot create $served"
-cat >"$DMBT_TMP/nbd.conf" <<EOC
-[generic]
-	listenaddr = 127.0.0.1
-	port = 10809
-[dmbt]
-	exportname = $served
-	flush = true
-EOC
 NBD_PID=
 cleanup_nbd() {
-	[ -n "$NBD_PID" ] && kill -CONT "$NBD_PID" 2>/dev/null
-	[ -n "$NBD_PID" ] && kill "$NBD_PID" 2>/dev/null
-	fsfreeze --unfreeze /mnt/vol 2>/dev/null
-	umount -l /mnt/vol 2>/dev/null
-	[ -e /sys/block/nbd0/pid ] && nbd-client -d /dev/nbd0 >/dev/null 2>&1
+	nbd_stop
+	fs_release /mnt/vol
+	nbd_disconnect
 }
 trap cleanup_nbd EXIT
-nbd-server -C "$DMBT_TMP/nbd.conf" -d >"$DMBT_TMP/nbd-server.log" 2>&1 &
-NBD_PID=$!
-i=0
-until nbd-client -N dmbt 127.0.0.1 10809 /dev/nbd0 >"$DMBT_TMP/nbd-client.log" 2>&1; do
-	i=$((i + 1))
-	kill -0 "$NBD_PID" 2>/dev/null ||
-		fail "nbd-server died: $(cat "$DMBT_TMP/nbd-server.log")"
-	[ $i -lt 20 ] || fail "nbd-client cannot connect: $(cat "$DMBT_TMP/nbd-client.log")"
-	sleep 0.5
-done
+nbd_serve "$served"
 
 mkvol vol "$disk"
-run mke2fs -q -t ext4 -F /dev/mapper/vol
-mkdir -p /mnt/vol
-run mount -t ext4 /dev/mapper/vol /mnt/vol
-for i in 1 2 3 4; do
-	dmbt-prng $((280 + i)) 1M >/mnt/vol/before-$i
-done
-sync
+mkfs_mount /dev/mapper/vol /mnt/vol 4 280
 table0=$(table_of vol)
 WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
 sleep 1
@@ -92,9 +59,7 @@ writer_stop "$DMBT_TMP/stop"
 run timeout 60 dmbackup finish /dev/mapper/vol
 vol_untouched vol "$table0"
 files_intact /mnt/vol "$NWRITTEN"
-for i in 1 2 3 4; do
-	dmbt-prng $((280 + i)) 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/vol 4 280
 
 info "the server dies: the stalled copies fail without their table"
 kill -KILL "$NBD_PID"

@@ -32,12 +32,7 @@ for how in complete cancel; do
 		run dmsetup message bk 0 cancel
 		want=cancelled
 	fi
-	i=0
-	while kill -0 "$w" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 600 ] || fail "dmsetup wait did not wake within 60 s: $(backup_status bk)"
-		sleep 0.1
-	done
+	wait_until 60 'dmsetup wait did not wake within 60 s: $(backup_status bk)' proc_gone "$w"
 	wait "$w" || fail "dmsetup wait failed"
 	[ "$(backup_state bk)" = "$want" ] || fail "woke, but state is $(backup_state bk)"
 	[ "$(events bk)" -gt "$ev" ] || fail "event counter did not move"

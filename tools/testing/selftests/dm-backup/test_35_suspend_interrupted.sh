@@ -47,12 +47,7 @@ dmesg | tail -n 5
 
 info "open the gate: the write lands, the walk goes on"
 run dmsetup resume gate
-i=0
-while [ ! -e "$DMBT_TMP/done" ]; do
-	i=$((i + 1))
-	[ $i -lt 300 ] || fail "the write did not return after the gate opened"
-	sleep 0.1
-done
+wait_until 30 'the write did not return after the gate opened' test -e "$DMBT_TMP/done"
 p1=$(bk_copied bk)
 sleep 2
 p2=$(bk_copied bk)

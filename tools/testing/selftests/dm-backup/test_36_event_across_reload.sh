@@ -44,13 +44,8 @@ dmesg | tail -n 10 | grep -q "took over the running job" || fail "no handover lo
 
 dmsetup wait bk "$ev" &
 w=$!
-i=0
-while kill -0 "$w" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 300 ] ||
-		fail "dmsetup wait $ev did not return: events $(events bk), $(backup_status bk)"
-	sleep 0.1
-done
+wait_until 30 "dmsetup wait $ev did not return: events \$(events bk), \$(backup_status bk)" \
+	proc_gone "$w"
 wait "$w" || fail "dmsetup wait failed"
 [ "$(events bk)" -gt "$ev" ] || fail "event counter did not move"
 run dmsetup remove bk

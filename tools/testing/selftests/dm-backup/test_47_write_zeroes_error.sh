@@ -29,6 +29,14 @@ o=$(mkloop 16) || exit 1			# 256 chunks
 bkp-io fill "$o" 47 3 $CH || fail "fill failed"	# every 3rd chunk all zero
 save_image "$o" "$DMBT_TMP/t0"
 
+# sdebug_found: scsi_debug's disk is there (sets $sd and $hctl).
+sdebug_found() {
+	for d in /sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block/*; do
+		[ -e "$d" ] && sd=/dev/${d##*/} && hctl=${d%/block/*} && hctl=${hctl##*/}
+	done
+	[ -n "$sd" ] && [ -b "$sd" ]
+}
+
 # sdebug_disk: load scsi_debug with one 16 MiB disk; sets $sd (/dev/sdX),
 # $hctl and $wz (its write_zeroes_max_bytes file).
 sdebug_disk() {
@@ -36,14 +44,7 @@ sdebug_disk() {
 		{ rmmod scsi_debug || fail "rmmod scsi_debug failed"; }
 	load_mod scsi_debug dev_size_mb=16 sector_size=512 max_luns=1 num_tgts=1
 	sd=
-	for _ in $(seq 50); do
-		for d in /sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block/*; do
-			[ -e "$d" ] && sd=/dev/${d##*/} && hctl=${d%/block/*} && hctl=${hctl##*/}
-		done
-		[ -n "$sd" ] && [ -b "$sd" ] && break
-		sleep 0.2
-	done
-	[ -n "$sd" ] && [ -b "$sd" ] || fail "no scsi_debug disk appeared"
+	wait_until 10 'no scsi_debug disk appeared' sdebug_found
 	wz=/sys/block/${sd#/dev/}/queue/write_zeroes_max_bytes
 	info "scsi_debug disk $sd ($hctl), write_zeroes_max_bytes $(cat "$wz")"
 	[ "$(cat "$wz")" -ge $CH ] || fail "$sd does not advertise WRITE_ZEROES of a chunk"

@@ -35,15 +35,16 @@ printf '0 640 linear %s 0\n640 128 error\n768 %d linear %s 768\n' \
 run dmsetup create org --table "$(cat "$DMBT_TMP/bad")"
 run dmsetup create slow --table "0 $n delay $b 0 0 $b 0 20000 $b 0 10000"
 
+# delay_holds <name> <reads> <writes> <flushes>: dm-delay holds that many
+# bios now (dmsetup status: "0 <n> delay <reads> <writes> <flushes>").
+delay_holds() {
+	[ "$(dmsetup status "$1" | cut -d' ' -f4-)" = "$2 $3 $4" ]
+}
+
 bk_create bk /dev/mapper/org /dev/mapper/slow full 2 on_source_error ignore
 info "the walk skips chunk 5"
-# dmsetup status slow: "0 <n> delay <reads> <writes> <flushes>" held now.
-end=$(($(date +%s) + 120))
-while [ "$(dmsetup status slow | cut -d' ' -f4-)" != "0 0 1" ]; do
-	[ "$(date +%s)" -lt "$end" ] ||
-		fail "no flush held: $(dmsetup status slow); $(backup_status bk)"
-	sleep 0.1
-done
+wait_until 120 'no flush held: $(dmsetup status slow); $(backup_status bk)' \
+	delay_holds slow 0 0 1
 info "walk done, completion flush held: $(backup_status bk)"
 [ "$(backup_status bk skipped_chunks)" = 1 ] && [ "$(bk_copied bk)" = 63 ] ||
 	fail "not the completion flush: $(backup_status bk)"

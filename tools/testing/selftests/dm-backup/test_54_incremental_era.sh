@@ -15,11 +15,10 @@ o=$(mkloop 32) || exit 1
 b=$(mkloop 32) || exit 1
 run dmsetup create era --table "0 $((32 * MB)) era $meta $o 128"
 fill_random /dev/mapper/era 171
-era_now() { dmsetup status era | awk '{ print $6 }'; }
 
 info "T0: checkpoint, full backup"
 run dmsetup message era 0 checkpoint
-e0=$(era_now)
+e0=$(era_now era)
 info "era at T0: $e0"
 save_image /dev/mapper/era "$DMBT_TMP/t0"
 cp "$DMBT_TMP/t0" "$DMBT_TMP/expect"

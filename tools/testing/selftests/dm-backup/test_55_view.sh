@@ -91,8 +91,7 @@ info "a table without backup detaches the view: reads fail"
 run dmsetup load bk --table "0 $n linear $o 0"
 run dmsetup suspend bk
 run dmsetup resume bk
-[ "$(dmsetup status view | cut -d' ' -f4)" = detached ] ||
-	fail "view status: $(dmsetup status view)"
+[ "$(view_state view)" = detached ] || fail "view status: $(dmsetup status view)"
 if dd if=/dev/mapper/view of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null; then
 	fail "a detached view read succeeded"
 fi

@@ -209,10 +209,9 @@ etable0=$(table_of ev)
 fill_random /dev/mapper/ev 562
 save_image /dev/mapper/ev "$DMBT_TMP/e0"
 cp "$DMBT_TMP/e0" "$DMBT_TMP/eexpect"
-era_now() { dmsetup status era | awk '{ print $6 }'; }
 run dmsetup suspend ev
 run dmsetup message era 0 checkpoint
-e0=$(era_now)
+e0=$(era_now era)
 run dmbackup start ev "$eb" --suspended
 run dmbackup wait ev
 run dmbackup finish ev
@@ -225,8 +224,8 @@ cp "$DMBT_TMP/eexpect" "$DMBT_TMP/e1"
 bg_write ev $((33 * CH)) 333			# a mapped chunk
 held=$BG
 blocked "$held"
-run dmsetup message era 0 checkpoint		# era $(era_now): the next increment
-info "era at T0: $e0, now $(era_now)"
+run dmsetup message era 0 checkpoint		# era $(era_now era): the next increment
+info "era at T0: $e0, now $(era_now era)"
 run dmsetup message era 0 take_metadata_snap
 era_invalidate --metadata-snapshot --written-since "$e0" "$emeta" >"$DMBT_TMP/era.xml" ||
 	fail "era_invalidate failed"

@@ -12,29 +12,13 @@
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
-o1=$(mkloop 16) || exit 1		# 256 chunks per half
-o2=$(mkloop 16) || exit 1
-b1=$(mkloop 16) || exit 1
-b2=$(mkloop 16) || exit 1
-fill_random "$o1" 571
-fill_random "$o2" 572
-fill_random "$b1" 573
-fill_random "$b2" 574
-save_image "$o1" "$DMBT_TMP/t0a"
-save_image "$o2" "$DMBT_TMP/t0b"
-cat "$DMBT_TMP/t0a" "$DMBT_TMP/t0b" >"$DMBT_TMP/expect"
-n=$(sectors "$o1")
+two_halves 570		# 256 chunks per half
 
 table="0 $n backup $o1 $b1 full 2 speed 1048576
 $n $n backup $o2 $b2 full 2 speed 1048576"
 
 run dmsetup create bk --table "$table"
-i=0
-while [ "$(bk_copied "bk#1")" -lt 16 ] || [ "$(bk_copied "bk#2")" -lt 16 ]; do
-	i=$((i + 1))
-	[ $i -lt 600 ] || fail "the walks did not start: $(dmsetup status bk)"
-	sleep 0.1
-done
+wait_until 60 'the walks did not start: $(dmsetup status bk)' halves_copied bk 16
 run bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 575 60 2 512 262144 50 0 10
 a1=$(bk_copied "bk#1")
 c1=$(bk_copied "bk#2")
@@ -63,16 +47,10 @@ run dmsetup remove vb
 
 run dmsetup message bk 0 speed 0
 run dmsetup message bk "$n" speed 0
-i=0
-while [ "$(backup_state "bk#1")" != completed ] || [ "$(backup_state "bk#2")" != completed ]; do
-	i=$((i + 1))
-	[ $i -lt 600 ] || fail "the jobs did not complete: $(dmsetup status bk)"
-	sleep 0.1
-done
+wait_until 60 'the jobs did not complete: $(dmsetup status bk)' halves_state bk completed
 same "$b1" "$DMBT_TMP/t0a"
 same "$b2" "$DMBT_TMP/t0b"
-dd if="$DMBT_TMP/expect" of="$DMBT_TMP/ea" bs=1M count=16 status=none
-dd if="$DMBT_TMP/expect" of="$DMBT_TMP/eb" bs=1M skip=16 status=none
+halves "$DMBT_TMP/expect" "$DMBT_TMP/ea" "$DMBT_TMP/eb"
 same "$o1" "$DMBT_TMP/ea"
 same "$o2" "$DMBT_TMP/eb"
 run dmsetup remove bk

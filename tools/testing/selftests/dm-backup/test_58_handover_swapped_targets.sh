@@ -11,33 +11,12 @@
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
-o1=$(mkloop 16) || exit 1		# 256 chunks per half
-o2=$(mkloop 16) || exit 1
-b1=$(mkloop 16) || exit 1
-b2=$(mkloop 16) || exit 1
-fill_random "$o1" 581
-fill_random "$o2" 582
-fill_random "$b1" 583
-fill_random "$b2" 584
-save_image "$o1" "$DMBT_TMP/t0a"
-save_image "$o2" "$DMBT_TMP/t0b"
-cat "$DMBT_TMP/t0a" "$DMBT_TMP/t0b" >"$DMBT_TMP/expect"
-n=$(sectors "$o1")
+two_halves 580		# 256 chunks per half
 
-# halves <image> <first> <second>: split a device image in two.
-halves() {
-	dd if="$1" of="$2" bs=1M count=16 status=none || fail "dd failed"
-	dd if="$1" of="$3" bs=1M skip=16 status=none || fail "dd failed"
-}
 
 run dmsetup create bk --table "0 $n backup $o1 $b1 full 2 speed 1048576
 $n $n backup $o2 $b2 full 2 speed 1048576"
-i=0
-while [ "$(bk_copied "bk#1")" -lt 16 ] || [ "$(bk_copied "bk#2")" -lt 16 ]; do
-	i=$((i + 1))
-	[ $i -lt 600 ] || fail "the walks did not start: $(dmsetup status bk)"
-	sleep 0.1
-done
+wait_until 60 'the walks did not start: $(dmsetup status bk)' halves_copied bk 16
 run bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 585 60 2 512 262144 50 0 10
 a1=$(bk_copied "bk#1")
 c1=$(bk_copied "bk#2")
@@ -61,12 +40,7 @@ run bkp-io write /dev/mapper/bk "$DMBT_TMP/expect" 586 60 2 512 262144 50 0 10
 
 run dmsetup message bk 0 speed 0
 run dmsetup message bk "$n" speed 0
-i=0
-while [ "$(backup_state "bk#1")" != completed ] || [ "$(backup_state "bk#2")" != completed ]; do
-	i=$((i + 1))
-	[ $i -lt 600 ] || fail "the jobs did not complete: $(dmsetup status bk)"
-	sleep 0.1
-done
+wait_until 60 'the jobs did not complete: $(dmsetup status bk)' halves_state bk completed
 same "$b1" "$DMBT_TMP/t0a"
 same "$b2" "$DMBT_TMP/t0b"
 halves "$DMBT_TMP/expect" "$DMBT_TMP/eb" "$DMBT_TMP/ea"

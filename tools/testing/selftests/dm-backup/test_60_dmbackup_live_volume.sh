@@ -17,28 +17,15 @@ disk=$(mkloop 64) || exit 1
 bdisk=$(mkloop 64) || exit 1
 fill_random "$bdisk" 601		# the backup device starts as garbage
 mkvol vol "$disk"
-run mke2fs -q -t ext4 -F /dev/mapper/vol
-mkdir -p /mnt/vol
-trap 'fsfreeze --unfreeze /mnt/vol 2>/dev/null; umount -l /mnt/vol 2>/dev/null' EXIT
-run mount -t ext4 /dev/mapper/vol /mnt/vol
-for i in 1 2 3 4 5 6 7 8; do
-	dmbt-prng "$i" 1M >/mnt/vol/before-$i
-done
-sync
+trap 'fs_release /mnt/vol' EXIT
+mkfs_mount /dev/mapper/vol /mnt/vol 8 0
 table0=$(table_of vol)
 
 WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
 sleep 1
 
 info "freeze, take T0, start the job, thaw"
-run fsfreeze --freeze /mnt/vol
-dd if=/dev/mapper/vol of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
-	{ fsfreeze --unfreeze /mnt/vol; fail "cannot read T0"; }
-dmbackup start /dev/mapper/vol "$bdisk" --speed 8M >"$DMBT_TMP/start.out" 2>&1
-rc=$?
-fsfreeze --unfreeze /mnt/vol
-cat "$DMBT_TMP/start.out"
-[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+frozen_start /mnt/vol /dev/mapper/vol "$bdisk" --speed 8M
 
 info "the volume now runs the job over the hidden device"
 dmsetup table vol
@@ -67,9 +54,7 @@ finish_live_job vol /dev/mapper/vol "$table0"
 n=$NWRITTEN
 sync
 files_intact /mnt/vol "$n"
-for i in 1 2 3 4 5 6 7 8; do
-	dmbt-prng "$i" 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/vol 8 0
 run umount /mnt/vol
 
 info "the backup equals T0 and its filesystem is clean"

@@ -67,12 +67,7 @@ ticks=$(($(cpu_ticks $w) - c0))
 info "wait used $ticks clock ticks of CPU in 3 s"
 [ "$ticks" -le 5 ] || fail "wait is busy polling ($ticks ticks)"
 run dmbackup cancel v1
-i=0
-while kill -0 $w 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 30 ] || fail "wait did not wake within 3 s of the cancel"
-	sleep 0.1
-done
+wait_until 3 'wait did not wake within 3 s of the cancel' proc_gone $w
 wait $w
 rc=$?
 cat "$DMBT_TMP/w1"

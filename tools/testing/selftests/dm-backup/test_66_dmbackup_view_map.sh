@@ -86,7 +86,7 @@ expect_refusal "still read through the view snap" dmbackup finish vol
 expect_refusal "still read through the view snap" dmbackup finish --force vol
 job_untouched "$tbk"
 [ "$(backup_state vol)" = running ] || fail "job: $(backup_status vol)"
-[ "$(dmsetup status snap | cut -d' ' -f4)" = attached ] || fail "view: $(dmsetup status snap)"
+[ "$(view_state snap)" = attached ] || fail "view: $(dmsetup status snap)"
 write_at /dev/mapper/vol $((40 * CH + 4096)) 8192 680 "$DMBT_TMP/expect"
 read_view snap "$DMBT_TMP/v"
 same "$DMBT_TMP/v" "$DMBT_TMP/t0"

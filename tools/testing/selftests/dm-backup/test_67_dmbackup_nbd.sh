@@ -12,77 +12,35 @@
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
+. "$DMBT_DIR/nbd.sh"
 
-command -v nbd-server >/dev/null || skip "nbd-server is not installed"
-command -v nbd-client >/dev/null || skip "nbd-client is not installed"
-grep -q '^nbd ' /proc/modules || load_mod nbd
-[ -b /dev/nbd0 ] || fail "/dev/nbd0 does not exist (nbd module loaded?)"
-[ -e /sys/block/nbd0/pid ] && fail "/dev/nbd0 is already connected"
-
-# Loopback only: the VM has no network card.
-ip link set lo up || fail "cannot bring up lo"
-ip addr show lo | grep -q 'inet 127.0.0.1' ||
-	ip addr add 127.0.0.1/8 dev lo || fail "cannot give lo 127.0.0.1"
-
+nbd_ready
 disk=$(mkloop 64) || exit 1
 served=$DMBT_TMP/served.img
 truncate -s 64M "$served" || fail "cannot create $served"
 fill_random "$served" 671		# the backup device starts as garbage
-cat >"$DMBT_TMP/nbd.conf" <<EOC
-[generic]
-	listenaddr = 127.0.0.1
-	port = 10809
-[dmbt]
-	exportname = $served
-	flush = true
-EOC
 NBD_PID=
 cleanup_nbd() {
-	fsfreeze --unfreeze /mnt/vol 2>/dev/null
-	umount -l /mnt/vol 2>/dev/null
-	[ -e /sys/block/nbd0/pid ] && nbd-client -d /dev/nbd0 >/dev/null 2>&1
-	[ -n "$NBD_PID" ] && kill "$NBD_PID" 2>/dev/null
+	fs_release /mnt/vol
+	nbd_disconnect
+	nbd_stop
 }
 trap cleanup_nbd EXIT
-# -d: stay in the foreground (in the test's session, so the runner kills
-# it even if this test dies before its trap runs).
-nbd-server -C "$DMBT_TMP/nbd.conf" -d >"$DMBT_TMP/nbd-server.log" 2>&1 &
-NBD_PID=$!
-i=0
-until nbd-client -N dmbt 127.0.0.1 10809 /dev/nbd0 >"$DMBT_TMP/nbd-client.log" 2>&1; do
-	i=$((i + 1))
-	kill -0 "$NBD_PID" 2>/dev/null ||
-		fail "nbd-server died: $(cat "$DMBT_TMP/nbd-server.log")"
-	[ $i -lt 20 ] || fail "nbd-client cannot connect: $(cat "$DMBT_TMP/nbd-client.log")"
-	sleep 0.5
-done
+nbd_serve "$served"
 cat "$DMBT_TMP/nbd-client.log"
 [ "$(sectors /dev/nbd0)" -eq 131072 ] ||
 	fail "/dev/nbd0 has $(sectors /dev/nbd0) sectors, want 131072"
 same /dev/nbd0 "$served"		# the client reads what the server serves
 
 mkvol vol "$disk"
-run mke2fs -q -t ext4 -F /dev/mapper/vol
-mkdir -p /mnt/vol
-run mount -t ext4 /dev/mapper/vol /mnt/vol
-for i in 1 2 3 4 5 6 7 8; do
-	dmbt-prng $((670 + i)) 1M >/mnt/vol/before-$i
-done
-sync
+mkfs_mount /dev/mapper/vol /mnt/vol 8 670
 table0=$(table_of vol)
 
 WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
 sleep 1
 
 info "freeze, take T0, start the job onto /dev/nbd0, thaw"
-run fsfreeze --freeze /mnt/vol
-dd if=/dev/mapper/vol of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
-	{ fsfreeze --unfreeze /mnt/vol; fail "cannot read T0"; }
-dmbackup start /dev/mapper/vol /dev/nbd0 --speed 8M >"$DMBT_TMP/start.out" 2>&1
-rc=$?
-fsfreeze --unfreeze /mnt/vol
-cat "$DMBT_TMP/start.out"
-[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+frozen_start /mnt/vol /dev/mapper/vol /dev/nbd0 --speed 8M
 set -- $(table_of vol)
 [ "$3" = backup ] || fail "no backup table on vol: $(table_of vol)"
 [ "$5" = "$(cat /sys/block/nbd0/dev)" ] || fail "the backup device is not nbd0: $*"
@@ -92,9 +50,7 @@ finish_live_job vol /dev/mapper/vol "$table0"
 n=$NWRITTEN
 sync
 files_intact /mnt/vol "$n"
-for i in 1 2 3 4 5 6 7 8; do
-	dmbt-prng $((670 + i)) 1M | cmp -s - /mnt/vol/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/vol 8 670
 run umount /mnt/vol
 run e2fsck -fn /dev/mapper/vol
 

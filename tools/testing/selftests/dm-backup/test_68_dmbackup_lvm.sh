@@ -27,27 +27,14 @@ uuid0=$(dmsetup info -c --noheadings -o uuid $vol)
 info "LVM's table: $table0 (uuid $uuid0)"
 case $uuid0 in LVM-*) ;; *) fail "$vol has no LVM uuid: '$uuid0'" ;; esac
 
-run mke2fs -q -t ext4 -F "$lv"
-mkdir -p /mnt/lv
-trap 'fsfreeze --unfreeze /mnt/lv 2>/dev/null; umount -l /mnt/lv 2>/dev/null' EXIT
-run mount -t ext4 "$lv" /mnt/lv
-for i in 1 2 3 4 5 6; do
-	dmbt-prng $((680 + i)) 1M >/mnt/lv/before-$i
-done
-sync
+trap 'fs_release /mnt/lv' EXIT
+mkfs_mount "$lv" /mnt/lv 6 680
 
 WRITER_MAX=40 writer_start /mnt/lv "$DMBT_TMP/stop"
 sleep 1
 
 info "freeze, take T0, start the job on $lv, thaw"
-run fsfreeze --freeze /mnt/lv
-dd if="$lv" of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
-	{ fsfreeze --unfreeze /mnt/lv; fail "cannot read T0"; }
-dmbackup start "$lv" "$bdisk" --speed 6M >"$DMBT_TMP/start.out" 2>&1
-rc=$?
-fsfreeze --unfreeze /mnt/lv
-cat "$DMBT_TMP/start.out"
-[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+frozen_start /mnt/lv "$lv" "$bdisk" --speed 6M
 
 dmsetup table
 set -- $(table_of $vol)
@@ -70,9 +57,7 @@ n=$NWRITTEN
 lv_healthy dmbtvg lv
 sync
 files_intact /mnt/lv "$n"
-for i in 1 2 3 4 5 6; do
-	dmbt-prng $((680 + i)) 1M | cmp -s - /mnt/lv/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/lv 6 680
 run umount /mnt/lv
 
 info "the backup equals T0 and its filesystem is clean"

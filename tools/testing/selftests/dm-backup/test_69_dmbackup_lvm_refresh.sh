@@ -25,14 +25,8 @@ mklv dmbtvg lv "$pv" 48
 lv=/dev/dmbtvg/lv
 vol=dmbtvg-lv
 table0=$(table_of $vol)
-run mke2fs -q -t ext4 -F "$lv"
-mkdir -p /mnt/lv
-trap 'umount -l /mnt/lv 2>/dev/null' EXIT
-run mount -t ext4 "$lv" /mnt/lv
-for i in 1 2 3 4; do
-	dmbt-prng $((690 + i)) 1M >/mnt/lv/before-$i
-done
-sync
+trap 'fs_release /mnt/lv' EXIT
+mkfs_mount "$lv" /mnt/lv 4 690
 
 info "a slow job (1 MiB/s of 48 MiB), files written meanwhile"
 WRITER_MAX=32 writer_start /mnt/lv "$DMBT_TMP/stop"
@@ -72,12 +66,7 @@ echo "$out"
 [ $rc -eq 1 ] || fail "dmbackup status $lv: exit code $rc, want 1"
 echo "$out" | grep -q "lvchange --refresh" || fail "dmbackup status $lv does not explain"
 # The waiter looks every 10 s when the table changed without an event.
-i=0
-while kill -0 $waiter 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 300 ] || fail "dmbackup wait still waits 30 s after the refresh"
-	sleep 0.1
-done
+wait_until 30 'dmbackup wait still waits 30 s after the refresh' proc_gone $waiter
 wait $waiter
 rc=$?
 cat "$DMBT_TMP/wait.out"
@@ -91,23 +80,14 @@ n=$NWRITTEN
 info "$n files written"
 sync
 files_intact /mnt/lv "$n"
-for i in 1 2 3 4; do
-	dmbt-prng $((690 + i)) 1M | cmp -s - /mnt/lv/before-$i || fail "before-$i damaged"
-done
+before_intact /mnt/lv 4 690
 run dmbackup finish "$lv"
 ! dmsetup info $vol-dmbackup-origin >/dev/null 2>&1 || fail "the hidden device is left"
 lv_healthy dmbtvg lv
 [ "$(dmbackup status)" = "no backup jobs" ] || fail "dmbackup status: $(dmbackup status 2>&1)"
 
 info "a refresh after the job completed: the backup stays good"
-run fsfreeze --freeze /mnt/lv
-dd if="$lv" of="$DMBT_TMP/t0" bs=1M iflag=direct status=none ||
-	{ fsfreeze --unfreeze /mnt/lv; fail "cannot read T0"; }
-dmbackup start "$lv" "$bdisk" >"$DMBT_TMP/start.out" 2>&1
-rc=$?
-fsfreeze --unfreeze /mnt/lv
-cat "$DMBT_TMP/start.out"
-[ $rc -eq 0 ] || fail "dmbackup start failed (rc $rc)"
+frozen_start /mnt/lv "$lv" "$bdisk"
 dmbt-prng 699 4M >/mnt/lv/after || fail "write after start failed"
 run dmbackup wait "$lv" --interval 0
 klog0=$(dmesg | wc -l)

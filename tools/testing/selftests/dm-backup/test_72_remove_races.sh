@@ -61,24 +61,18 @@ still_running || fail "writers finished within 1 s"
 run dmsetup remove --deferred bk
 wait $wpid || fail "writers failed: $(cat "$DMBT_TMP/io.2")"
 cat "$DMBT_TMP/io.2"
-i=0
-while dmsetup info bk >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -lt 300 ] || fail "deferred remove did not happen: $(dmsetup info bk)"
-	sleep 0.1
-done
+wait_until 30 'deferred remove did not happen: $(dmsetup info bk)' dm_gone bk
 same "$o" "$DMBT_TMP/expect"
 
 # The name goes before the table is destroyed (dm's deferred remove work
 # runs the destructor, which waits for the 1 s copies): slowb may still be
 # held for a moment.
-i=0
-until dmsetup remove slowb 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 50 ] || fail "slowb still busy 10 s after bk went: $(dmsetup info slowb)"
-	sleep 0.2
-done
-info "slowb removed after $i retries"
+removed() {
+	dmsetup remove "$1" 2>/dev/null
+}
+t=$(date +%s)
+wait_until 10 'slowb still busy 10 s after bk went: $(dmsetup info slowb)' removed slowb
+info "slowb removed after $(($(date +%s) - t)) s"
 run dmsetup remove slowo
 info "nothing left: the module unloads"
 run rmmod dm-backup

@@ -38,11 +38,7 @@ writers() {
 }
 # verdict: wait for the job to end, apply the oracles
 verdict() {
-	_end=$(($(date +%s) + 120))
-	while [ "$(backup_state bk)" = running ] || [ "$(backup_state bk)" = paused ]; do
-		[ "$(date +%s)" -lt "$_end" ] || fail "job did not end: $(backup_status bk)"
-		sleep 0.2
-	done
+	wait_until 120 'job did not end: $(backup_status bk)' state_not bk running paused
 	st=$(backup_status bk)
 	info "status: $st"
 	same "$o" "$DMBT_TMP/expect"
@@ -66,7 +62,7 @@ run dmsetup create flb --table "0 $n flakey $b 0 1 1 1 error_writes"
 start "$o" /dev/mapper/flb 2 speed 4194304
 writers 1 400
 verdict
-[ "$(echo "$st" | cut -d' ' -f2)" = failed ] || [ "$(echo "$st" | cut -d' ' -f2)" = completed ] ||
+[ "$(status_word "$st" state)" = failed ] || [ "$(status_word "$st" state)" = completed ] ||
 	fail "A: $st"
 
 info "B: backup side dm-flakey, on_cbw_error fail_write"
@@ -81,11 +77,7 @@ info "C: origin side dm-flakey (all I/O fails while down), walk only"
 run dmsetup create flo --table "0 $n flakey $o 0 1 1"
 for pol in report ignore; do
 	start /dev/mapper/flo "$b" 4 speed 4194304 on_source_error $pol
-	_end=$(($(date +%s) + 60))
-	while [ "$(backup_state bk)" = running ]; do
-		[ "$(date +%s)" -lt "$_end" ] || fail "C: walk did not end: $(backup_status bk)"
-		sleep 0.2
-	done
+	wait_until 60 'C: walk did not end: $(backup_status bk)' state_not bk running
 	info "C $pol: $(backup_status bk)"
 	# The fault is gone: the origin behind the job is fixed, writes go on.
 	run dmsetup load flo --table "0 $n linear $o 0"
@@ -106,7 +98,7 @@ run dmsetup create dlb --table "0 $n delay $b 0 0 $b 0 150"
 start /dev/mapper/dlo /dev/mapper/dlb 2 speed 4194304
 writers 4 200
 verdict
-[ "$(echo "$st" | cut -d' ' -f2)" = completed ] || fail "D: delays alone failed the job: $st"
+[ "$(status_word "$st" state)" = completed ] || fail "D: delays alone failed the job: $st"
 run dmsetup remove dlo
 run dmsetup remove dlb
 
@@ -136,7 +128,7 @@ for pol in report ignore; do
 	case $pol in
 	report) echo "$st" | grep -q '^full failed ' || fail "E report: $st" ;;
 	ignore) echo "$st" | grep -q '^full completed ' &&
-			[ "$(echo "$st" | cut -d' ' -f11)" -gt 0 ] ||
+			[ "$(status_word "$st" skipped_chunks)" -gt 0 ] ||
 			echo "$st" | grep -q '^full failed ' || fail "E ignore: $st" ;;
 	esac
 	run dmsetup remove bkd

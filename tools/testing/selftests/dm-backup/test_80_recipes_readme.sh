@@ -19,20 +19,9 @@ disk=$(mkloop 64) || exit 1
 bdisk=$(mkloop 64) || exit 1
 recipe_node /dev/sdb "$disk"
 recipe_node /dev/sdc "$bdisk"
-trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null' EXIT
+trap 'fs_release /mnt/data' EXIT
 
-# The point in time of `dmbackup start` is inside it: freeze the file
-# system around it, so that the image read before is that point in time.
-dmbackup() {
-	if [ "$1" = start ]; then
-		frozen_image /mnt/data /dev/vg/lv "$DMBT_TMP/t0"
-		command dmbackup "$@"
-		set -- $?
-		thaw /mnt/data
-		return "$1"
-	fi
-	command dmbackup "$@"
-}
+start_freezes /dev/vg/lv
 
 info "quick-start: dmbackup backs up the mounted /dev/vg/lv while it is written"
 fill_random /dev/sdc 801
@@ -71,16 +60,7 @@ dmsetup() {
 	[ "$1 $2" = "create bk" ] && direct_image /dev/sdb "$DMBT_TMP/t0"
 	command dmsetup "$@"
 }
-mount() {
-	command mount "$@" || return
-	case "$*" in
-	*/dev/mapper/bk*) app_start ;;
-	esac
-}
-umount() {
-	app_stop
-	command umount "$@"
-}
+app_on_bk_mount
 app_start
 recipe_run README quick-dmsetup
 unset -f dmsetup mount umount

@@ -98,16 +98,7 @@ dmsetup() {
 	esac
 	command dmsetup "$@"
 }
-mount() {
-	command mount "$@" || return
-	case "$*" in
-	*/dev/mapper/bk*) app_start ;;
-	esac
-}
-umount() {
-	app_stop
-	command umount "$@"
-}
+app_on_bk_mount
 app_start
 recipe_run rst controlled
 unset -f dmsetup mount umount

@@ -18,7 +18,7 @@
 disk=$(mkloop 64) || exit 1
 bdisk=$(mkloop 64) || exit 1
 recipe_node /dev/sdc "$bdisk"
-trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null' EXIT
+trap 'fs_release /mnt/data' EXIT
 
 info "full: dmbackup backs up the mounted /dev/vg/home while it is written"
 fill_random /dev/sdc 821
@@ -27,16 +27,7 @@ mkdir -p /dev/vg /mnt/data /backup
 ln -sf ../mapper/vg-home /dev/vg/home
 recipe_mkfs /dev/vg/home
 run mount -t ext4 /dev/vg/home /mnt/data
-dmbackup() {
-	if [ "$1" = start ]; then
-		frozen_image /mnt/data /dev/vg/home "$DMBT_TMP/t0"
-		command dmbackup "$@"
-		set -- $?
-		thaw /mnt/data
-		return "$1"
-	fi
-	command dmbackup "$@"
-}
+start_freezes /dev/vg/home
 app_start
 recipe_run man full
 app_stop

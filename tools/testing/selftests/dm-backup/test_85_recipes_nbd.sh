@@ -14,11 +14,10 @@
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/recipes.sh"
+. "$DMBT_DIR/nbd.sh"
 
-command -v nbd-server >/dev/null || skip "nbd-server is not installed"
-ip link set lo up || fail "cannot bring up lo"
-ip addr show lo | grep -q 'inet 127.0.0.1' ||
-	ip addr add 127.0.0.1/8 dev lo || fail "cannot give lo 127.0.0.1"
+command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
+lo_up
 grep -q backupserver /etc/hosts 2>/dev/null || echo "127.0.0.1 backupserver" >>/etc/hosts
 
 served=/srv/backup/vol.img
@@ -31,9 +30,7 @@ cat >/etc/nbd-server/config <<'EOC'
     flush = true
 EOC
 NBD_PID=
-trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null
-	[ -e /sys/block/nbd0/pid ] && nbd-client -d /dev/nbd0 >/dev/null 2>&1
-	[ -n "$NBD_PID" ] && kill "$NBD_PID" 2>/dev/null' EXIT
+trap 'fs_release /mnt/data; nbd_disconnect; nbd_stop' EXIT
 # nbd_serve: serve the configuration above, for one connection (-d: in
 # the foreground, in the test's session, so the runner kills it even if
 # this test dies before its trap runs; it serves one client, then exits).
@@ -44,16 +41,7 @@ nbd_serve() {
 	kill -0 "$NBD_PID" 2>/dev/null || fail "nbd-server died: $(cat "$DMBT_TMP/nbd-server.log")"
 }
 
-dmbackup() {
-	if [ "$1" = start ]; then
-		frozen_image /mnt/data "$2" "$DMBT_TMP/t0"
-		command dmbackup "$@"
-		set -- $?
-		thaw /mnt/data
-		return "$1"
-	fi
-	command dmbackup "$@"
-}
+start_freezes
 
 # one <doc> nbd <lv>: a mounted ext4 on /dev/vg/<lv>; the recipe while it
 # is written; the served file is the point-in-time image.

@@ -49,18 +49,9 @@ info "view-dmbackup: the view of the mounted /dev/vg/lv, read while it is writte
 run dmsetup create vg-lv --table "0 $(sectors /dev/sdb) linear /dev/sdb 0"
 mkdir -p /dev/vg
 ln -sf ../mapper/vg-lv /dev/vg/lv
-trap 'fsfreeze --unfreeze /mnt/data 2>/dev/null; umount -l /mnt/data 2>/dev/null' EXIT
+trap 'fs_release /mnt/data' EXIT
 app_fs /dev/vg/lv
-dmbackup() {
-	if [ "$1" = start ]; then
-		frozen_image /mnt/data /dev/vg/lv "$DMBT_TMP/t0"
-		command dmbackup "$@"
-		set -- $?
-		thaw /mnt/data
-		return "$1"
-	fi
-	command dmbackup "$@"
-}
+start_freezes /dev/vg/lv
 dd() { view_dd "$@"; }
 WRITER_MAX=16 app_start
 recipe_run rst view-dmbackup
