@@ -68,13 +68,26 @@ consume() {
 		fi
 	done
 }
-rm -f "$OUT/boot-time"
-echo "run-vm: booting $KVER (mode=$MODE tests=$TESTS, timeout ${TIMEOUT}s); log: $LOG"
-# stdin from /dev/null: the guest needs no input.  --foreground keeps qemu
-# in our process group, so Ctrl-C (or a CI job kill) reaches it; without it
-# timeout(1) moves to its own group and an interrupted run leaves qemu behind.
-timeout --foreground --kill-after=10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | consume 3>"$LOG"
-QEMU_RC=${PIPESTATUS[0]}
+# boot_vm: one boot, its console in $LOG.  stdin from /dev/null: the guest
+# needs no input.  --foreground keeps qemu in our process group, so Ctrl-C
+# (or a CI job kill) reaches it; without it timeout(1) moves to its own
+# group and an interrupted run leaves qemu behind.
+boot_vm() {
+	rm -f "$OUT/boot-time"
+	echo "run-vm: booting $KVER (mode=$MODE tests=$TESTS, timeout ${TIMEOUT}s); log: $LOG"
+	timeout --foreground --kill-after=10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | consume 3>"$LOG"
+	QEMU_RC=${PIPESTATUS[0]}
+}
+boot_vm
+# A kernel that dies before /init never ran our module (it loads later):
+# TCG has been seen to run a stale translation of code the kernel had just
+# patched ("Oops: int3" in the boot of 6.12, once in many boots).  That
+# one boot is tried again, saying so; any death after /init counts.
+if [ ! -f "$OUT/boot-time" ] && grep -q "Kernel panic\|Oops" "$LOG"; then
+	mv "$LOG" "$OUT/console.failed-boot.log"
+	echo "run-vm: the kernel died while booting, before /init (log kept in $OUT/console.failed-boot.log); booting again"
+	boot_vm
+fi
 T_TOTAL=$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
 # ---- parse -------------------------------------------------------------------
