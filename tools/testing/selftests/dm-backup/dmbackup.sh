@@ -154,7 +154,8 @@ writer_beat_above() {
 # writer_beats <stopfile>: wait until the writer has written again (fail
 # after 10 s: the volume is stuck, e.g. left suspended).
 writer_beats() {
-	wait_until 10 "the writer is stuck: the volume does not take writes (beat \$(writer_beat $1))" \
+	wait_until 10 \
+		"the writer is stuck: the volume does not take writes (beat \$(writer_beat $1))" \
 		writer_beat_above "$1" "$(writer_beat "$1")"
 }
 

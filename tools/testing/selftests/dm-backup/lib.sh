@@ -319,8 +319,8 @@ state_not() {
 # wait_state <name> <state> [timeout_s=60]: until the backup target reports
 # the state.
 wait_state() {
-	wait_until "${3:-60}" \
-		"$1: state did not become '$2' within ${3:-60}s; status: \$(dmsetup status $1 2>&1)" \
+	_ws_why="$1: state did not become '$2' within ${3:-60}s"
+	wait_until "${3:-60}" "$_ws_why; status: \$(dmsetup status $1 2>&1)" \
 		state_is "$1" "$2"
 }
 

@@ -226,7 +226,8 @@ bg_ended() {
 # can tell, else 0.  The jobs are writers told to stop: one still running
 # after 120 s is stuck (e.g. on a file system left frozen).
 bg_wait() {
-	wait_until 120 "background job $1 did not end within 120 s: \$(cat /proc/$1/stat 2>/dev/null)" \
+	wait_until 120 \
+		"background job $1 did not end within 120 s: \$(cat /proc/$1/stat 2>/dev/null)" \
 		bg_ended "$1"
 	wait "$1"
 	set -- $?

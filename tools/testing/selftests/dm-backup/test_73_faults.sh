@@ -47,7 +47,8 @@ verdict() {
 		if [ "$(backup_status bk skipped_chunks)" -eq 0 ]; then
 			same "$b" "$DMBT_TMP/t0"
 		else
-			info "completed with $(backup_status bk skipped_chunks) skipped chunks (not exact)"
+			info "completed with $(backup_status bk skipped_chunks)" \
+			     "skipped chunks (not exact)"
 		fi ;;
 	failed)
 		[ "$(backup_status bk last_error)" -lt 0 ] ||
