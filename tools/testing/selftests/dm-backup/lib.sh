@@ -349,6 +349,17 @@ dmbt_cleanup() {
 		# -f: devices still open get an error table, which also fails any
 		# I/O queued on a suspended device, so the removal can proceed.
 		dmsetup remove_all -f >/dev/null 2>&1
+		# A test that failed with a file system mounted: unmount it,
+		# now that remove_all -f gave its device an error table (no
+		# unmount can hang on a suspended device), or the device can
+		# never go and every later test fails for it.
+		for _cl_m in $(awk '$1 ~ /^\/dev\/(mapper\/|dm-|loop|nbd)/ { print $2 }' \
+				/proc/mounts | sort -r); do
+			fsfreeze --unfreeze "$_cl_m" 2>/dev/null
+			umount "$_cl_m" 2>/dev/null || umount -l "$_cl_m" 2>/dev/null
+			echo "cleanup: unmounted $_cl_m"
+			_cl_rc=1
+		done
 		sleep 0.5
 	done
 	_cl_left=$(dmsetup info -c --noheadings -o name 2>/dev/null | grep -v '^No devices found')
