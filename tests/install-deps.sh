@@ -1,6 +1,10 @@
 #!/bin/bash
 # Install everything the dm-backup test harness needs on a Debian 12 host.
 #
+#   tests/install-deps.sh            the suite's packages (below)
+#   tests/install-deps.sh PKG...     these instead (the debug kernel's and
+#                                    the patch test's build dependencies)
+#
 # Idempotent: every package is checked with `dpkg -s` first, and apt-get
 # (which needs root and network, and is slow) only runs when something is
 # actually missing.  Safe to call from every `make` invocation.
@@ -28,6 +32,8 @@ PKGS=(
 	# tools/dmbackup (the CLI) links libdevmapper.
 	libdevmapper-dev
 )
+
+[ $# -gt 0 ] && PKGS=("$@")
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -54,20 +54,10 @@ finish() {
 }
 mkdir -p "$DIR" "$LOG"
 
-# ---- dependencies (as tests/debug-kernel.sh) ----------------------------------
-missing=()
-for p in $SRCPKG flex bison bc libelf-dev libssl-dev gcc make xz-utils patch python3; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing missing packages: ${missing[*]}"
-	SUDO=
-	[ "$(id -u)" -ne 0 ] && SUDO=sudo
-	$SUDO apt-get update >&2
-	$SUDO env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends "${missing[@]}" >&2
-fi
+# ---- dependencies (a missing tree is reported by the steps below) -------------
+"$TOP/tests/install-deps.sh" $SRCPKG flex bison bc libelf-dev libssl-dev \
+	gcc make xz-utils patch python3 >&2 ||
+	say "installing the build dependencies failed"
 TARBALL=/usr/src/$SRCPKG.tar.xz
 PKGVER=$(dpkg-query -W -f='${Version}' $SRCPKG 2>/dev/null)
 if [ ! -f "$TARBALL" ] || [ -z "$PKGVER" ]; then
