@@ -76,11 +76,12 @@ struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
 	if (gfpflags_allow_blocking(gfp)) {
 		wait_event(bc->copy_done_wait,
 			   (got = backup_atomic_add_below(&bc->nr_copies, 1,
-						   BACKUP_MAX_COPIES)) ||
+							  BACKUP_MAX_COPIES)) ||
 			   !backup_may_wait(bc));
 		if (!got)
 			return NULL;
-	} else if (!backup_atomic_add_below(&bc->nr_copies, 1, BACKUP_MAX_COPIES)) {
+	} else if (!backup_atomic_add_below(&bc->nr_copies, 1,
+					    BACKUP_MAX_COPIES)) {
 		return NULL;
 	}
 
@@ -356,11 +357,12 @@ static bool copy_get_pages(struct backup_copy *copy, bool can_sleep)
 	if (can_sleep) {
 		wait_event(bc->copy_done_wait,
 			   (got = backup_atomic_add_below(&bc->nr_pages, nr,
-						   BACKUP_MAX_PAGES)) ||
+							  BACKUP_MAX_PAGES)) ||
 			   copy_should_abort(copy));
 		if (!got)
 			return false;
-	} else if (!backup_atomic_add_below(&bc->nr_pages, nr, BACKUP_MAX_PAGES)) {
+	} else if (!backup_atomic_add_below(&bc->nr_pages, nr,
+					    BACKUP_MAX_PAGES)) {
 		return false;
 	}
 	if (copy->for_walk)

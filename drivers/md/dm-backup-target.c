@@ -669,7 +669,8 @@ static int backup_map(struct dm_target *ti, struct bio *bio)
 {
 	struct backup_c *bc = ti->private;
 
-	if (backup_bio_changes_data(bio) && backup_job_active(READ_ONCE(bc->state))) {
+	if (backup_bio_changes_data(bio) &&
+	    backup_job_active(READ_ONCE(bc->state))) {
 		backup_bio_arrived(bio);
 		if (!backup_cow_bio(bc, bio, NULL))
 			return DM_MAPIO_SUBMITTED;
