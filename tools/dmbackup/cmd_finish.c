@@ -136,14 +136,18 @@ static bool resume_run(void *ctx)
 	return simple_op(DM_DEVICE_RESUME, c->v.name);
 }
 
-static bool resume_failed(void *ctx)
+/* Said when the resume, or the checkpoint after it, fails. */
+static void report_resume_failed(struct finish *c)
 {
-	struct finish *c = ctx;
-
 	c->resume_tried = true;
 	err("cannot resume %s with the original table; restoring the backup table",
 	    c->v.name);
-	return put_job_back(c);
+}
+
+static bool resume_failed(void *ctx)
+{
+	report_resume_failed(ctx);
+	return put_job_back(ctx);
 }
 
 static bool resume_undo(void *ctx)
@@ -159,11 +163,7 @@ static bool resume_undo(void *ctx)
  */
 static bool resume_after_failed(void *ctx)
 {
-	struct finish *c = ctx;
-
-	c->resume_tried = true;
-	err("cannot resume %s with the original table; restoring the backup table",
-	    c->v.name);
+	report_resume_failed(ctx);
 	return true;
 }
 
