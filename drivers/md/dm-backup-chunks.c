@@ -8,6 +8,12 @@
  * reach the origin only once every chunk it touches is copied; this file
  * answers which of the three states a chunk is in.
  *
+ * It also keeps the ranges behind the walk's cursor that the walk must look
+ * at again: chunks of a failed multi-chunk walk copy (retried one by one),
+ * of an aborted walk copy or view hold, or of a copy that failed and left
+ * its chunk uncopied.  The ranges never overlap, so that no chunk is judged
+ * twice by an error policy for one failure.
+ *
  * Copyright (C) 2026 The dm-backup authors
  */
 #include <linux/bitmap.h>
@@ -30,14 +36,100 @@ int backup_chunks_alloc(struct backup_c *bc)
 
 void backup_chunks_free(struct backup_c *bc)
 {
+	struct backup_range *range, *tmp;
+
 	kvfree(bc->copied);
 	bc->copied = NULL;
+	list_for_each_entry_safe(range, tmp, &bc->revisit, list)
+		kfree(range);
+	INIT_LIST_HEAD(&bc->revisit);
 }
 
-/* Handover: @bc takes @old's bitmap (and @old gets @bc's fresh one). */
+/*
+ * Handover: @bc takes @old's bitmap (and @old gets @bc's fresh one) and
+ * the ranges its walk has to look at again.
+ */
 void backup_chunks_take(struct backup_c *bc, struct backup_c *old)
 {
 	swap(bc->copied, old->copied);
+	list_splice_init(&old->revisit, &bc->revisit);
+}
+
+/*
+ * A range for backup_revisit_add_locked(), allocated before the caller
+ * takes bc->lock.  It must not sleep: it is called from copy completions,
+ * which free the memory that reclaim may wait for.  NULL is fine.
+ */
+struct backup_range *backup_range_alloc(void)
+{
+	return kmalloc(sizeof(struct backup_range), GFP_NOWAIT | __GFP_NOWARN);
+}
+
+/*
+ * The walk must look at [@start, @end) again; the part at or after its
+ * cursor it reaches anyway.  Ranges that overlap or touch the new one are
+ * merged into it, so the list stays disjoint.  Takes *@spare if it needs a
+ * new range; returns false if it needed one and had none (the caller then
+ * falls back to something coarser).  Caller holds bc->lock.
+ */
+bool backup_revisit_add_locked(struct backup_c *bc, unsigned long start,
+			       unsigned long end, struct backup_range **spare)
+{
+	struct backup_range *range, *tmp, *merged = NULL;
+
+	lockdep_assert_held(&bc->lock);
+	end = min(end, bc->walk_cursor);
+	if (start >= end)
+		return true;
+	list_for_each_entry_safe(range, tmp, &bc->revisit, list) {
+		if (range->end < start || range->start > end)
+			continue;
+		start = min(start, range->start);
+		end = max(end, range->end);
+		list_del(&range->list);
+		if (merged)
+			kfree(range);
+		else
+			merged = range;
+	}
+	if (!merged) {
+		merged = *spare;
+		if (!merged)
+			return false;
+		*spare = NULL;
+	}
+	merged->start = start;
+	merged->end = end;
+	list_add_tail(&merged->list, &bc->revisit);
+	return true;
+}
+
+/*
+ * The next chunk to look at again, taken off its range, or bc->nr_chunks
+ * if there is none.  Caller holds bc->lock.
+ */
+unsigned long backup_revisit_next_locked(struct backup_c *bc)
+{
+	struct backup_range *range;
+	unsigned long chunk;
+
+	lockdep_assert_held(&bc->lock);
+	range = list_first_entry_or_null(&bc->revisit, struct backup_range,
+					 list);
+	if (!range)
+		return bc->nr_chunks;
+	chunk = range->start++;
+	if (range->start == range->end) {
+		list_del(&range->list);
+		kfree(range);
+	}
+	return chunk;
+}
+
+bool backup_revisit_empty_locked(struct backup_c *bc)
+{
+	lockdep_assert_held(&bc->lock);
+	return list_empty(&bc->revisit);
 }
 
 /* A copy of [@chunk, @chunk + @nr) has reached the backup device. */

@@ -684,11 +684,27 @@ static void copy_report_error(struct backup_copy *copy, int err)
 		    bc->name, copy->chunk, copy->read_failed ? "origin read" : "backup write", err);
 }
 
-/* Make the walk come back to @chunk.  Caller holds bc->lock. */
-static void backup_rewind_walk_locked(struct backup_c *bc, unsigned long chunk)
+/*
+ * Make the walk look at [@chunk, @end) again.  Without memory to record
+ * the range, send the walk's cursor back instead: the chunks in between
+ * are looked at again too, and one skipped under the ignore policy may be
+ * counted twice until the job completes (which counts them exactly).
+ * Caller holds bc->lock.
+ */
+static void backup_walk_revisit_locked(struct backup_c *bc, unsigned long chunk,
+				       unsigned long end,
+				       struct backup_range **spare)
 {
 	lockdep_assert_held(&bc->lock);
-	bc->walk_cursor = min(bc->walk_cursor, chunk);
+	if (!backup_revisit_add_locked(bc, chunk, end, spare))
+		bc->walk_cursor = min(bc->walk_cursor, chunk);
+}
+
+static void backup_copy_revisit_locked(struct backup_copy *copy,
+				       struct backup_range **spare)
+{
+	backup_walk_revisit_locked(copy->bc, copy->chunk,
+				   copy->chunk + copy->nr_chunks, spare);
 }
 
 enum copy_error_action {
@@ -699,23 +715,27 @@ enum copy_error_action {
 
 /*
  * Apply the error policies to a failed copy, as QEMU's backup_error_action()
- * does for the walk.  Caller holds bc->lock.
+ * does for the walk.  @spare may record chunks the walk looks at again.
+ * Caller holds bc->lock.
  */
 static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
-						       int err)
+						       int err,
+						       struct backup_range **spare)
 {
 	struct backup_c *bc = copy->bc;
 	enum backup_error_policy policy;
 
 	lockdep_assert_held(&bc->lock);
+	/*
+	 * Find which chunks are bad before a policy judges them: the walk
+	 * copies them one by one.  Without memory to note that, the policy
+	 * judges the whole copy.
+	 */
 	if (copy->for_walk && copy->nr_chunks > 1 &&
-	    backup_job_active(bc->state)) {
-		/* Find which chunks are bad before a policy judges them. */
-		backup_rewind_walk_locked(bc, copy->chunk);
-		bc->walk_single_end = max(bc->walk_single_end,
-					  copy->chunk + copy->nr_chunks);
+	    backup_job_active(bc->state) &&
+	    backup_revisit_add_locked(bc, copy->chunk,
+				      copy->chunk + copy->nr_chunks, spare))
 		return COPY_ERROR_RETRY;
-	}
 	if (copy->read_failed)
 		bc->source_errors++;
 	else
@@ -728,7 +748,7 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 	if (!copy->for_walk) {
 		if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
 			/* The chunk stays uncopied: the walk retries it. */
-			backup_rewind_walk_locked(bc, copy->chunk);
+			backup_copy_revisit_locked(copy, spare);
 			return COPY_ERROR_FAIL_WRITES;
 		}
 		backup_set_state_locked(bc, BACKUP_FAILED);
@@ -743,7 +763,7 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 		bc->skipped_chunks += copy->nr_chunks;
 		break;
 	case BACKUP_ERROR_STOP:
-		backup_rewind_walk_locked(bc, copy->chunk);
+		backup_copy_revisit_locked(copy, spare);
 		backup_set_state_locked(bc, BACKUP_PAUSED);
 		break;
 	default:
@@ -762,6 +782,7 @@ static void copy_finish(struct backup_copy *copy)
 	int err = blk_status_to_errno(copy->status);
 	enum copy_error_action action = COPY_ERROR_RELEASE;
 	blk_status_t status = copy->status;
+	struct backup_range *spare = err ? backup_range_alloc() : NULL;
 	bool kick;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
@@ -772,13 +793,14 @@ static void copy_finish(struct backup_copy *copy)
 		if (!copy->for_walk)
 			bc->cbw_chunks += copy->nr_chunks;
 	} else {
-		action = backup_copy_error_locked(copy, err);
+		action = backup_copy_error_locked(copy, err, &spare);
 	}
 	backup_inflight_erase(bc, copy);
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_merge(&readers, &copy->view_waiters);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
 	spin_unlock(&bc->lock);
+	kfree(spare);
 
 	if (err) {
 		copy_trace_error(copy, err);
@@ -815,15 +837,17 @@ static void copy_abort(struct backup_copy *copy)
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	struct bio_list readers = BIO_EMPTY_LIST;
+	struct backup_range *spare = copy->for_walk ? backup_range_alloc() : NULL;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->lock);
 	backup_inflight_erase(bc, copy);
 	if (copy->for_walk)
-		backup_rewind_walk_locked(bc, copy->chunk);
+		backup_copy_revisit_locked(copy, &spare);
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_merge(&readers, &copy->view_waiters);
 	spin_unlock(&bc->lock);
+	kfree(spare);
 
 	trace_dm_backup_copy_abort(bc->dev, copy->chunk, copy->nr_chunks);
 	copy_release_pages(copy);
@@ -844,15 +868,16 @@ static void hold_finish_work(struct work_struct *ws)
 	struct backup_c *bc = hold->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	struct bio_list readers = BIO_EMPTY_LIST;
+	struct backup_range *spare = backup_range_alloc();
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->lock);
 	backup_inflight_erase(bc, hold);
-	if (!backup_chunk_copied(bc, hold->chunk))
-		backup_rewind_walk_locked(bc, hold->chunk);
+	backup_copy_revisit_locked(hold, &spare);
 	bio_list_merge(&waiters, &hold->waiters);
 	bio_list_merge(&readers, &hold->view_waiters);
 	spin_unlock(&bc->lock);
+	kfree(spare);
 
 	backup_copy_free(hold);
 	backup_resubmit(bc, &waiters);

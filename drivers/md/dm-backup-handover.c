@@ -139,7 +139,6 @@ static void backup_move_job(struct backup_c *bc, struct backup_c *old)
 	bc->target_errors = old->target_errors;
 	bc->skipped_chunks = old->skipped_chunks;
 	bc->walk_cursor = old->walk_cursor;
-	bc->walk_single_end = old->walk_single_end;
 	if (test_bit(BACKUP_NO_WRITE_ZEROES, &old->flags))
 		set_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags);
 	/*

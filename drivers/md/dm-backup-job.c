@@ -64,6 +64,7 @@ bool backup_job_done_locked(struct backup_c *bc)
 		return false;
 	return bc->nr_copied == bc->nr_chunks ||
 	       (bc->walk_cursor >= bc->nr_chunks &&
+		backup_revisit_empty_locked(bc) &&
 		RB_EMPTY_ROOT(&bc->inflight) &&
 		bio_list_empty(&bc->deferred_bios));
 }

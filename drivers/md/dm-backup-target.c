@@ -500,6 +500,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	bc->inflight = RB_ROOT;
 	bio_list_init(&bc->deferred_bios);
 	INIT_LIST_HEAD(&bc->pending_copies);
+	INIT_LIST_HEAD(&bc->revisit);
 	spin_lock_init(&bc->page_lock);
 	INIT_LIST_HEAD(&bc->page_cache);
 	atomic_set(&bc->nr_copies, 0);

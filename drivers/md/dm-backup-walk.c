@@ -89,16 +89,14 @@ static unsigned long backup_throttle_delay(struct backup_c *bc)
 }
 
 /*
- * At low speeds a walk copy is no larger than a slice's quota; after a
- * failed copy, it is one chunk.  Caller holds bc->lock.
+ * At low speeds a walk copy is no larger than a slice's quota.  Caller
+ * holds bc->lock.
  */
 static unsigned long backup_walk_limit(struct backup_c *bc, unsigned long chunk)
 {
 	u64 speed = READ_ONCE(bc->speed);
 	u64 chunks;
 
-	if (chunk < bc->walk_single_end)
-		return chunk + 1;
 	if (!speed)
 		return bc->nr_chunks;
 	chunks = backup_slice_quota(speed) >> (bc->chunk_shift + SECTOR_SHIFT);
@@ -118,9 +116,27 @@ static bool backup_walk_may_copy(struct backup_c *bc)
 }
 
 /*
- * Issue one walk copy at the cursor: the next run of chunks that are
- * neither copied nor in flight.  Chunks a write is copying are skipped;
- * that copy covers them.  Returns false when the walk has nothing left.
+ * The next chunk to look at again that is neither copied nor in flight
+ * (a copy in flight covers its chunks: if it fails, it sends the walk
+ * back to them), or bc->nr_chunks.  Caller holds bc->lock.
+ */
+static unsigned long backup_walk_next_revisit_locked(struct backup_c *bc)
+{
+	unsigned long chunk, next;
+
+	while ((chunk = backup_revisit_next_locked(bc)) < bc->nr_chunks)
+		if (!backup_chunk_copied(bc, chunk) &&
+		    !backup_inflight_find(bc, chunk, &next))
+			break;
+	return chunk;
+}
+
+/*
+ * Issue one walk copy: one chunk to look at again if there is one (after a
+ * failed copy, so that the error policy judges single chunks), else the
+ * next run of chunks at the cursor that are neither copied nor in flight.
+ * Chunks a write is copying are skipped; that copy covers them.  Returns
+ * false when the walk has nothing left.
  */
 static bool backup_walk_issue_copy(struct backup_c *bc)
 {
@@ -131,6 +147,13 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 	if (!copy)
 		return false;	/* a copy that ends kicks the worker */
 	spin_lock(&bc->lock);
+	if (bc->state != BACKUP_RUNNING)
+		goto none;
+	chunk = backup_walk_next_revisit_locked(bc);
+	if (chunk < bc->nr_chunks) {
+		backup_copy_init_locked(copy, chunk, chunk + 1, true);
+		goto issue;
+	}
 	chunk = bc->walk_cursor;
 	while ((chunk = backup_next_uncopied(bc, chunk, bc->nr_chunks)) <
 	       bc->nr_chunks) {
@@ -139,22 +162,24 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 			break;
 		chunk = other->chunk + other->nr_chunks;
 	}
-	if (chunk >= bc->nr_chunks || bc->state != BACKUP_RUNNING) {
-		bc->walk_cursor = chunk;
-		spin_unlock(&bc->lock);
-		backup_copy_free(copy);
-		return false;
-	}
+	bc->walk_cursor = chunk;
+	if (chunk >= bc->nr_chunks)
+		goto none;
 	backup_copy_init_locked(copy, chunk,
 				backup_run_end(bc, chunk,
 					       backup_walk_limit(bc, chunk), next),
 				true);
 	bc->walk_cursor = chunk + copy->nr_chunks;
+issue:
 	spin_unlock(&bc->lock);
-
 	trace_dm_backup_walk_copy(bc->dev, copy->chunk, copy->nr_chunks);
 	backup_copy_start_wait(copy);
 	return true;
+
+none:
+	spin_unlock(&bc->lock);
+	backup_copy_free(copy);
+	return false;
 }
 
 static void backup_walk(struct backup_c *bc)
@@ -305,6 +330,12 @@ static void backup_flush_done_work(struct work_struct *ws)
 			bc->last_error_chunk = bc->nr_chunks;
 			report = true;
 		}
+		/*
+		 * Every chunk the walk could not copy was skipped under the
+		 * ignore policy: count them exactly, once each.
+		 */
+		if (!r)
+			bc->skipped_chunks = bc->nr_chunks - bc->nr_copied;
 		backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
 	}
 	spin_unlock(&bc->lock);

@@ -238,10 +238,11 @@ struct backup_c {
 	 */
 	unsigned long walk_cursor;
 	/*
-	 * Below this chunk the walk copies one chunk at a time, to isolate
-	 * the bad chunks of a failed multi-chunk copy.  Under @lock.
+	 * Ranges of chunks behind @walk_cursor that the walk looks at again,
+	 * one chunk at a time, before it goes on at the cursor: struct
+	 * backup_range, disjoint, under @lock (dm-backup-chunks.c).
 	 */
-	unsigned long walk_single_end;
+	struct list_head revisit;
 
 	/* Copies alive and buffer pages held; see BACKUP_MAX_*. */
 	atomic_t nr_copies;
@@ -322,6 +323,13 @@ struct backup_copy {
 	struct page *pages[BACKUP_COPY_MAX_PAGES];
 };
 
+/* Chunks the walk looks at again: see backup_c->revisit. */
+struct backup_range {
+	struct list_head list;
+	unsigned long start;
+	unsigned long end;
+};
+
 /* dm-backup-chunks.c: chunk geometry, copied bitmap, in-flight ranges */
 int backup_chunks_alloc(struct backup_c *bc);
 void backup_chunks_free(struct backup_c *bc);
@@ -329,6 +337,11 @@ void backup_chunks_take(struct backup_c *bc, struct backup_c *old);
 void backup_mark_copied_locked(struct backup_c *bc, unsigned long chunk,
 			       unsigned int nr);
 bool backup_chunk_copied(struct backup_c *bc, unsigned long chunk);
+struct backup_range *backup_range_alloc(void);
+bool backup_revisit_add_locked(struct backup_c *bc, unsigned long start,
+			       unsigned long end, struct backup_range **spare);
+unsigned long backup_revisit_next_locked(struct backup_c *bc);
+bool backup_revisit_empty_locked(struct backup_c *bc);
 sector_t backup_chunk_to_sector(struct backup_c *bc, unsigned long chunk);
 unsigned int backup_range_sectors(struct backup_c *bc, unsigned long chunk,
 				  unsigned int nr_chunks);
