@@ -32,6 +32,12 @@
 #                               in-tree with W=1, checkpatch --strict is
 #                               clean (tests/patch-test.sh; ends with
 #                               "patch: N passed, N failed").
+#   make layers [KVER=<kver>]   Build, then check that the module's files
+#                               call each other only downward (glue ->
+#                               job, walk -> copy engine -> chunk state) and
+#                               in no cycle, from nm of the objects
+#                               (tests/layers.sh; graph in build/layers.dot;
+#                               --self-test calibrates it).
 #   make demo [KVER=<kver>]     Boot a VM and run selftests/dm-backup/demo.sh.
 #   make bench [KVER=<kver>|all]
 #                               Boot one VM per kernel and run the benchmark
@@ -91,7 +97,7 @@ SRC_DIR   := $(BUILD_DIR)/src
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
 .PHONY: all modules tools tools-asan install uninstall check check-debug check-long \
-	check-patch check-cli-asan patch demo bench shell clean FORCE
+	check-patch check-cli-asan layers patch demo bench shell clean FORCE
 
 all: modules
 
@@ -162,6 +168,10 @@ patch:
 
 check-patch:
 	@tests/patch-test.sh
+
+# The objects of the build just made: a file -> file graph of their symbols.
+layers: modules
+	@tests/layers.sh --dot build/layers.dot $(SRC_DIR)/drivers/md
 
 # The tests that run dmbackup the most: its own and the documents' recipes.
 comma := ,
