@@ -26,9 +26,16 @@ const char *backup_state_name(enum backup_state state)
 	return backup_state_names[state];
 }
 
-bool backup_job_active(enum backup_state state)
+static const char * const backup_sync_mode_names[] = {
+	[BACKUP_SYNC_FULL]	= "full",
+	[BACKUP_SYNC_TOP]	= "top",
+	[BACKUP_SYNC_NONE]	= "none",
+};
+
+/* Table lines, status and sysfs name the job's sync mode alike. */
+const char *backup_sync_mode_name(enum backup_sync_mode mode)
 {
-	return state == BACKUP_RUNNING || state == BACKUP_PAUSED;
+	return backup_sync_mode_names[mode];
 }
 
 /*

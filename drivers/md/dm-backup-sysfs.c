@@ -109,7 +109,7 @@ static ssize_t progress_show(struct backup_c *bc, char *buf)
 
 static ssize_t sync_mode_show(struct backup_c *bc, char *buf)
 {
-	return sysfs_emit(buf, "%s\n", backup_sync_mode_names[bc->sync_mode]);
+	return sysfs_emit(buf, "%s\n", backup_sync_mode_name(bc->sync_mode));
 }
 
 #define BACKUP_ATTR_RO(_name) \

@@ -25,12 +25,6 @@
 /* Frees instances whose last reference went in copy_wq, see backup_put(). */
 static struct workqueue_struct *backup_free_wq;
 
-const char * const backup_sync_mode_names[] = {
-	[BACKUP_SYNC_FULL]	= "full",
-	[BACKUP_SYNC_TOP]	= "top",
-	[BACKUP_SYNC_NONE]	= "none",
-};
-
 static const char * const backup_error_policy_names[] = {
 	[BACKUP_ERROR_REPORT]	= "report",
 	[BACKUP_ERROR_IGNORE]	= "ignore",
@@ -49,11 +43,11 @@ static const char * const backup_cbw_policy_names[] = {
 static int backup_parse_sync_mode(struct backup_c *bc, const char *arg,
 				  char **error)
 {
-	unsigned int i;
+	enum backup_sync_mode mode;
 
-	for (i = 0; i < ARRAY_SIZE(backup_sync_mode_names); i++) {
-		if (!strcasecmp(arg, backup_sync_mode_names[i])) {
-			bc->sync_mode = i;
+	for (mode = BACKUP_SYNC_FULL; mode <= BACKUP_SYNC_NONE; mode++) {
+		if (!strcasecmp(arg, backup_sync_mode_name(mode))) {
+			bc->sync_mode = mode;
 			return 0;
 		}
 	}
@@ -748,7 +742,7 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
-	       backup_sync_mode_names[bc->sync_mode]);
+	       backup_sync_mode_name(bc->sync_mode));
 	if (nr)
 		DMEMIT(" %u", 2 * nr);
 	if (speed)
@@ -780,7 +774,7 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 			  unsigned int maxlen)
 {
 	struct backup_c *bc = ti->private;
-	const char *mode = backup_sync_mode_names[bc->sync_mode];
+	const char *mode = backup_sync_mode_name(bc->sync_mode);
 	unsigned int sz = 0;
 
 	switch (type) {

@@ -19,12 +19,6 @@
 #include "dm-backup.h"
 #include "dm_backup_trace.h"
 
-void backup_kick(struct backup_c *bc)
-{
-	if (!test_bit(BACKUP_DYING, &bc->flags))
-		mod_delayed_work(bc->wq, &bc->worker, 0);
-}
-
 /*-------------------------------------------------------------------------*/
 /* Throttle */
 
@@ -33,13 +27,6 @@ void backup_set_speed(struct backup_c *bc, u64 speed)
 	WRITE_ONCE(bc->speed, speed);
 	/* Wake a walk that sleeps out a slice, so the change applies now. */
 	backup_kick(bc);
-}
-
-/* Every copy counts against the budget, but only the walk waits for it. */
-void backup_throttle_account(struct backup_c *bc, unsigned int bytes)
-{
-	if (READ_ONCE(bc->speed))
-		atomic64_add(bytes, &bc->slice_bytes);
 }
 
 /*

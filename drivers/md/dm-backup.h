@@ -330,6 +330,38 @@ struct backup_range {
 	unsigned long end;
 };
 
+/*
+ * Primitives of the instance that every layer uses, inline so that no file
+ * calls up into another for them.
+ */
+
+/* Running or paused: the job has not ended. */
+static inline bool backup_job_active(enum backup_state state)
+{
+	return state == BACKUP_RUNNING || state == BACKUP_PAUSED;
+}
+
+/*
+ * Run the worker (deferred writes, pending copies, the walk, completion,
+ * dm events) now, unless the instance is being destroyed.
+ */
+static inline void backup_kick(struct backup_c *bc)
+{
+	if (!test_bit(BACKUP_DYING, &bc->flags))
+		mod_delayed_work(bc->wq, &bc->worker, 0);
+}
+
+/*
+ * Every copy counts against the walk's throttle budget when it reads the
+ * origin, but only the walk waits for it (dm-backup-walk.c).
+ */
+static inline void backup_throttle_account(struct backup_c *bc,
+					   unsigned int bytes)
+{
+	if (READ_ONCE(bc->speed))
+		atomic64_add(bytes, &bc->slice_bytes);
+}
+
 /* dm-backup-chunks.c: chunk geometry, copied bitmap, in-flight ranges */
 int backup_chunks_alloc(struct backup_c *bc);
 void backup_chunks_free(struct backup_c *bc);
@@ -387,7 +419,7 @@ void backup_job_ended_locked(struct backup_c *bc);
 
 /* dm-backup-job.c: the job's state machine */
 const char *backup_state_name(enum backup_state state);
-bool backup_job_active(enum backup_state state);
+const char *backup_sync_mode_name(enum backup_sync_mode mode);
 void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
 bool backup_job_done_locked(struct backup_c *bc);
 int backup_pause(struct backup_c *bc);
@@ -395,10 +427,8 @@ int backup_resume_job(struct backup_c *bc);
 int backup_cancel(struct backup_c *bc);
 
 /* dm-backup-walk.c: the worker, the walk, the throttle, completion */
-void backup_kick(struct backup_c *bc);
 void backup_walk_init(struct backup_c *bc);
 void backup_set_speed(struct backup_c *bc, u64 speed);
-void backup_throttle_account(struct backup_c *bc, unsigned int bytes);
 int backup_parse_speed(const char *arg, u64 *speed, char **error);
 int backup_parse_cbw_timeout(const char *arg, unsigned int *ms, char **error);
 
@@ -427,6 +457,5 @@ void backup_put(struct backup_c *bc);
 /* dm-backup-sysfs.c: /sys/block/dm-N/backup/ */
 void backup_sysfs_attach(struct backup_c *bc);
 void backup_sysfs_detach(struct backup_c *bc);
-extern const char * const backup_sync_mode_names[];
 
 #endif /* DM_BACKUP_H */
