@@ -20,7 +20,9 @@
 # applies to linux-source-6.1, configures, builds with W=1 and passes
 # checkpatch.  It counts as one pseudo-test "patch" in the totals.
 # CHECK_PATCH=0 skips it, CHECK_PATCH=1 runs it even with --tests (make
-# check CHECK_PATCH=...).
+# check CHECK_PATCH=...).  A full run also runs tests/layers.sh on the
+# first kernel's objects, the pseudo-test "layers": the module's files
+# call each other only downward.
 set -uo pipefail
 
 MODE=check KVER_ARG= TESTS=
@@ -133,6 +135,21 @@ if [ "$MODE" = check ] && [ "$CHECK_PATCH" != 0 ] &&
 		TOTAL_P=$((TOTAL_P + 1))
 	else
 		echo "FAIL patch"; RECAP+=("patch: the kernel patch series (make check-patch)")
+		TOTAL_F=$((TOTAL_F + 1))
+	fi
+fi
+
+# ---- the file graph of the module (pseudo-test "layers") ------------------------
+# From the objects of the first kernel built above; no VM, a second or two.
+LAYERS_OBJ=build/${KVERS%% *}/src/drivers/md
+if [ "$MODE" = check ] && [ -z "$TESTS" ] && [ "$KVER_ARG" != debug ] &&
+   [ -d "$LAYERS_OBJ" ]; then
+	echo "=== layers ==="
+	if tests/layers.sh --dot '' "$LAYERS_OBJ"; then
+		echo "ok layers"
+		TOTAL_P=$((TOTAL_P + 1))
+	else
+		echo "FAIL layers"; RECAP+=("layers: a file calls up or in a cycle (make layers)")
 		TOTAL_F=$((TOTAL_F + 1))
 	fi
 fi
