@@ -106,54 +106,124 @@ static void view_failed(const char *name, const struct volume *v, int e,
 		err("the kernel log says: %s", line);
 }
 
-static int view_create(const char *vol_arg, const char *name)
-{
-	struct target where, vt;
-	struct table tb = { 1, &vt };
-	struct bstatus s;
-	struct volume v;
-	char devs[64], before[512];
-	int e;
+/* ---- the steps of view creation ----------------------------------------- */
 
-	if (!resolve_dm(vol_arg, &v) || !check_view_name(name))
-		return EX_ERR;
-	if (!job_status(&v, &s, &where))
-		return EX_ERR;
-	if (!job_devices(&v, devs, sizeof(devs))) {
-		err("%s: cannot read the devices of its backup job", v.name);
-		return EX_ERR;
+/* struct view - what the steps of a view creation share. */
+struct view {
+	struct volume v;		/* the volume whose job it shows */
+	const char *name;		/* the new device */
+	struct target vt;		/* its one backup-view target */
+	char devs[64];			/* the job's "origin backup": vt's params */
+	char before[512];		/* the view target's last log line before */
+	int e;				/* the errno of a failed create */
+	bool tried;			/* the create was tried (not injected) */
+};
+
+/* Step "view-create": the device, with its backup-view table, read-only. */
+static bool create_run(void *ctx)
+{
+	struct view *c = ctx;
+	struct table tb = { 1, &c->vt };
+
+	c->tried = true;
+	if (!last_view_log(c->before, sizeof(c->before)))
+		c->before[0] = '\0';
+	return create_dev(c->name, &tb, true, &c->e);
+}
+
+/*
+ * remove_view - remove the device @c->name if it exists: only what this
+ * run created, as the name was free before.
+ */
+static bool remove_view(const struct view *c)
+{
+	if (dev_exists(c->name) && !simple_op(DM_DEVICE_REMOVE, c->name)) {
+		err("could not remove %s: remove it by hand (dmsetup remove %s)",
+		    c->name, c->name);
+		return false;
+	}
+	return true;
+}
+
+static bool create_failed(void *ctx)
+{
+	struct view *c = ctx;
+
+	if (c->tried)
+		view_failed(c->name, &c->v, c->e, c->before);
+	else
+		err("cannot create the view %s; nothing was changed", c->name);
+	/* A create that fails after the device exists leaves it behind. */
+	return remove_view(c);
+}
+
+static bool create_undo(void *ctx)
+{
+	return remove_view(ctx);
+}
+
+/*
+ * Step "view-create-after": a checkpoint for the selftests, where the
+ * create succeeded and then "failed"; create's undo removes the view.
+ */
+static bool create_after_failed(void *ctx)
+{
+	struct view *c = ctx;
+
+	err("the view %s was created, removing it", c->name);
+	return true;
+}
+
+/*
+ * The steps of view creation, in order.  Their names are the
+ * DMBACKUP_FAIL_AT names of the selftests (test_66).
+ */
+static const struct step view_steps[] = {
+	{ .name = "view-create", .run = create_run, .failed = create_failed,
+	  .undo = create_undo },
+	{ .name = "view-create-after", .failed = create_after_failed },
+};
+
+/* ---- the command --------------------------------------------------------- */
+
+/*
+ * view_refuses - the refusals of a view creation, before anything is
+ * changed; fills in @c's volume and its view target.
+ */
+static bool view_refuses(struct view *c, const char *vol_arg)
+{
+	struct target where;
+	struct bstatus s;
+
+	if (!resolve_dm(vol_arg, &c->v) || !check_view_name(c->name))
+		return true;
+	if (!job_status(&c->v, &s, &where))
+		return true;
+	if (!job_devices(&c->v, c->devs, sizeof(c->devs))) {
+		err("%s: cannot read the devices of its backup job", c->v.name);
+		return true;
 	}
 	if (strcmp(s.state, "running") && strcmp(s.state, "paused") &&
 	    strcmp(s.state, "completed")) {
-		err("%s: the job is %s: its point-in-time image is gone", v.name, s.state);
+		err("%s: the job is %s: its point-in-time image is gone", c->v.name,
+		    s.state);
+		return true;
+	}
+	c->vt = (struct target){ 0, where.len, "backup-view", c->devs };
+	return false;
+}
+
+static int view_create(const char *vol_arg, const char *name)
+{
+	struct view c = { .name = name };
+
+	if (view_refuses(&c, vol_arg))
 		return EX_ERR;
-	}
-
-	vt = (struct target){ 0, where.len, "backup-view", devs };
-	if (fail_at("view-create")) {
-		err("cannot create the view %s; nothing was changed", name);
-		goto undo;
-	}
-	if (!last_view_log(before, sizeof(before)))
-		before[0] = '\0';
-	if (!create_dev(name, &tb, true, &e)) {
-		view_failed(name, &v, e, before);
-		goto undo;
-	}
-	if (fail_at("view-create-after")) {
-		err("the view %s was created, removing it", name);
-		goto undo;
-	}
+	if (run_steps(view_steps, ARRAY_SIZE(view_steps), &c) != STEPS_DONE)
+		return EX_ERR;		/* the steps said what happened */
 	printf("%s: view of the backup job on %s: /dev/mapper/%s, %" PRIu64
-	       " sectors, read-only\n", name, v.name, name, where.len);
+	       " sectors, read-only\n", name, c.v.name, name, c.vt.len);
 	return EX_OK;
-
-undo:
-	/* Only what this run created: the name was free before. */
-	if (dev_exists(name) && !simple_op(DM_DEVICE_REMOVE, name))
-		err("could not remove %s: remove it by hand (dmsetup remove %s)",
-		    name, name);
-	return EX_ERR;
 }
 
 static int view_remove(const char *arg)

@@ -7,7 +7,8 @@
  *   main.c         dispatch: the command table, libdevmapper set-up
  *   cmd_*.c, map.c one command (or a group) each: its usage, options, and
  *                  what it does, in terms of the calls below
- *   steps.c        the step runner of start and finish; DMBACKUP_FAIL_AT
+ *   steps.c        the step runner of start, finish and view;
+ *                  DMBACKUP_FAIL_AT
  *   volume.c       a volume argument -> dm name, hidden origin, job, views
  *   print.c        the one-line report of a job (status, wait, messages)
  *   dm.c           libdevmapper glue: the only file that makes dm_tasks
@@ -182,8 +183,8 @@ void print_job(FILE *f, const char *name, const struct bstatus *s, double rate);
 bool fail_at(const char *step);
 
 /*
- * struct step - one step of start or finish.  @run does it; if it fails
- * (or DMBACKUP_FAIL_AT names the step, and then @run is not called),
+ * struct step - one step of start, finish or view.  @run does it; if it
+ * fails (or DMBACKUP_FAIL_AT names the step, and then @run is not called),
  * @failed says so and cleans up whatever a half-done @run left, and the
  * steps done before are undone in reverse order.  @undo undoes a step that
  * was done.  Each returns false if it could not (the state is unknown: the

@@ -19,9 +19,9 @@
  * Documentation/admin-guide/device-mapper/dm-backup.rst.  dmbackup.h says
  * which file does what.
  *
- * Every failure leaves the volume as it was: each step of start and finish
- * has a rollback, and DMBACKUP_FAIL_AT=<step> makes a step fail on purpose
- * (for the selftests; see fail_at()).
+ * Every failure leaves the volume as it was: each step of start, finish and
+ * view has a rollback, and DMBACKUP_FAIL_AT=<step> makes a step fail on
+ * purpose (for the selftests; see fail_at()).
  */
 #include <stdlib.h>
 #include <string.h>
