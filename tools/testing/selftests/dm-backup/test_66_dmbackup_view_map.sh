@@ -6,8 +6,10 @@
 #   finish refuses while a view (live or only loaded) reads the job and
 #   changes nothing; after `view --remove`, finish restores the original
 #   table.  Refusals (no job, name taken, ended job, not a view, an open
-#   view) and DMBACKUP_FAIL_AT=view-create, view-create-after, view-remove
-#   change nothing.
+#   view) and DMBACKUP_FAIL_AT=view-remove change nothing; a failure
+#   injected into each step of view creation (view-create,
+#   view-create-after) is rolled back: no device is left, the tables of the
+#   job and its origin are unchanged, the data too (sha256sum, cmp).
 #   map: thin_delta XML and byte ranges give exactly the expected bits, and
 #   `start --mode top --map` with the map copies exactly those chunks.
 # Oracles: T0 and the writes mirrored into an expected image; maps built
@@ -38,6 +40,11 @@ read_view() {
 no_dev() {
 	! dmsetup info "$1" >/dev/null 2>&1 || fail "device $1 exists: $(table_of "$1")"
 	[ ! -e "/dev/mapper/$1" ] || fail "/dev/mapper/$1 is left over"
+}
+
+# dm_devs: the names of all dm devices, sorted, on one line.
+dm_devs() {
+	dmsetup info -c --noheadings -o name | sort | tr '\n' ' '
 }
 
 # job_untouched <table>: the job is in place as it was, the volume active.
@@ -119,11 +126,29 @@ for c in view map; do
 	dmbackup $c --help | grep -q "^usage: dmbackup $c" || fail "no --help for $c"
 done
 
-info "failures injected into view change nothing"
+info "failures injected into each step of view creation are rolled back"
+# The steps of `dmbackup view` (cmd_view.c, view_steps), in order; a failure
+# at each undoes the steps done before it, so that no device is left, the
+# job and its origin keep their tables, and no data changes.
+devs0=$(dm_devs)
+sum_vol=$(sha256sum </dev/mapper/vol) || fail "sha256sum of vol failed"
+sum_origin=$(sha256sum </dev/mapper/vol-dmbackup-origin) || fail "sha256sum of the origin failed"
 for step in view-create view-create-after; do
+	info "DMBACKUP_FAIL_AT=$step"
 	expect_injected $step view vol snap2
 	no_dev snap2
+	[ "$(dm_devs)" = "$devs0" ] || fail "devices after $step: $(dm_devs), want $devs0"
+	job_untouched "$tbk"
+	[ "$(table_of snap)" = "0 $n backup-view $jobdevs" ] ||
+		fail "the view snap after $step: $(table_of snap)"
+	drop_caches /dev/mapper/vol /dev/mapper/vol-dmbackup-origin
+	[ "$(sha256sum </dev/mapper/vol)" = "$sum_vol" ] || fail "vol's data changed at $step"
+	[ "$(sha256sum </dev/mapper/vol-dmbackup-origin)" = "$sum_origin" ] ||
+		fail "the origin's data changed at $step"
+	same /dev/mapper/vol "$DMBT_TMP/expect"
 done
+grep -q "the view snap2 was created, removing it" "$DMBT_TMP/out" ||
+	fail "view-create-after: no word of the removal"
 DMBACKUP_FAIL_AT=view-remove dmbackup view --remove snap && fail "view-remove did not fail"
 [ "$(table_of snap)" = "0 $n backup-view $jobdevs" ] ||
 	fail "view after view-remove: $(table_of snap)"
