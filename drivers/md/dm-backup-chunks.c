@@ -26,38 +26,25 @@
  * The bitmap of copied chunks, one bit per chunk, all clear.  A bitmap too
  * large for this machine fails the table, not others.
  */
-int backup_chunks_alloc(struct backup_c *bc)
+unsigned long *backup_bitmap_alloc(unsigned long nr_chunks)
 {
-	bc->copied = kvcalloc(BITS_TO_LONGS(bc->nr_chunks),
-			      sizeof(unsigned long),
-			      GFP_KERNEL | __GFP_RETRY_MAYFAIL);
-	return bc->copied ? 0 : -ENOMEM;
+	return kvcalloc(BITS_TO_LONGS(nr_chunks), sizeof(unsigned long),
+			GFP_KERNEL | __GFP_RETRY_MAYFAIL);
 }
 
-void backup_chunks_free(struct backup_c *bc)
+/* The job's chunk state goes with the job's last reference. */
+void backup_job_chunks_free(struct backup_job *job)
 {
 	struct backup_range *range, *tmp;
 
-	kvfree(bc->copied);
-	bc->copied = NULL;
-	list_for_each_entry_safe(range, tmp, &bc->revisit, list)
+	kvfree(job->copied);
+	list_for_each_entry_safe(range, tmp, &job->revisit, list)
 		kfree(range);
-	INIT_LIST_HEAD(&bc->revisit);
-}
-
-/*
- * Handover: @bc takes @old's bitmap (and @old gets @bc's fresh one) and
- * the ranges its walk has to look at again.
- */
-void backup_chunks_take(struct backup_c *bc, struct backup_c *old)
-{
-	swap(bc->copied, old->copied);
-	list_splice_init(&old->revisit, &bc->revisit);
 }
 
 /*
  * A range for backup_revisit_add_locked(), allocated before the caller
- * takes bc->lock.  It must not sleep: it is called from copy completions,
+ * takes bc->job->lock.  It must not sleep: it is called from copy completions,
  * which free the memory that reclaim may wait for.  NULL is fine.
  */
 struct backup_range *backup_range_alloc(void)
@@ -70,18 +57,18 @@ struct backup_range *backup_range_alloc(void)
  * cursor it reaches anyway.  Ranges that overlap or touch the new one are
  * merged into it, so the list stays disjoint.  Takes *@spare if it needs a
  * new range; returns false if it needed one and had none (the caller then
- * falls back to something coarser).  Caller holds bc->lock.
+ * falls back to something coarser).  Caller holds bc->job->lock.
  */
 bool backup_revisit_add_locked(struct backup_c *bc, unsigned long start,
 			       unsigned long end, struct backup_range **spare)
 {
 	struct backup_range *range, *tmp, *merged = NULL;
 
-	lockdep_assert_held(&bc->lock);
-	end = min(end, bc->walk_cursor);
+	lockdep_assert_held(&bc->job->lock);
+	end = min(end, bc->job->walk_cursor);
 	if (start >= end)
 		return true;
-	list_for_each_entry_safe(range, tmp, &bc->revisit, list) {
+	list_for_each_entry_safe(range, tmp, &bc->job->revisit, list) {
 		if (range->end < start || range->start > end)
 			continue;
 		start = min(start, range->start);
@@ -100,21 +87,21 @@ bool backup_revisit_add_locked(struct backup_c *bc, unsigned long start,
 	}
 	merged->start = start;
 	merged->end = end;
-	list_add_tail(&merged->list, &bc->revisit);
+	list_add_tail(&merged->list, &bc->job->revisit);
 	return true;
 }
 
 /*
  * The next chunk to look at again, taken off its range, or bc->nr_chunks
- * if there is none.  Caller holds bc->lock.
+ * if there is none.  Caller holds bc->job->lock.
  */
 unsigned long backup_revisit_next_locked(struct backup_c *bc)
 {
 	struct backup_range *range;
 	unsigned long chunk;
 
-	lockdep_assert_held(&bc->lock);
-	range = list_first_entry_or_null(&bc->revisit, struct backup_range,
+	lockdep_assert_held(&bc->job->lock);
+	range = list_first_entry_or_null(&bc->job->revisit, struct backup_range,
 					 list);
 	if (!range)
 		return bc->nr_chunks;
@@ -128,17 +115,17 @@ unsigned long backup_revisit_next_locked(struct backup_c *bc)
 
 bool backup_revisit_empty_locked(struct backup_c *bc)
 {
-	lockdep_assert_held(&bc->lock);
-	return list_empty(&bc->revisit);
+	lockdep_assert_held(&bc->job->lock);
+	return list_empty(&bc->job->revisit);
 }
 
 /* A copy of [@chunk, @chunk + @nr) has reached the backup device. */
 void backup_mark_copied_locked(struct backup_c *bc, unsigned long chunk,
 			       unsigned int nr)
 {
-	lockdep_assert_held(&bc->lock);
-	bitmap_set(bc->copied, chunk, nr);
-	bc->nr_copied += nr;
+	lockdep_assert_held(&bc->job->lock);
+	bitmap_set(bc->job->copied, chunk, nr);
+	bc->job->nr_copied += nr;
 }
 
 /* Lockless, as backup_chunks_copied(); for a single chunk. */
@@ -180,7 +167,7 @@ void backup_bio_chunks(struct backup_c *bc, struct bio *bio,
 bool backup_chunks_copied(struct backup_c *bc, unsigned long first,
 			  unsigned long last)
 {
-	if (find_next_zero_bit(bc->copied, last + 1, first) <= last)
+	if (find_next_zero_bit(bc->job->copied, last + 1, first) <= last)
 		return false;
 	/* Pairs with the unlock after backup_mark_copied_locked(). */
 	smp_rmb();
@@ -190,14 +177,14 @@ bool backup_chunks_copied(struct backup_c *bc, unsigned long first,
 unsigned long backup_next_uncopied(struct backup_c *bc, unsigned long chunk,
 				   unsigned long end)
 {
-	return find_next_zero_bit(bc->copied, end, chunk);
+	return find_next_zero_bit(bc->job->copied, end, chunk);
 }
 
 /*
  * Find the copy in flight that covers @chunk.  When there is none,
  * *@next_start is set to the first chunk of the next copy after @chunk
  * (ULONG_MAX if none), so callers can size a new copy without overlap.
- * Caller holds bc->lock.
+ * Caller holds bc->job->lock.
  */
 struct backup_copy *backup_inflight_find(struct backup_c *bc,
 					 unsigned long chunk,
@@ -221,7 +208,7 @@ struct backup_copy *backup_inflight_find(struct backup_c *bc,
 	return NULL;
 }
 
-/* Caller holds bc->lock and made sure the range overlaps no other copy. */
+/* Caller holds bc->job->lock and made sure the range overlaps no other copy. */
 void backup_inflight_insert(struct backup_c *bc, struct backup_copy *copy)
 {
 	struct rb_node **p = &bc->inflight.rb_node, *parent = NULL;
@@ -248,7 +235,7 @@ void backup_inflight_erase(struct backup_c *bc, struct backup_copy *copy)
  * End (exclusive) of the run of chunks from @chunk that a new copy may
  * take: not copied, not in flight (before @next_inflight), at most
  * @limit (exclusive) and at most one copy's worth of bytes.
- * Caller holds bc->lock.
+ * Caller holds bc->job->lock.
  */
 unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
 			     unsigned long limit, unsigned long next_inflight)
@@ -261,7 +248,7 @@ unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
 		max_chunks = 1;
 	if (end - chunk > max_chunks)
 		end = chunk + max_chunks;
-	return find_next_bit(bc->copied, end, chunk);
+	return find_next_bit(bc->job->copied, end, chunk);
 }
 
 /* Mark the chunks of one map byte: a clear bit means "not to copy". */
@@ -272,7 +259,7 @@ static void backup_apply_map_byte(struct backup_c *bc, unsigned long chunk,
 
 	for (i = 0; i < 8 && chunk + i < bc->nr_chunks; i++)
 		if (!(byte & (1 << i)))
-			__set_bit(chunk + i, bc->copied);
+			__set_bit(chunk + i, bc->job->copied);
 }
 
 /*
@@ -315,7 +302,7 @@ int backup_read_map(struct backup_c *bc, char **error)
 			backup_apply_map_byte(bc, (pos + i) * 8, data[i]);
 	}
 	__free_page(page);
-	bc->nr_unmapped = bitmap_weight(bc->copied, bc->nr_chunks);
-	bc->nr_copied = bc->nr_unmapped;
+	bc->job->nr_unmapped = bitmap_weight(bc->job->copied, bc->nr_chunks);
+	bc->job->nr_copied = bc->job->nr_unmapped;
 	return r;
 }

@@ -8,7 +8,7 @@
  * flight at once, bounded by BACKUP_MAX_COPIES and BACKUP_MAX_PAGES.
  *
  * Life of a copy:
- *   created under bc->lock and put in bc->inflight (writes now wait on it)
+ *   created under bc->job->lock and put in bc->inflight (writes now wait on it)
  *   -> pages and read bio allocated, read submitted (from map() without
  *      sleeping when memory is at hand, otherwise by the worker)
  *   -> copy_read_endio -> copy_write (copy_wq): a copy-before-write
@@ -37,7 +37,7 @@
  */
 static bool backup_may_wait(struct backup_c *bc)
 {
-	return backup_job_active(READ_ONCE(bc->state)) &&
+	return backup_job_active(READ_ONCE(bc->job->state)) &&
 	       !test_bit(BACKUP_DYING, &bc->flags);
 }
 
@@ -337,7 +337,7 @@ static bool copy_should_abort(struct backup_copy *copy)
 	struct backup_c *bc = copy->bc;
 
 	return !backup_may_wait(bc) ||
-	       (test_bit(BACKUP_SUSPENDED, &bc->flags) &&
+	       (test_bit(BACKUP_SUSPENDED, &bc->job->flags) &&
 		bio_list_empty(&copy->waiters));
 }
 
@@ -549,7 +549,7 @@ static void copy_submit_write(struct backup_copy *copy, unsigned int pos,
 
 static bool backup_can_write_zeroes(struct backup_c *bc)
 {
-	return !test_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags) &&
+	return !test_bit(BACKUP_NO_WRITE_ZEROES, &bc->job->flags) &&
 	       bdev_write_zeroes_sectors(bc->backup_bdev);
 }
 
@@ -574,11 +574,11 @@ static void copy_release_saved(struct backup_copy *copy)
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	copy->saved = true;
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_init(&copy->waiters);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	backup_resubmit(bc, &waiters);
 }
 
@@ -689,15 +689,15 @@ static void copy_report_error(struct backup_copy *copy, int err)
  * the range, send the walk's cursor back instead: the chunks in between
  * are looked at again too, and one skipped under the ignore policy may be
  * counted twice until the job completes (which counts them exactly).
- * Caller holds bc->lock.
+ * Caller holds bc->job->lock.
  */
 static void backup_walk_revisit_locked(struct backup_c *bc, unsigned long chunk,
 				       unsigned long end,
 				       struct backup_range **spare)
 {
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	if (!backup_revisit_add_locked(bc, chunk, end, spare))
-		bc->walk_cursor = min(bc->walk_cursor, chunk);
+		bc->job->walk_cursor = min(bc->job->walk_cursor, chunk);
 }
 
 static void backup_copy_revisit_locked(struct backup_copy *copy,
@@ -716,7 +716,7 @@ enum copy_error_action {
 /*
  * Apply the error policies to a failed copy, as QEMU's backup_error_action()
  * does for the walk.  @spare may record chunks the walk looks at again.
- * Caller holds bc->lock.
+ * Caller holds bc->job->lock.
  */
 static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 						       int err,
@@ -725,25 +725,25 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 	struct backup_c *bc = copy->bc;
 	enum backup_error_policy policy;
 
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	/*
 	 * Find which chunks are bad before a policy judges them: the walk
 	 * copies them one by one.  Without memory to note that, the policy
 	 * judges the whole copy.
 	 */
 	if (copy->for_walk && copy->nr_chunks > 1 &&
-	    backup_job_active(bc->state) &&
+	    backup_job_active(bc->job->state) &&
 	    backup_revisit_add_locked(bc, copy->chunk,
 				      copy->chunk + copy->nr_chunks, spare))
 		return COPY_ERROR_RETRY;
 	if (copy->read_failed)
-		bc->source_errors++;
+		bc->job->source_errors++;
 	else
-		bc->target_errors++;
-	if (!backup_job_active(bc->state))
+		bc->job->target_errors++;
+	if (!backup_job_active(bc->job->state))
 		return COPY_ERROR_RELEASE;
-	bc->last_error = err;
-	bc->last_error_chunk = copy->chunk;
+	bc->job->last_error = err;
+	bc->job->last_error_chunk = copy->chunk;
 
 	if (!copy->for_walk) {
 		if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
@@ -760,7 +760,7 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 		policy = err == -ENOSPC ? BACKUP_ERROR_STOP : BACKUP_ERROR_REPORT;
 	switch (policy) {
 	case BACKUP_ERROR_IGNORE:
-		bc->skipped_chunks += copy->nr_chunks;
+		bc->job->skipped_chunks += copy->nr_chunks;
 		break;
 	case BACKUP_ERROR_STOP:
 		backup_copy_revisit_locked(copy, spare);
@@ -786,12 +786,12 @@ static void copy_finish(struct backup_copy *copy)
 	bool kick;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	if (!err) {
 		backup_mark_copied_locked(bc, copy->chunk, copy->nr_chunks);
-		bc->zero_chunks += copy->nr_zero;
+		bc->job->zero_chunks += copy->nr_zero;
 		if (!copy->for_walk)
-			bc->cbw_chunks += copy->nr_chunks;
+			bc->job->cbw_chunks += copy->nr_chunks;
 	} else {
 		action = backup_copy_error_locked(copy, err, &spare);
 	}
@@ -799,7 +799,7 @@ static void copy_finish(struct backup_copy *copy)
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_merge(&readers, &copy->view_waiters);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
 	if (err) {
@@ -840,13 +840,13 @@ static void copy_abort(struct backup_copy *copy)
 	struct backup_range *spare = copy->for_walk ? backup_range_alloc() : NULL;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	backup_inflight_erase(bc, copy);
 	if (copy->for_walk)
 		backup_copy_revisit_locked(copy, &spare);
 	bio_list_merge(&waiters, &copy->waiters);
 	bio_list_merge(&readers, &copy->view_waiters);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
 	trace_dm_backup_copy_abort(bc->dev, copy->chunk, copy->nr_chunks);
@@ -871,12 +871,12 @@ static void hold_finish_work(struct work_struct *ws)
 	struct backup_range *spare = backup_range_alloc();
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	backup_inflight_erase(bc, hold);
 	backup_copy_revisit_locked(hold, &spare);
 	bio_list_merge(&waiters, &hold->waiters);
 	bio_list_merge(&readers, &hold->view_waiters);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
 	backup_copy_free(hold);
@@ -901,7 +901,7 @@ static void copy_finish_work(struct work_struct *ws)
 		 * The device advertised WRITE_ZEROES but failed it: write
 		 * zero chunks as data from now on, starting with these.
 		 */
-		set_bit(BACKUP_NO_WRITE_ZEROES, &copy->bc->flags);
+		set_bit(BACKUP_NO_WRITE_ZEROES, &copy->bc->job->flags);
 		copy->retry_data_write = false;
 		copy_write(copy);
 		return;
@@ -931,7 +931,7 @@ static void backup_arm_stall_watchdog_locked(struct backup_c *bc)
 {
 	unsigned int ms = READ_ONCE(bc->cbw_timeout);
 
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	/* Already armed: it fires at the earliest deadline or before. */
 	if (ms && !test_bit(BACKUP_DYING, &bc->flags))
 		queue_delayed_work(bc->copy_wq, &bc->stall_work,
@@ -947,7 +947,7 @@ void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
 {
 	unsigned long arrival = backup_bio_arrival(bio);
 
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	if (bio_list_empty(list) || time_before(arrival, *since))
 		*since = arrival;
 	bio_list_add(list, bio);
@@ -961,7 +961,7 @@ void backup_stall_watchdog_rearm(struct backup_c *bc)
 		mod_delayed_work(bc->copy_wq, &bc->stall_work, 0);
 }
 
-/* What the watchdog found, collected under bc->lock. */
+/* What the watchdog found, collected under bc->job->lock. */
 struct backup_stall {
 	unsigned long timeout;		/* jiffies */
 	unsigned long now;
@@ -1019,7 +1019,7 @@ static void backup_stall_check_locked(struct backup_c *bc,
 {
 	unsigned long deadline = *since + st->timeout;
 
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	if (bio_list_empty(list))
 		return;
 	if (time_before(st->now, deadline)) {
@@ -1039,7 +1039,7 @@ static void backup_stall_scan_locked(struct backup_c *bc,
 	struct backup_copy *copy;
 	struct rb_node *n;
 
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
 		copy = rb_entry(n, struct backup_copy, node);
 		if (!copy->hold)
@@ -1072,15 +1072,15 @@ static void backup_stall_work(struct work_struct *ws)
 
 	if (!ms)
 		return;
-	spin_lock(&bc->lock);
-	if (!backup_job_active(bc->state)) {
-		spin_unlock(&bc->lock);
+	spin_lock(&bc->job->lock);
+	if (!backup_job_active(bc->job->state)) {
+		spin_unlock(&bc->job->lock);
 		return;
 	}
 	backup_stall_scan_locked(bc, &st);
 	if (st.expired) {
-		bc->last_error = -ETIMEDOUT;
-		bc->last_error_chunk = st.chunk;
+		bc->job->last_error = -ETIMEDOUT;
+		bc->job->last_error_chunk = st.chunk;
 		broke = bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP;
 		if (broke)
 			backup_set_state_locked(bc, BACKUP_FAILED);
@@ -1088,7 +1088,7 @@ static void backup_stall_work(struct work_struct *ws)
 	if (!broke && st.have_next && !test_bit(BACKUP_DYING, &bc->flags))
 		queue_delayed_work(bc->copy_wq, &bc->stall_work,
 				   st.next - st.now);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 
 	if (!st.expired)
 		return;
@@ -1115,7 +1115,7 @@ static void backup_end_work(struct work_struct *ws)
 	struct backup_copy *copy;
 	struct rb_node *n;
 
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
 		copy = rb_entry(n, struct backup_copy, node);
 		if (copy->hold)
@@ -1125,17 +1125,17 @@ static void backup_end_work(struct work_struct *ws)
 	}
 	bio_list_merge(&bios, &bc->deferred_bios);
 	bio_list_init(&bc->deferred_bios);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 
 	/* The worker may sleep for the buffer of a copy that is moot now. */
 	wake_up_all(&bc->copy_done_wait);
 	backup_resubmit(bc, &bios);
 }
 
-/* Caller holds bc->lock and has just ended the job. */
+/* Caller holds bc->job->lock and has just ended the job. */
 void backup_job_ended_locked(struct backup_c *bc)
 {
-	lockdep_assert_held(&bc->lock);
+	lockdep_assert_held(&bc->job->lock);
 	queue_work(bc->copy_wq, &bc->end_work);
 }
 
@@ -1148,11 +1148,11 @@ void backup_copy_engine_init(struct backup_c *bc)
 /*-------------------------------------------------------------------------*/
 /* Copy-before-write */
 
-/* Caller holds bc->lock; @chunk is neither copied nor in flight. */
+/* Caller holds bc->job->lock; @chunk is neither copied nor in flight. */
 void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 			     unsigned long end, bool for_walk)
 {
-	lockdep_assert_held(&copy->bc->lock);
+	lockdep_assert_held(&copy->bc->job->lock);
 	copy->chunk = chunk;
 	copy->nr_chunks = end - chunk;
 	copy->for_walk = for_walk;
@@ -1180,9 +1180,9 @@ static void backup_start_new_copies(struct backup_c *bc, struct list_head *new)
 		list_del_init(&copy->list);
 		if (backup_copy_start_nowait(copy))
 			continue;
-		spin_lock(&bc->lock);
+		spin_lock(&bc->job->lock);
 		list_add_tail(&copy->list, &bc->pending_copies);
-		spin_unlock(&bc->lock);
+		spin_unlock(&bc->job->lock);
 		deferred = true;
 	}
 	if (deferred)
@@ -1214,9 +1214,9 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 	if (backup_chunks_copied(bc, first, last))
 		return true;
 
-	spin_lock(&bc->lock);
-	if (!backup_job_active(bc->state)) {
-		spin_unlock(&bc->lock);
+	spin_lock(&bc->job->lock);
+	if (!backup_job_active(bc->job->state)) {
+		spin_unlock(&bc->job->lock);
 		return true;
 	}
 	trace_dm_backup_cow_enter(bc->dev, bio->bi_iter.bi_sector,
@@ -1266,7 +1266,7 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 	else if (chunk <= last)
 		backup_park_write_locked(bc, &bc->deferred_bios,
 					 &bc->deferred_since, bio);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 
 	backup_start_new_copies(bc, &new_copies);
 	if (!blocker && chunk <= last) {

@@ -6,13 +6,14 @@
  * table is reloaded, the new instance is constructed while the old one is
  * live, and resumed after the old one was suspended (and drained) but
  * before it is destroyed.  If both name the same origin and backup device,
- * the new instance takes the job over at preresume, as dm-snapshot hands
- * its exceptions over: the copied bitmap, the counters, the state and the
- * walk position move, so nothing is copied twice and the point in time
- * stays the first resume of the first table.  Options that may change
- * (speed, error policies) come from the new table.  In a table with
- * several backup targets, each job goes to the new target on its origin
- * and backup device, wherever that target is in the table.
+ * the new instance's constructor takes a reference to the old one's job
+ * (struct backup_job: the copied bitmap, the counters, the state, the walk
+ * position), and at preresume it becomes the instance that acts on it:
+ * nothing moves, nothing is copied twice, and the point in time stays the
+ * first resume of the first table.  Options that may change (speed, error
+ * policies) come from the new table.  In a table with several backup
+ * targets, each job goes to the new target on its origin and backup
+ * device, wherever that target is in the table.
  *
  * The registry also keeps two devices from writing one backup device.
  *
@@ -74,6 +75,11 @@ static int backup_check_reload(struct backup_c *bc, struct backup_c *old,
 	return 0;
 }
 
+/*
+ * Register @bc with its dm device.  A table reloaded over a live job on the
+ * same origin and backup device takes a reference to that job: @bc->job is
+ * then set, else the caller creates a new one.
+ */
 int backup_register_job(struct backup_c *bc, char **error)
 {
 	struct backup_c *other;
@@ -100,6 +106,7 @@ int backup_register_job(struct backup_c *bc, char **error)
 		r = backup_check_reload(bc, other, error);
 		if (r)
 			goto out;
+		bc->job = backup_job_get(other->job);
 	}
 	list_add(&bc->jobs_entry, &backup_jobs);
 out:
@@ -114,71 +121,29 @@ void backup_unregister_job(struct backup_c *bc)
 	mutex_unlock(&backup_jobs_lock);
 }
 
-/* Move the job from @old, which is suspended and drained, to @bc. */
-static void backup_move_job(struct backup_c *bc, struct backup_c *old)
-{
-	spin_lock(&old->lock);
-	/* Two instances, one lock class: the registry lock orders them. */
-	spin_lock_nested(&bc->lock, SINGLE_DEPTH_NESTING);
-	/* An ended job may leave copies to a stalled backup device behind. */
-	WARN_ON_ONCE(backup_job_active(old->state) &&
-		     !RB_EMPTY_ROOT(&old->inflight));
-	backup_chunks_take(bc, old);
-	bc->nr_copied = old->nr_copied;
-	/*
-	 * The bitmap's unmapped chunks are those of the map the job started
-	 * with; the new constructor read the map device as it is now.
-	 */
-	bc->nr_unmapped = old->nr_unmapped;
-	bc->state = old->state;
-	bc->cbw_chunks = old->cbw_chunks;
-	bc->zero_chunks = old->zero_chunks;
-	bc->last_error = old->last_error;
-	bc->last_error_chunk = old->last_error_chunk;
-	bc->source_errors = old->source_errors;
-	bc->target_errors = old->target_errors;
-	bc->skipped_chunks = old->skipped_chunks;
-	bc->walk_cursor = old->walk_cursor;
-	if (test_bit(BACKUP_NO_WRITE_ZEROES, &old->flags))
-		set_bit(BACKUP_NO_WRITE_ZEROES, &bc->flags);
-	/*
-	 * A state change whose dm event the old worker has not raised (the
-	 * suspend cancelled it first): the new instance's worker raises it
-	 * when the new table resumes.
-	 */
-	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &old->flags))
-		set_bit(BACKUP_EVENT_PENDING, &bc->flags);
-	/* The old instance must not act on the job any more. */
-	old->nr_copied = 0;
-	old->nr_unmapped = 0;
-	old->state = BACKUP_CANCELLED;
-	spin_unlock(&bc->lock);
-	spin_unlock(&old->lock);
-}
-
 /*
- * Will a target of @table take @old's job over at its preresume?  A table
- * holds each backup device once, so at most one target matches.
+ * Does a target of @table hold @old's job?  A table holds each backup
+ * device once, so at most one target does.
  */
 static bool backup_table_takes(struct dm_table *table, struct backup_c *old)
 {
 	struct backup_c *bc;
-	char *error;
 
 	list_for_each_entry(bc, &backup_jobs, jobs_entry)
-		if (bc->ti->table == table && backup_same_devices(bc, old) &&
-		    !backup_check_reload(bc, old, &error))
+		if (bc->ti->table == table && bc->job == old->job)
 			return true;
 	return false;
 }
 
 /*
- * At preresume: take over the job of the table this one replaces that runs
- * on the same origin and backup device.  dm calls the preresume of each
- * target of the new table in turn, all constructed by then, so a table
- * with several backup targets hands over each job to its own target
- * whatever their order: a job of the replaced table ends here only if no
- * target of the new table is going to take it.
+ * At preresume: become the instance that acts on the job.  If the job was
+ * the replaced table's (the constructor took a reference to it), that
+ * table's instance, suspended and drained by now, stops acting on it and
+ * its views follow.  dm calls the preresume of each target of the new
+ * table in turn, all constructed by then, so a table with several backup
+ * targets hands over each job to its own target whatever their order: a
+ * job of the replaced table ends here only if no target of the new table
+ * holds it.
  */
 void backup_take_over(struct backup_c *bc)
 {
@@ -187,18 +152,18 @@ void backup_take_over(struct backup_c *bc)
 	mutex_lock(&backup_jobs_lock);
 	if (!bc->live) {
 		old = backup_live_job(bc);
-		if (old && !backup_check_reload(bc, old, &bc->ti->error)) {
-			/* Views pause while the job moves, then follow it. */
-			backup_views_switch(old, bc, backup_move_job);
-			old->live = false;
+		if (old && old->job == bc->job) {
+			/* Views pause while the job changes hands, then follow. */
+			backup_views_switch(old, bc);
+			WRITE_ONCE(old->live, false);
 			DMINFO("%s: reloaded table took over the running job",
 			       dm_device_name(bc->md));
 		}
 		list_for_each_entry(old, &backup_jobs, jobs_entry)
 			if (old->md == bc->md && old->ti->table != bc->ti->table &&
 			    old->live && !backup_table_takes(bc->ti->table, old))
-				old->live = false;
-		bc->live = true;
+				WRITE_ONCE(old->live, false);
+		WRITE_ONCE(bc->live, true);
 	}
 	mutex_unlock(&backup_jobs_lock);
 }

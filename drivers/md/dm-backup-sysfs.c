@@ -93,18 +93,18 @@ static ssize_t speed_store(struct backup_c *bc, const char *buf, size_t len)
 
 static ssize_t state_show(struct backup_c *bc, char *buf)
 {
-	return sysfs_emit(buf, "%s\n", backup_state_name(READ_ONCE(bc->state)));
+	return sysfs_emit(buf, "%s\n", backup_state_name(READ_ONCE(bc->job->state)));
 }
 
 static ssize_t progress_show(struct backup_c *bc, char *buf)
 {
 	unsigned long copied;
 
-	spin_lock(&bc->lock);
-	copied = bc->nr_copied;
-	spin_unlock(&bc->lock);
-	return sysfs_emit(buf, "%lu/%lu\n", copied - bc->nr_unmapped,
-			  bc->nr_chunks - bc->nr_unmapped);
+	spin_lock(&bc->job->lock);
+	copied = bc->job->nr_copied;
+	spin_unlock(&bc->job->lock);
+	return sysfs_emit(buf, "%lu/%lu\n", copied - bc->job->nr_unmapped,
+			  bc->nr_chunks - bc->job->nr_unmapped);
 }
 
 static ssize_t sync_mode_show(struct backup_c *bc, char *buf)

@@ -321,6 +321,20 @@ static int backup_count_chunks(struct backup_c *bc, char **error)
 	return 0;
 }
 
+/*
+ * A new job, for a table that does not take one over: every chunk to copy,
+ * or in top mode those the map marks.
+ */
+static int backup_new_job(struct backup_c *bc, char **error)
+{
+	bc->job = backup_job_create(bc->nr_chunks);
+	if (!bc->job) {
+		*error = "Cannot allocate the chunk bitmap";
+		return -ENOMEM;
+	}
+	return bc->map ? backup_read_map(bc, error) : 0;
+}
+
 static int backup_alloc_job(struct backup_c *bc, char **error)
 {
 	int r;
@@ -328,16 +342,15 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 	r = backup_count_chunks(bc, error);
 	if (r)
 		return r;
-	r = backup_chunks_alloc(bc);
-	if (r) {
-		*error = "Cannot allocate the chunk bitmap";
-		return r;
-	}
-	if (bc->map) {
-		r = backup_read_map(bc, error);
-		if (r)
-			return r;
+	if (bc->map)
 		bc->map_dev = bc->map->bdev->bd_dev;
+	/* A reload takes the running job (and its map's bits) over. */
+	r = backup_register_job(bc, error);
+	if (!r && !bc->job)
+		r = backup_new_job(bc, error);
+	if (r)
+		return r;
+	if (bc->map) {
 		dm_put_device(bc->ti, bc->map);
 		bc->map = NULL;
 	}
@@ -398,7 +411,7 @@ static void backup_free(struct backup_c *bc)
 	if (bc->wq)
 		destroy_workqueue(bc->wq);
 	backup_copy_pools_exit(bc);
-	backup_chunks_free(bc);
+	backup_job_put(bc->job);
 	backup_release_copy_devices(bc);
 	kfree(bc);
 }
@@ -489,12 +502,9 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	INIT_LIST_HEAD(&bc->jobs_entry);
 	bc->chunk_sectors = BACKUP_DEFAULT_CHUNK_SECTORS;
 	bc->cbw_timeout = BACKUP_DEFAULT_CBW_TIMEOUT_MS;
-	bc->state = BACKUP_RUNNING;
-	spin_lock_init(&bc->lock);
 	bc->inflight = RB_ROOT;
 	bio_list_init(&bc->deferred_bios);
 	INIT_LIST_HEAD(&bc->pending_copies);
-	INIT_LIST_HEAD(&bc->revisit);
 	spin_lock_init(&bc->page_lock);
 	INIT_LIST_HEAD(&bc->page_cache);
 	atomic_set(&bc->nr_copies, 0);
@@ -517,8 +527,6 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		backup_hold_copy_devices(bc);
 		r = backup_alloc_job(bc, &ti->error);
 	}
-	if (!r)
-		r = backup_register_job(bc, &ti->error);
 	if (r) {
 		backup_put_devices(bc);
 		backup_free(bc);
@@ -541,7 +549,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 static bool backup_copies_drained(struct backup_c *bc)
 {
 	return atomic_read(&bc->nr_copies) == atomic_read(&bc->nr_holds) ||
-	       !backup_job_active(READ_ONCE(bc->state));
+	       !backup_job_active(READ_ONCE(bc->job->state));
 }
 
 /*
@@ -551,13 +559,13 @@ static bool backup_copies_drained(struct backup_c *bc)
  */
 static void backup_fail_stalled_drain(struct backup_c *bc)
 {
-	spin_lock(&bc->lock);
-	if (backup_job_active(bc->state)) {
-		bc->last_error = -ETIMEDOUT;
-		bc->last_error_chunk = bc->nr_chunks;
+	spin_lock(&bc->job->lock);
+	if (backup_job_active(bc->job->state)) {
+		bc->job->last_error = -ETIMEDOUT;
+		bc->job->last_error_chunk = bc->nr_chunks;
 		backup_set_state_locked(bc, BACKUP_FAILED);
 	}
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	DMERR("%s: copies in flight %u ms after suspend: backup broken (backup device stalled)",
 	      bc->name, READ_ONCE(bc->cbw_timeout));
 }
@@ -596,11 +604,12 @@ static void backup_drain(struct backup_c *bc)
  */
 static void backup_report_abandoned(struct backup_c *bc)
 {
-	enum backup_state state = READ_ONCE(bc->state);
+	enum backup_state state = READ_ONCE(bc->job->state);
 	char name[DM_NAME_LEN];
 
-	if (!test_bit(BACKUP_RESUMED, &bc->flags) || !backup_job_active(state) ||
-	    bc->sync_mode == BACKUP_SYNC_NONE)
+	/* A replaced instance left the job to its successor. */
+	if (!READ_ONCE(bc->live) || !test_bit(BACKUP_RESUMED, &bc->flags) ||
+	    !backup_job_active(state) || bc->sync_mode == BACKUP_SYNC_NONE)
 		return;
 	/* The admin knows the device by its name, gone once it is removed. */
 	if (dm_copy_name_and_uuid(bc->md, name, NULL))
@@ -608,7 +617,7 @@ static void backup_report_abandoned(struct backup_c *bc)
 	DMWARN("%s%s%s%s: job abandoned while %s at %lu/%lu chunks: table gone, backup incomplete",
 	       dm_device_name(bc->md), name[0] ? " (" : "", name, name[0] ? ")" : "",
 	       backup_state_name(state),
-	       bc->nr_copied - bc->nr_unmapped, bc->nr_chunks - bc->nr_unmapped);
+	       bc->job->nr_copied - bc->job->nr_unmapped, bc->nr_chunks - bc->job->nr_unmapped);
 }
 
 /*
@@ -624,7 +633,7 @@ static void backup_dtr(struct dm_target *ti)
 	/* No view attaches to the job from now on... */
 	backup_unregister_job(bc);
 	/* ...and those attached fail from now on (unless a reload took it). */
-	backup_views_switch(bc, NULL, NULL);
+	backup_views_switch(bc, NULL);
 	backup_sysfs_detach(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 	set_bit(BACKUP_DYING, &bc->flags);
@@ -665,7 +674,7 @@ static int backup_map(struct dm_target *ti, struct bio *bio)
 	struct backup_c *bc = ti->private;
 
 	if (backup_bio_changes_data(bio) &&
-	    backup_job_active(READ_ONCE(bc->state))) {
+	    backup_job_active(READ_ONCE(bc->job->state))) {
 		backup_bio_arrived(bio);
 		if (!backup_cow_bio(bc, bio, NULL))
 			return DM_MAPIO_SUBMITTED;
@@ -779,17 +788,17 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		spin_lock(&bc->lock);
+		spin_lock(&bc->job->lock);
 		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu %lu %lu %lu %llu", mode,
-		       backup_state_name(bc->state),
-		       bc->nr_copied - bc->nr_unmapped,
-		       bc->nr_chunks - bc->nr_unmapped,
+		       backup_state_name(bc->job->state),
+		       bc->job->nr_copied - bc->job->nr_unmapped,
+		       bc->nr_chunks - bc->job->nr_unmapped,
 		       (unsigned long long)bc->chunk_sectors,
-		       bc->cbw_chunks, bc->zero_chunks, bc->last_error,
-		       bc->last_error_chunk, bc->source_errors,
-		       bc->target_errors, bc->skipped_chunks,
+		       bc->job->cbw_chunks, bc->job->zero_chunks, bc->job->last_error,
+		       bc->job->last_error_chunk, bc->job->source_errors,
+		       bc->job->target_errors, bc->job->skipped_chunks,
 		       READ_ONCE(bc->speed));
-		spin_unlock(&bc->lock);
+		spin_unlock(&bc->job->lock);
 		break;
 	case STATUSTYPE_TABLE:
 		backup_emit_table(bc, result, maxlen);

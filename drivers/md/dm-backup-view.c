@@ -104,9 +104,9 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 	int r;
 
 	for (;;) {
-		spin_lock(&bc->lock);
-		if (!backup_job_active(bc->state) &&
-		    bc->state != BACKUP_COMPLETED) {
+		spin_lock(&bc->job->lock);
+		if (!backup_job_active(bc->job->state) &&
+		    bc->job->state != BACKUP_COMPLETED) {
 			/* The point-in-time image is gone. */
 			r = DM_MAPIO_KILL;
 		} else if (backup_chunk_copied(bc, chunk)) {
@@ -117,7 +117,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			copy = backup_inflight_find(bc, chunk, &next);
 			bio_list_add(&copy->view_waiters, bio);
 			r = DM_MAPIO_SUBMITTED;
-		} else if (bc->state == BACKUP_COMPLETED) {
+		} else if (bc->job->state == BACKUP_COMPLETED) {
 			/* Skipped: writes no longer keep it at the point in time. */
 			r = DM_MAPIO_KILL;
 		} else if (hold) {
@@ -130,7 +130,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;
 		} else {
-			spin_unlock(&bc->lock);
+			spin_unlock(&bc->job->lock);
 			hold = backup_copy_alloc(bc, may_sleep ? GFP_NOIO :
 						 GFP_NOWAIT | __GFP_NOWARN);
 			if (hold)
@@ -139,7 +139,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			return may_sleep ? DM_MAPIO_KILL :
 					   backup_view_retry_later(v, bio);
 		}
-		spin_unlock(&bc->lock);
+		spin_unlock(&bc->job->lock);
 		break;
 	}
 	if (hold)
@@ -278,17 +278,12 @@ static void backup_views_hook(struct backup_c *from, struct backup_c *to)
 }
 
 /*
- * Move the views of job @from to @to (handover, with the job moved in
- * @move between the two steps), or detach them when @to is NULL.
+ * Move the views of instance @from to @to, which holds the same job
+ * (handover), or detach them when @to is NULL.
  */
-void backup_views_switch(struct backup_c *from, struct backup_c *to,
-			 void (*move)(struct backup_c *to, struct backup_c *from))
+void backup_views_switch(struct backup_c *from, struct backup_c *to)
 {
-	bool found = backup_views_unhook(from);
-
-	if (move)
-		move(to, from);
-	if (found)
+	if (backup_views_unhook(from))
 		backup_views_hook(from, to);
 }
 

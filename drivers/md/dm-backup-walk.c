@@ -77,7 +77,7 @@ static unsigned long backup_throttle_delay(struct backup_c *bc)
 
 /*
  * At low speeds a walk copy is no larger than a slice's quota.  Caller
- * holds bc->lock.
+ * holds bc->job->lock.
  */
 static unsigned long backup_walk_limit(struct backup_c *bc, unsigned long chunk)
 {
@@ -97,7 +97,7 @@ static unsigned long backup_walk_limit(struct backup_c *bc, unsigned long chunk)
 static bool backup_walk_may_copy(struct backup_c *bc)
 {
 	return bc->sync_mode != BACKUP_SYNC_NONE &&
-	       READ_ONCE(bc->state) == BACKUP_RUNNING &&
+	       READ_ONCE(bc->job->state) == BACKUP_RUNNING &&
 	       !test_bit(BACKUP_SUSPENDED, &bc->flags) &&
 	       !test_bit(BACKUP_DYING, &bc->flags);
 }
@@ -105,7 +105,7 @@ static bool backup_walk_may_copy(struct backup_c *bc)
 /*
  * The next chunk to look at again that is neither copied nor in flight
  * (a copy in flight covers its chunks: if it fails, it sends the walk
- * back to them), or bc->nr_chunks.  Caller holds bc->lock.
+ * back to them), or bc->nr_chunks.  Caller holds bc->job->lock.
  */
 static unsigned long backup_walk_next_revisit_locked(struct backup_c *bc)
 {
@@ -133,15 +133,15 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 
 	if (!copy)
 		return false;	/* a copy that ends kicks the worker */
-	spin_lock(&bc->lock);
-	if (bc->state != BACKUP_RUNNING)
+	spin_lock(&bc->job->lock);
+	if (bc->job->state != BACKUP_RUNNING)
 		goto none;
 	chunk = backup_walk_next_revisit_locked(bc);
 	if (chunk < bc->nr_chunks) {
 		backup_copy_init_locked(copy, chunk, chunk + 1, true);
 		goto issue;
 	}
-	chunk = bc->walk_cursor;
+	chunk = bc->job->walk_cursor;
 	while ((chunk = backup_next_uncopied(bc, chunk, bc->nr_chunks)) <
 	       bc->nr_chunks) {
 		other = backup_inflight_find(bc, chunk, &next);
@@ -149,22 +149,22 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 			break;
 		chunk = other->chunk + other->nr_chunks;
 	}
-	bc->walk_cursor = chunk;
+	bc->job->walk_cursor = chunk;
 	if (chunk >= bc->nr_chunks)
 		goto none;
 	backup_copy_init_locked(copy, chunk,
 				backup_run_end(bc, chunk,
 					       backup_walk_limit(bc, chunk), next),
 				true);
-	bc->walk_cursor = chunk + copy->nr_chunks;
+	bc->job->walk_cursor = chunk + copy->nr_chunks;
 issue:
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	trace_dm_backup_walk_copy(bc->dev, copy->chunk, copy->nr_chunks);
 	backup_copy_start_wait(copy);
 	return true;
 
 none:
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	backup_copy_free(copy);
 	return false;
 }
@@ -199,9 +199,9 @@ static void backup_requeue_deferred(struct backup_c *bc, struct bio_list *bios)
 	struct bio_list newer;
 	struct bio *bio;
 
-	spin_lock(&bc->lock);
-	if (!backup_job_active(bc->state)) {
-		spin_unlock(&bc->lock);
+	spin_lock(&bc->job->lock);
+	if (!backup_job_active(bc->job->state)) {
+		spin_unlock(&bc->job->lock);
 		backup_resubmit(bc, bios);
 		return;
 	}
@@ -211,7 +211,7 @@ static void backup_requeue_deferred(struct backup_c *bc, struct bio_list *bios)
 	while ((bio = bio_list_pop(bios)))
 		backup_park_write_locked(bc, &bc->deferred_bios,
 					 &bc->deferred_since, bio);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 }
 
 static void backup_process_deferred_bios(struct backup_c *bc)
@@ -220,10 +220,10 @@ static void backup_process_deferred_bios(struct backup_c *bc)
 	struct backup_copy *spare = NULL;
 	struct bio *bio;
 
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	bio_list_merge(&bios, &bc->deferred_bios);
 	bio_list_init(&bc->deferred_bios);
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 
 	while ((bio = bio_list_pop(&bios))) {
 		if (!spare)
@@ -250,12 +250,12 @@ static void backup_start_pending_copies(struct backup_c *bc)
 	struct backup_copy *copy;
 
 	for (;;) {
-		spin_lock(&bc->lock);
+		spin_lock(&bc->job->lock);
 		copy = list_first_entry_or_null(&bc->pending_copies,
 						struct backup_copy, list);
 		if (copy)
 			list_del_init(&copy->list);
-		spin_unlock(&bc->lock);
+		spin_unlock(&bc->job->lock);
 		if (!copy)
 			return;
 		backup_copy_start_wait(copy);
@@ -304,7 +304,7 @@ static void backup_flush_done_work(struct work_struct *ws)
 	int r = blk_status_to_errno(bc->flush_status);
 	bool report = false;
 
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	clear_bit(BACKUP_FLUSHING, &bc->flags);
 	if (test_bit(BACKUP_DYING, &bc->flags) ||
 	    !backup_job_done_locked(bc)) {
@@ -313,8 +313,8 @@ static void backup_flush_done_work(struct work_struct *ws)
 		backup_kick(bc);
 	} else {
 		if (r) {
-			bc->last_error = r;
-			bc->last_error_chunk = bc->nr_chunks;
+			bc->job->last_error = r;
+			bc->job->last_error_chunk = bc->nr_chunks;
 			report = true;
 		}
 		/*
@@ -322,10 +322,10 @@ static void backup_flush_done_work(struct work_struct *ws)
 		 * ignore policy: count them exactly, once each.
 		 */
 		if (!r)
-			bc->skipped_chunks = bc->nr_chunks - bc->nr_copied;
+			bc->job->skipped_chunks = bc->nr_chunks - bc->job->nr_copied;
 		backup_set_state_locked(bc, r ? BACKUP_FAILED : BACKUP_COMPLETED);
 	}
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	if (report)
 		DMERR("%s: flushing the backup device failed: error %d",
 		      bc->name, r);
@@ -337,13 +337,13 @@ static void backup_complete_job(struct backup_c *bc)
 {
 	bool start = false;
 
-	spin_lock(&bc->lock);
+	spin_lock(&bc->job->lock);
 	if (backup_job_done_locked(bc) &&
 	    !test_and_set_bit(BACKUP_FLUSHING, &bc->flags)) {
 		bc->flush_copies_started = bc->copies_started;
 		start = true;
 	}
-	spin_unlock(&bc->lock);
+	spin_unlock(&bc->job->lock);
 	if (!start)
 		return;
 	kref_get(&bc->ref);	/* put by backup_flush_done_work() */
@@ -368,8 +368,8 @@ static void backup_do_worker(struct work_struct *ws)
 	backup_start_pending_copies(bc);
 	backup_walk(bc);
 	backup_complete_job(bc);
-	if (!backup_job_active(READ_ONCE(bc->state)))
+	if (!backup_job_active(READ_ONCE(bc->job->state)))
 		backup_drain_page_cache(bc);
-	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &bc->flags))
+	if (test_and_clear_bit(BACKUP_EVENT_PENDING, &bc->job->flags))
 		dm_table_event(bc->ti->table);
 }

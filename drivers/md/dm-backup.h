@@ -100,12 +100,72 @@ enum backup_state {
 	BACKUP_CANCELLED,
 };
 
+/* Bits of backup_job->flags. */
+enum backup_job_flag {
+	BACKUP_EVENT_PENDING,	/* a state changed: the worker raises a dm event */
+	BACKUP_NO_WRITE_ZEROES,	/* the backup device failed a WRITE_ZEROES once */
+};
+
+/*
+ * A backup job: its point in time and how far it got.  The table instance
+ * that starts it creates it; a reloaded table on the same origin and
+ * backup device takes a reference to it in its constructor (handover), so
+ * a reload moves nothing and a table that is loaded but never resumed
+ * leaves the job as it was.  Only the live instance (backup_c->live) acts
+ * on the job; the others hold it.  Persistence plugs in below this.
+ */
+struct backup_job {
+	/* One per backup_c holding the job: the live one, a reloaded one. */
+	struct kref ref;
+	unsigned long nr_chunks;
+	/*
+	 * Protects everything below but @flags, and the in-flight state of
+	 * every instance holding the job (backup_c->inflight, its copies'
+	 * waiters, deferred_bios, pending_copies, copies_started): one lock,
+	 * so a handover needs no lock order between two instances.  Taken
+	 * from process context only (map, workers, message), never from bio
+	 * completion (which queues work on copy_wq): a plain spin_lock.
+	 */
+	spinlock_t lock;
+	/*
+	 * One bit per chunk, set once the chunk's copy has reached the backup
+	 * device, never cleared.  map() tests it without the lock: a set bit
+	 * means the chunk is safe to overwrite.
+	 */
+	unsigned long *copied;
+	unsigned long nr_copied;
+	/*
+	 * In top mode the chunks the map leaves out start with their bit set
+	 * (nothing to copy, no copy-before-write); progress leaves them out.
+	 */
+	unsigned long nr_unmapped;
+	/*
+	 * Next chunk the walk looks at: a copy that fails under the stop
+	 * policy (or fail_write) puts its chunks on @revisit.
+	 */
+	unsigned long walk_cursor;
+	/*
+	 * Ranges of chunks behind @walk_cursor that the walk looks at again,
+	 * one chunk at a time, before it goes on at the cursor: struct
+	 * backup_range, disjoint (dm-backup-chunks.c).
+	 */
+	struct list_head revisit;
+	enum backup_state state;
+	/* Counters for the status line. */
+	unsigned long cbw_chunks;	/* chunks copied because a write came */
+	unsigned long zero_chunks;	/* chunks written as WRITE_ZEROES */
+	int last_error;			/* errno of the last failed copy */
+	unsigned long last_error_chunk;
+	unsigned long source_errors;	/* failed copies, by side */
+	unsigned long target_errors;
+	unsigned long skipped_chunks;	/* left uncopied by on_*_error ignore */
+	unsigned long flags;		/* enum backup_job_flag, atomic bitops */
+};
+
 /* Bits of backup_c->flags. */
 enum backup_flag {
 	BACKUP_SUSPENDED,	/* between presuspend and resume: no new walk copies */
 	BACKUP_DYING,		/* in the destructor: the worker must not be queued */
-	BACKUP_EVENT_PENDING,	/* a state changed: the worker raises a dm event */
-	BACKUP_NO_WRITE_ZEROES,	/* the backup device failed a WRITE_ZEROES once */
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
 	BACKUP_FLUSHING,	/* the completion flush is in flight */
@@ -131,7 +191,11 @@ struct backup_c {
 	struct dm_target *ti;
 	struct mapped_device *md;
 	struct list_head jobs_entry;	/* on backup_jobs, dm-backup-handover.c */
-	bool live;			/* owns the device's job; under backup_jobs_lock */
+	/*
+	 * Acts on the job (the device's live table, resumed once): written
+	 * under backup_jobs_lock, read with READ_ONCE() by the worker.
+	 */
+	bool live;
 	struct dm_dev *origin;
 	struct dm_dev *backup;
 	/*
@@ -168,37 +232,19 @@ struct backup_c {
 	/* Longest wait of a write for its copy in ms, 0 = no limit. */
 	unsigned int cbw_timeout;
 
-	/*
-	 * Protects the writers of @copied and @nr_copied, the @inflight tree
-	 * and the waiters queued on its copies, @deferred_bios,
-	 * @pending_copies, @state and the error fields.  Taken from process
-	 * context only (map, workers, message), never from bio completion
-	 * (which queues work on @copy_wq): a plain spin_lock.
-	 */
-	spinlock_t lock;
-
-	/*
-	 * One bit per chunk, set once the chunk's copy has reached the backup
-	 * device, never cleared.  map() tests it without the lock: a set bit
-	 * means the chunk is safe to overwrite.
-	 */
-	unsigned long *copied;
-	unsigned long nr_copied;
-	/*
-	 * In top mode the chunks the map leaves out start with their bit set
-	 * (nothing to copy, no copy-before-write); progress leaves them out.
-	 */
-	unsigned long nr_unmapped;
+	/* The job, shared with a reloaded instance: see struct backup_job. */
+	struct backup_job *job;
 
 	/*
 	 * Copies in flight, keyed by chunk range (ranges never overlap).  A
 	 * write to a chunk under one waits on that copy's waiter list.
+	 * Under job->lock, as the rest of the in-flight state below.
 	 */
 	struct rb_root inflight;
 
 	/* Writes whose copy map() could not allocate; the worker retries. */
 	struct bio_list deferred_bios;
-	/* Arrival of the oldest of @deferred_bios (jiffies), under @lock. */
+	/* Arrival of the oldest of @deferred_bios (jiffies). */
 	unsigned long deferred_since;
 
 	/*
@@ -207,42 +253,21 @@ struct backup_c {
 	 */
 	struct list_head pending_copies;
 
-	enum backup_state state;
 	unsigned long flags;
 
-	/* Counters for the status line, under @lock. */
-	unsigned long cbw_chunks;	/* chunks copied because a write came */
-	unsigned long zero_chunks;	/* chunks written as WRITE_ZEROES */
-	int last_error;			/* errno of the last failed copy */
-	unsigned long last_error_chunk;
-	unsigned long source_errors;	/* failed copies, by side */
-	unsigned long target_errors;
-	unsigned long skipped_chunks;	/* left uncopied by on_*_error ignore */
 	/*
-	 * Copies and view holds created so far, under @lock: the job's
-	 * completion looks whether one started during its flush.
+	 * Copies and view holds created so far: the job's completion looks
+	 * whether one started during its flush.
 	 */
 	unsigned long copies_started;
 	/*
 	 * The completion flush (dm-backup-walk.c), on @copy_wq: the value of
-	 * @copies_started when it was sent, under @lock, and its result.
+	 * @copies_started when it was sent, under job->lock, and its result.
 	 */
 	unsigned long flush_copies_started;
 	blk_status_t flush_status;
 	struct work_struct flush_submit_work;
 	struct work_struct flush_done_work;
-
-	/*
-	 * Next chunk the walk looks at, under @lock: a copy that fails under
-	 * the stop policy (or fail_write) moves it back to retry the chunk.
-	 */
-	unsigned long walk_cursor;
-	/*
-	 * Ranges of chunks behind @walk_cursor that the walk looks at again,
-	 * one chunk at a time, before it goes on at the cursor: struct
-	 * backup_range, disjoint, under @lock (dm-backup-chunks.c).
-	 */
-	struct list_head revisit;
 
 	/* Copies alive and buffer pages held; see BACKUP_MAX_*. */
 	atomic_t nr_copies;
@@ -363,9 +388,8 @@ static inline void backup_throttle_account(struct backup_c *bc,
 }
 
 /* dm-backup-chunks.c: chunk geometry, copied bitmap, in-flight ranges */
-int backup_chunks_alloc(struct backup_c *bc);
-void backup_chunks_free(struct backup_c *bc);
-void backup_chunks_take(struct backup_c *bc, struct backup_c *old);
+unsigned long *backup_bitmap_alloc(unsigned long nr_chunks);
+void backup_job_chunks_free(struct backup_job *job);
 void backup_mark_copied_locked(struct backup_c *bc, unsigned long chunk,
 			       unsigned int nr);
 bool backup_chunk_copied(struct backup_c *bc, unsigned long chunk);
@@ -417,7 +441,10 @@ void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
 void backup_stall_watchdog_rearm(struct backup_c *bc);
 void backup_job_ended_locked(struct backup_c *bc);
 
-/* dm-backup-job.c: the job's state machine */
+/* dm-backup-job.c: the job object and its state machine */
+struct backup_job *backup_job_create(unsigned long nr_chunks);
+struct backup_job *backup_job_get(struct backup_job *job);
+void backup_job_put(struct backup_job *job);
 const char *backup_state_name(enum backup_state state);
 const char *backup_sync_mode_name(enum backup_sync_mode mode);
 void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
@@ -436,8 +463,7 @@ void backup_hold_release(struct backup_copy *hold);
 
 /* dm-backup-view.c: the backup-view target */
 void backup_view_resubmit(struct bio_list *bios);
-void backup_views_switch(struct backup_c *from, struct backup_c *to,
-			 void (*move)(struct backup_c *to, struct backup_c *from));
+void backup_views_switch(struct backup_c *from, struct backup_c *to);
 int backup_view_register(void);
 void backup_view_unregister(void);
 
