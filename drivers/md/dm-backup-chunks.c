@@ -4,7 +4,8 @@
  * the tree of copies in flight.
  *
  * A chunk is in exactly one of three states: copied (its bit is set),
- * in flight (a copy in bc->inflight covers it) or neither.  A write may
+ * in flight (a cell in bc->inflight covers it: a copy, or a view's hold)
+ * or neither.  A write may
  * reach the origin only once every chunk it touches is copied; this file
  * answers which of the three states a chunk is in.
  *
@@ -181,12 +182,12 @@ unsigned long backup_next_uncopied(struct backup_c *bc, unsigned long chunk,
 }
 
 /*
- * Find the copy in flight that covers @chunk.  When there is none,
- * *@next_start is set to the first chunk of the next copy after @chunk
- * (ULONG_MAX if none), so callers can size a new copy without overlap.
- * Caller holds bc->job->lock.
+ * Find the cell in flight (a copy or a view's hold) that covers @chunk.
+ * When there is none, *@next_start is set to the first chunk of the next
+ * cell after @chunk (ULONG_MAX if none), so callers can size a new copy
+ * without overlap.  Caller holds bc->job->lock.
  */
-struct backup_copy *backup_inflight_find(struct backup_c *bc,
+struct backup_cell *backup_inflight_find(struct backup_c *bc,
 					 unsigned long chunk,
 					 unsigned long *next_start)
 {
@@ -194,41 +195,55 @@ struct backup_copy *backup_inflight_find(struct backup_c *bc,
 
 	*next_start = ULONG_MAX;
 	while (n) {
-		struct backup_copy *copy = rb_entry(n, struct backup_copy, node);
+		struct backup_cell *cell = rb_entry(n, struct backup_cell, node);
 
-		if (chunk < copy->chunk) {
-			*next_start = copy->chunk;
+		if (chunk < cell->chunk) {
+			*next_start = cell->chunk;
 			n = n->rb_left;
-		} else if (chunk >= copy->chunk + copy->nr_chunks) {
+		} else if (chunk >= cell->chunk + cell->nr_chunks) {
 			n = n->rb_right;
 		} else {
-			return copy;
+			return cell;
 		}
 	}
 	return NULL;
 }
 
-/* Caller holds bc->job->lock and made sure the range overlaps no other copy. */
-void backup_inflight_insert(struct backup_c *bc, struct backup_copy *copy)
+/*
+ * A cell over [@chunk, @end), with nobody waiting yet, into the tree.
+ * Caller holds bc->job->lock and made sure the range overlaps no other
+ * cell.
+ */
+void backup_inflight_insert(struct backup_c *bc, struct backup_cell *cell,
+			    unsigned long chunk, unsigned long end, bool hold)
 {
 	struct rb_node **p = &bc->inflight.rb_node, *parent = NULL;
 
+	lockdep_assert_held(&bc->job->lock);
+	cell->chunk = chunk;
+	cell->nr_chunks = end - chunk;
+	cell->hold = hold;
+	cell->saved = false;
+	cell->wait_since = 0;
+	bio_list_init(&cell->waiters);
+	bio_list_init(&cell->view_waiters);
 	while (*p) {
-		struct backup_copy *other = rb_entry(*p, struct backup_copy, node);
+		struct backup_cell *other = rb_entry(*p, struct backup_cell, node);
 
 		parent = *p;
-		if (copy->chunk < other->chunk)
+		if (chunk < other->chunk)
 			p = &(*p)->rb_left;
 		else
 			p = &(*p)->rb_right;
 	}
-	rb_link_node(&copy->node, parent, p);
-	rb_insert_color(&copy->node, &bc->inflight);
+	rb_link_node(&cell->node, parent, p);
+	rb_insert_color(&cell->node, &bc->inflight);
 }
 
-void backup_inflight_erase(struct backup_c *bc, struct backup_copy *copy)
+void backup_inflight_erase(struct backup_c *bc, struct backup_cell *cell)
 {
-	rb_erase(&copy->node, &bc->inflight);
+	lockdep_assert_held(&bc->job->lock);
+	rb_erase(&cell->node, &bc->inflight);
 }
 
 /*

@@ -64,36 +64,52 @@ static bool backup_atomic_add_below(atomic_t *v, int n, int max)
 }
 
 /*
+ * A place in the budget of BACKUP_MAX_COPIES copies and holds.  Without
+ * sleeping it fails when the budget is exhausted; sleeping, it waits for
+ * a copy to end, and fails only when the job ends meanwhile (see
+ * backup_may_wait()).
+ */
+static bool backup_budget_get(struct backup_c *bc, gfp_t gfp)
+{
+	bool got = false;
+
+	if (!gfpflags_allow_blocking(gfp))
+		return backup_atomic_add_below(&bc->nr_copies, 1,
+					       BACKUP_MAX_COPIES);
+	wait_event(bc->copy_done_wait,
+		   (got = backup_atomic_add_below(&bc->nr_copies, 1,
+						  BACKUP_MAX_COPIES)) ||
+		   !backup_may_wait(bc));
+	return got;
+}
+
+static void backup_budget_put(struct backup_c *bc)
+{
+	atomic_dec(&bc->nr_copies);
+	smp_mb__after_atomic();	/* pairs with backup_worker_copy_alloc() */
+	if (test_and_clear_bit(BACKUP_STARVED, &bc->flags))
+		backup_kick(bc);
+	wake_up_all(&bc->copy_done_wait);
+}
+
+/*
  * GFP_NOWAIT fails when the budget or memory is exhausted; a sleeping
  * allocation waits for a copy to end, and fails only when the job ends
- * meanwhile (see backup_may_wait()).  A copy holds a reference to @bc.
+ * meanwhile.  A copy holds a reference to @bc.
  */
 struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
 {
 	struct backup_copy *copy;
-	bool got = false;
 
-	if (gfpflags_allow_blocking(gfp)) {
-		wait_event(bc->copy_done_wait,
-			   (got = backup_atomic_add_below(&bc->nr_copies, 1,
-							  BACKUP_MAX_COPIES)) ||
-			   !backup_may_wait(bc));
-		if (!got)
-			return NULL;
-	} else if (!backup_atomic_add_below(&bc->nr_copies, 1,
-					    BACKUP_MAX_COPIES)) {
+	if (!backup_budget_get(bc, gfp))
 		return NULL;
-	}
-
 	copy = mempool_alloc(&bc->copy_pool, gfp);
 	if (!copy) {
-		atomic_dec(&bc->nr_copies);
-		wake_up_all(&bc->copy_done_wait);
+		backup_budget_put(bc);
 		return NULL;
 	}
 	kref_get(&bc->ref);
 	copy->bc = bc;
-	copy->hold = false;
 	return copy;
 }
 
@@ -102,15 +118,47 @@ void backup_copy_free(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
 
-	if (copy->hold)
-		atomic_dec(&bc->nr_holds);
 	mempool_free(copy, &bc->copy_pool);
-	atomic_dec(&bc->nr_copies);
-	smp_mb__after_atomic();	/* pairs with backup_worker_copy_alloc() */
-	if (test_and_clear_bit(BACKUP_STARVED, &bc->flags))
-		backup_kick(bc);
-	wake_up_all(&bc->copy_done_wait);
+	backup_budget_put(bc);
 	backup_put(bc);
+}
+
+/* A hold, in the same budget as copies; it holds a reference to @bc. */
+struct backup_hold *backup_hold_alloc(struct backup_c *bc, gfp_t gfp)
+{
+	struct backup_hold *hold;
+
+	if (!backup_budget_get(bc, gfp))
+		return NULL;
+	hold = mempool_alloc(&bc->hold_pool, gfp);
+	if (!hold) {
+		backup_budget_put(bc);
+		return NULL;
+	}
+	kref_get(&bc->ref);
+	atomic_inc(&bc->nr_holds);
+	hold->bc = bc;
+	return hold;
+}
+
+/* Drops the hold's reference to bc, as backup_copy_free(). */
+void backup_hold_free(struct backup_hold *hold)
+{
+	struct backup_c *bc = hold->bc;
+
+	mempool_free(hold, &bc->hold_pool);
+	atomic_dec(&bc->nr_holds);
+	backup_budget_put(bc);
+	backup_put(bc);
+}
+
+/* Hold @chunk for a view read.  Caller holds bc->job->lock. */
+void backup_hold_init_locked(struct backup_hold *hold, unsigned long chunk)
+{
+	struct backup_c *bc = hold->bc;
+
+	backup_inflight_insert(bc, &hold->cell, chunk, chunk + 1, true);
+	bc->copies_started++;
 }
 
 /*
@@ -135,8 +183,8 @@ struct backup_copy *backup_worker_copy_alloc(struct backup_c *bc)
 
 static unsigned int copy_bytes(struct backup_copy *copy)
 {
-	return backup_range_sectors(copy->bc, copy->chunk,
-				    copy->nr_chunks) << SECTOR_SHIFT;
+	return backup_range_sectors(copy->bc, copy->cell.chunk,
+				    copy->cell.nr_chunks) << SECTOR_SHIFT;
 }
 
 /*
@@ -198,6 +246,7 @@ void backup_drain_page_cache(struct backup_c *bc)
 }
 
 static struct kmem_cache *backup_copy_cache;
+static struct kmem_cache *backup_hold_cache;
 
 #ifdef CONFIG_FAULT_INJECTION
 /*
@@ -263,6 +312,10 @@ int backup_copy_pools_init(struct backup_c *bc)
 			 backup_copy_pool_alloc, mempool_free_slab,
 			 backup_copy_cache);
 	if (!r)
+		r = mempool_init(&bc->hold_pool, BACKUP_HOLD_RESERVE,
+				 backup_copy_pool_alloc, mempool_free_slab,
+				 backup_hold_cache);
+	if (!r)
 		r = mempool_init(&bc->page_pool, BACKUP_COPY_MAX_PAGES,
 				 backup_page_pool_alloc, mempool_free_pages,
 				 (void *)0);
@@ -276,14 +329,19 @@ void backup_copy_pools_exit(struct backup_c *bc)
 	bioset_exit(&bc->bs);
 	backup_drain_page_cache(bc);
 	mempool_exit(&bc->page_pool);
+	mempool_exit(&bc->hold_pool);
 	mempool_exit(&bc->copy_pool);
 }
 
 int backup_copy_module_init(void)
 {
 	backup_copy_cache = KMEM_CACHE(backup_copy, 0);
-	if (!backup_copy_cache)
+	backup_hold_cache = KMEM_CACHE(backup_hold, 0);
+	if (!backup_copy_cache || !backup_hold_cache) {
+		kmem_cache_destroy(backup_hold_cache);
+		kmem_cache_destroy(backup_copy_cache);
 		return -ENOMEM;
+	}
 	backup_fail_alloc_init();
 	return 0;
 }
@@ -291,6 +349,7 @@ int backup_copy_module_init(void)
 void backup_copy_module_exit(void)
 {
 	backup_fail_alloc_exit();
+	kmem_cache_destroy(backup_hold_cache);
 	kmem_cache_destroy(backup_copy_cache);
 }
 
@@ -338,7 +397,7 @@ static bool copy_should_abort(struct backup_copy *copy)
 
 	return !backup_may_wait(bc) ||
 	       (test_bit(BACKUP_SUSPENDED, &bc->job->flags) &&
-		bio_list_empty(&copy->waiters));
+		bio_list_empty(&copy->cell.waiters));
 }
 
 /*
@@ -430,7 +489,7 @@ static struct bio *copy_alloc_read(struct backup_copy *copy, gfp_t gfp)
 			       gfp, &bc->bs);
 	if (!bio)
 		return NULL;
-	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->chunk);
+	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->cell.chunk);
 	bio->bi_end_io = copy_read_endio;
 	bio->bi_private = copy;
 	copy_add_pages(copy, bio, 0, copy_bytes(copy));
@@ -480,7 +539,7 @@ static bool copy_chunk_is_zero(struct backup_copy *copy, unsigned int i,
 {
 	struct backup_c *bc = copy->bc;
 	unsigned int pos = i << (bc->chunk_shift + SECTOR_SHIFT);
-	unsigned int len = backup_range_sectors(bc, copy->chunk + i, 1) <<
+	unsigned int len = backup_range_sectors(bc, copy->cell.chunk + i, 1) <<
 			   SECTOR_SHIFT;
 
 	*bytes = len;
@@ -539,7 +598,7 @@ static void copy_submit_write(struct backup_copy *copy, unsigned int pos,
 				       REQ_OP_WRITE, GFP_NOIO, &bc->bs);
 		copy_add_pages(copy, bio, pos, len);
 	}
-	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->chunk) +
+	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->cell.chunk) +
 				 (pos >> SECTOR_SHIFT);
 	bio->bi_end_io = copy_write_endio;
 	bio->bi_private = copy;
@@ -565,7 +624,7 @@ static bool backup_can_write_zeroes(struct backup_c *bc)
  */
 static bool copy_may_release_early(struct backup_copy *copy)
 {
-	return !copy->for_walk && !copy->saved &&
+	return !copy->for_walk && !copy->cell.saved &&
 	       copy->bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP;
 }
 
@@ -575,9 +634,9 @@ static void copy_release_saved(struct backup_copy *copy)
 	struct bio_list waiters = BIO_EMPTY_LIST;
 
 	spin_lock(&bc->job->lock);
-	copy->saved = true;
-	bio_list_merge(&waiters, &copy->waiters);
-	bio_list_init(&copy->waiters);
+	copy->cell.saved = true;
+	bio_list_merge(&waiters, &copy->cell.waiters);
+	bio_list_init(&copy->cell.waiters);
 	spin_unlock(&bc->job->lock);
 	backup_resubmit(bc, &waiters);
 }
@@ -607,11 +666,11 @@ static void copy_write(struct backup_copy *copy)
 	copy->nr_zero = 0;
 	/* Held until every write is submitted, so finish cannot run early. */
 	atomic_set(&copy->pending_writes, 1);
-	for (i = 0; i < copy->nr_chunks; i++) {
+	for (i = 0; i < copy->cell.nr_chunks; i++) {
 		bool zero = use_zeroes && copy_chunk_is_zero(copy, i, &bytes);
 
 		if (!use_zeroes)
-			bytes = backup_range_sectors(copy->bc, copy->chunk + i, 1)
+			bytes = backup_range_sectors(copy->bc, copy->cell.chunk + i, 1)
 				<< SECTOR_SHIFT;
 		copy->nr_zero += zero;
 		if (run_len && zero != run_zero) {
@@ -669,11 +728,11 @@ static void copy_trace_error(struct backup_copy *copy, int err)
 	struct backup_c *bc = copy->bc;
 
 	if (copy->read_failed)
-		trace_dm_backup_read_fail(bc->dev, copy->chunk, copy->nr_chunks,
+		trace_dm_backup_read_fail(bc->dev, copy->cell.chunk, copy->cell.nr_chunks,
 					  err);
 	else
-		trace_dm_backup_write_fail(bc->dev, copy->chunk,
-					   copy->nr_chunks, err);
+		trace_dm_backup_write_fail(bc->dev, copy->cell.chunk,
+					   copy->cell.nr_chunks, err);
 }
 
 static void copy_report_error(struct backup_copy *copy, int err)
@@ -681,7 +740,8 @@ static void copy_report_error(struct backup_copy *copy, int err)
 	struct backup_c *bc = copy->bc;
 
 	DMERR_LIMIT("%s: copy of chunk %lu failed on %s: error %d",
-		    bc->name, copy->chunk, copy->read_failed ? "origin read" : "backup write", err);
+		    bc->name, copy->cell.chunk,
+		    copy->read_failed ? "origin read" : "backup write", err);
 }
 
 /*
@@ -700,11 +760,18 @@ static void backup_walk_revisit_locked(struct backup_c *bc, unsigned long chunk,
 		bc->job->walk_cursor = min(bc->job->walk_cursor, chunk);
 }
 
+static void backup_cell_revisit_locked(struct backup_c *bc,
+				       struct backup_cell *cell,
+				       struct backup_range **spare)
+{
+	backup_walk_revisit_locked(bc, cell->chunk,
+				   cell->chunk + cell->nr_chunks, spare);
+}
+
 static void backup_copy_revisit_locked(struct backup_copy *copy,
 				       struct backup_range **spare)
 {
-	backup_walk_revisit_locked(copy->bc, copy->chunk,
-				   copy->chunk + copy->nr_chunks, spare);
+	backup_cell_revisit_locked(copy->bc, &copy->cell, spare);
 }
 
 enum copy_error_action {
@@ -731,10 +798,10 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 	 * copies them one by one.  Without memory to note that, the policy
 	 * judges the whole copy.
 	 */
-	if (copy->for_walk && copy->nr_chunks > 1 &&
+	if (copy->for_walk && copy->cell.nr_chunks > 1 &&
 	    backup_job_active(bc->job->state) &&
-	    backup_revisit_add_locked(bc, copy->chunk,
-				      copy->chunk + copy->nr_chunks, spare))
+	    backup_revisit_add_locked(bc, copy->cell.chunk,
+				      copy->cell.chunk + copy->cell.nr_chunks, spare))
 		return COPY_ERROR_RETRY;
 	if (copy->read_failed)
 		bc->job->source_errors++;
@@ -743,7 +810,7 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 	if (!backup_job_active(bc->job->state))
 		return COPY_ERROR_RELEASE;
 	bc->job->last_error = err;
-	bc->job->last_error_chunk = copy->chunk;
+	bc->job->last_error_chunk = copy->cell.chunk;
 
 	if (!copy->for_walk) {
 		if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
@@ -760,7 +827,7 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 		policy = err == -ENOSPC ? BACKUP_ERROR_STOP : BACKUP_ERROR_REPORT;
 	switch (policy) {
 	case BACKUP_ERROR_IGNORE:
-		bc->job->skipped_chunks += copy->nr_chunks;
+		bc->job->skipped_chunks += copy->cell.nr_chunks;
 		break;
 	case BACKUP_ERROR_STOP:
 		backup_copy_revisit_locked(copy, spare);
@@ -788,16 +855,16 @@ static void copy_finish(struct backup_copy *copy)
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->job->lock);
 	if (!err) {
-		backup_mark_copied_locked(bc, copy->chunk, copy->nr_chunks);
+		backup_mark_copied_locked(bc, copy->cell.chunk, copy->cell.nr_chunks);
 		bc->job->zero_chunks += copy->nr_zero;
 		if (!copy->for_walk)
-			bc->job->cbw_chunks += copy->nr_chunks;
+			bc->job->cbw_chunks += copy->cell.nr_chunks;
 	} else {
 		action = backup_copy_error_locked(copy, err, &spare);
 	}
-	backup_inflight_erase(bc, copy);
-	bio_list_merge(&waiters, &copy->waiters);
-	bio_list_merge(&readers, &copy->view_waiters);
+	backup_inflight_erase(bc, &copy->cell);
+	bio_list_merge(&waiters, &copy->cell.waiters);
+	bio_list_merge(&readers, &copy->cell.view_waiters);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
@@ -807,7 +874,7 @@ static void copy_finish(struct backup_copy *copy)
 		if (action != COPY_ERROR_RETRY)
 			copy_report_error(copy, err);
 	} else {
-		trace_dm_backup_copy_done(bc->dev, copy->chunk, copy->nr_chunks);
+		trace_dm_backup_copy_done(bc->dev, copy->cell.chunk, copy->cell.nr_chunks);
 	}
 	copy_release_pages(copy);
 	/*
@@ -841,15 +908,15 @@ static void copy_abort(struct backup_copy *copy)
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->job->lock);
-	backup_inflight_erase(bc, copy);
+	backup_inflight_erase(bc, &copy->cell);
 	if (copy->for_walk)
 		backup_copy_revisit_locked(copy, &spare);
-	bio_list_merge(&waiters, &copy->waiters);
-	bio_list_merge(&readers, &copy->view_waiters);
+	bio_list_merge(&waiters, &copy->cell.waiters);
+	bio_list_merge(&readers, &copy->cell.view_waiters);
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
-	trace_dm_backup_copy_abort(bc->dev, copy->chunk, copy->nr_chunks);
+	trace_dm_backup_copy_abort(bc->dev, copy->cell.chunk, copy->cell.nr_chunks);
 	copy_release_pages(copy);
 	backup_copy_free(copy);
 	backup_resubmit(bc, &waiters);
@@ -864,22 +931,22 @@ static void copy_abort(struct backup_copy *copy)
  */
 static void hold_finish_work(struct work_struct *ws)
 {
-	struct backup_copy *hold = container_of(ws, struct backup_copy, work);
+	struct backup_hold *hold = container_of(ws, struct backup_hold, work);
 	struct backup_c *bc = hold->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	struct bio_list readers = BIO_EMPTY_LIST;
 	struct backup_range *spare = backup_range_alloc();
 
-	kref_get(&bc->ref);	/* past backup_copy_free() below */
+	kref_get(&bc->ref);	/* past backup_hold_free() below */
 	spin_lock(&bc->job->lock);
-	backup_inflight_erase(bc, hold);
-	backup_copy_revisit_locked(hold, &spare);
-	bio_list_merge(&waiters, &hold->waiters);
-	bio_list_merge(&readers, &hold->view_waiters);
+	backup_inflight_erase(bc, &hold->cell);
+	backup_cell_revisit_locked(bc, &hold->cell, &spare);
+	bio_list_merge(&waiters, &hold->cell.waiters);
+	bio_list_merge(&readers, &hold->cell.view_waiters);
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
-	backup_copy_free(hold);
+	backup_hold_free(hold);
 	backup_resubmit(bc, &waiters);
 	backup_view_resubmit(&readers);
 	backup_kick(bc);
@@ -887,9 +954,10 @@ static void hold_finish_work(struct work_struct *ws)
 }
 
 /* From bio completion: the origin read under @hold is done. */
-void backup_hold_release(struct backup_copy *hold)
+void backup_hold_release(struct backup_hold *hold)
 {
-	copy_queue(hold, hold_finish_work);
+	INIT_WORK(&hold->work, hold_finish_work);
+	queue_work(hold->bc->copy_wq, &hold->work);
 }
 
 static void copy_finish_work(struct work_struct *ws)
@@ -1036,16 +1104,16 @@ static void backup_stall_check_locked(struct backup_c *bc,
 static void backup_stall_scan_locked(struct backup_c *bc,
 				     struct backup_stall *st)
 {
-	struct backup_copy *copy;
+	struct backup_cell *cell;
 	struct rb_node *n;
 
 	lockdep_assert_held(&bc->job->lock);
 	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
-		copy = rb_entry(n, struct backup_copy, node);
-		if (!copy->hold)
-			backup_stall_check_locked(bc, st, &copy->waiters,
-						  &copy->wait_since,
-						  copy->chunk);
+		cell = rb_entry(n, struct backup_cell, node);
+		if (!cell->hold)
+			backup_stall_check_locked(bc, st, &cell->waiters,
+						  &cell->wait_since,
+						  cell->chunk);
 	}
 	backup_stall_check_locked(bc, st, &bc->deferred_bios,
 				  &bc->deferred_since, bc->nr_chunks);
@@ -1112,16 +1180,16 @@ static void backup_end_work(struct work_struct *ws)
 {
 	struct backup_c *bc = container_of(ws, struct backup_c, end_work);
 	struct bio_list bios = BIO_EMPTY_LIST;
-	struct backup_copy *copy;
+	struct backup_cell *cell;
 	struct rb_node *n;
 
 	spin_lock(&bc->job->lock);
 	for (n = rb_first(&bc->inflight); n; n = rb_next(n)) {
-		copy = rb_entry(n, struct backup_copy, node);
-		if (copy->hold)
+		cell = rb_entry(n, struct backup_cell, node);
+		if (cell->hold)
 			continue;
-		bio_list_merge(&bios, &copy->waiters);
-		bio_list_init(&copy->waiters);
+		bio_list_merge(&bios, &cell->waiters);
+		bio_list_init(&cell->waiters);
 	}
 	bio_list_merge(&bios, &bc->deferred_bios);
 	bio_list_init(&bc->deferred_bios);
@@ -1153,21 +1221,14 @@ void backup_copy_init_locked(struct backup_copy *copy, unsigned long chunk,
 			     unsigned long end, bool for_walk)
 {
 	lockdep_assert_held(&copy->bc->job->lock);
-	copy->chunk = chunk;
-	copy->nr_chunks = end - chunk;
 	copy->for_walk = for_walk;
 	copy->retry_data_write = false;
 	copy->status = BLK_STS_OK;
 	copy->read_failed = false;
-	copy->saved = false;
-	copy->wait_since = 0;
 	copy->nr_pages = 0;
 	copy->nr_zero = 0;
-	copy->hold = false;
-	bio_list_init(&copy->waiters);
-	bio_list_init(&copy->view_waiters);
 	INIT_LIST_HEAD(&copy->list);
-	backup_inflight_insert(copy->bc, copy);
+	backup_inflight_insert(copy->bc, &copy->cell, chunk, end, false);
 	copy->bc->copies_started++;
 }
 
@@ -1206,7 +1267,8 @@ static void backup_start_new_copies(struct backup_c *bc, struct list_head *new)
 bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		    struct backup_copy **spare)
 {
-	struct backup_copy *blocker = NULL, *copy;
+	struct backup_cell *blocker = NULL, *cell;
+	struct backup_copy *copy;
 	unsigned long first, last, chunk, next;
 	LIST_HEAD(new_copies);
 
@@ -1229,16 +1291,16 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		chunk = next;
 		if (chunk > last)
 			break;
-		copy = backup_inflight_find(bc, chunk, &next);
-		if (copy && copy->saved) {
+		cell = backup_inflight_find(bc, chunk, &next);
+		if (cell && cell->saved) {
 			/* Its old data is safe: as good as copied. */
-			trace_dm_backup_cow_skip(bc->dev, copy->chunk,
-						 copy->nr_chunks);
-			chunk = copy->chunk + copy->nr_chunks;
+			trace_dm_backup_cow_skip(bc->dev, cell->chunk,
+						 cell->nr_chunks);
+			chunk = cell->chunk + cell->nr_chunks;
 			continue;
-		} else if (copy) {
-			trace_dm_backup_cow_wait(bc->dev, copy->chunk,
-						 copy->nr_chunks);
+		} else if (cell) {
+			trace_dm_backup_cow_wait(bc->dev, cell->chunk,
+						 cell->nr_chunks);
 		} else {
 			if (spare && *spare) {
 				copy = *spare;
@@ -1251,13 +1313,14 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 			backup_copy_init_locked(copy, chunk,
 						backup_run_end(bc, chunk, last + 1, next),
 						false);
-			trace_dm_backup_cow_process(bc->dev, copy->chunk,
-						    copy->nr_chunks);
+			trace_dm_backup_cow_process(bc->dev, copy->cell.chunk,
+						    copy->cell.nr_chunks);
 			list_add_tail(&copy->list, &new_copies);
+			cell = &copy->cell;
 		}
 		if (!blocker)
-			blocker = copy;
-		chunk = copy->chunk + copy->nr_chunks;
+			blocker = cell;
+		chunk = cell->chunk + cell->nr_chunks;
 	}
 
 	if (blocker)

@@ -70,7 +70,7 @@ struct backup_view {
 /* Per-bio data of the view target. */
 struct backup_view_io {
 	struct backup_view *view;
-	struct backup_copy *hold;	/* released at end_io */
+	struct backup_hold *hold;	/* released at end_io */
 };
 
 DEFINE_STATIC_SRCU(backup_view_srcu);
@@ -100,11 +100,13 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 	struct backup_view_io *io = dm_per_bio_data(bio, sizeof(*io));
 	sector_t offset = dm_target_offset(v->ti, bio->bi_iter.bi_sector);
 	unsigned long chunk = offset >> bc->chunk_shift, next;
-	struct backup_copy *copy, *hold = NULL;
+	struct backup_hold *hold = NULL;
+	struct backup_cell *cell;
 	int r;
 
 	for (;;) {
 		spin_lock(&bc->job->lock);
+		cell = backup_inflight_find(bc, chunk, &next);
 		if (!backup_job_active(bc->job->state) &&
 		    bc->job->state != BACKUP_COMPLETED) {
 			/* The point-in-time image is gone. */
@@ -113,17 +115,14 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			bio_set_dev(bio, bc->backup_bdev);
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;
-		} else if (backup_inflight_find(bc, chunk, &next)) {
-			copy = backup_inflight_find(bc, chunk, &next);
-			bio_list_add(&copy->view_waiters, bio);
+		} else if (cell) {
+			bio_list_add(&cell->view_waiters, bio);
 			r = DM_MAPIO_SUBMITTED;
 		} else if (bc->job->state == BACKUP_COMPLETED) {
 			/* Skipped: writes no longer keep it at the point in time. */
 			r = DM_MAPIO_KILL;
 		} else if (hold) {
-			backup_copy_init_locked(hold, chunk, chunk + 1, false);
-			hold->hold = true;
-			atomic_inc(&bc->nr_holds);
+			backup_hold_init_locked(hold, chunk);
 			io->hold = hold;
 			hold = NULL;
 			bio_set_dev(bio, bc->origin_bdev);
@@ -131,7 +130,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			r = DM_MAPIO_REMAPPED;
 		} else {
 			spin_unlock(&bc->job->lock);
-			hold = backup_copy_alloc(bc, may_sleep ? GFP_NOIO :
+			hold = backup_hold_alloc(bc, may_sleep ? GFP_NOIO :
 						 GFP_NOWAIT | __GFP_NOWARN);
 			if (hold)
 				continue;
@@ -143,7 +142,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 		break;
 	}
 	if (hold)
-		backup_copy_free(hold);
+		backup_hold_free(hold);
 	return r;
 }
 

@@ -128,7 +128,7 @@ static unsigned long backup_walk_next_revisit_locked(struct backup_c *bc)
 static bool backup_walk_issue_copy(struct backup_c *bc)
 {
 	struct backup_copy *copy = backup_worker_copy_alloc(bc);
-	struct backup_copy *other;
+	struct backup_cell *other;
 	unsigned long chunk, next = ULONG_MAX;
 
 	if (!copy)
@@ -156,10 +156,10 @@ static bool backup_walk_issue_copy(struct backup_c *bc)
 				backup_run_end(bc, chunk,
 					       backup_walk_limit(bc, chunk), next),
 				true);
-	bc->job->walk_cursor = chunk + copy->nr_chunks;
+	bc->job->walk_cursor = chunk + copy->cell.nr_chunks;
 issue:
 	spin_unlock(&bc->job->lock);
-	trace_dm_backup_walk_copy(bc->dev, copy->chunk, copy->nr_chunks);
+	trace_dm_backup_walk_copy(bc->dev, copy->cell.chunk, copy->cell.nr_chunks);
 	backup_copy_start_wait(copy);
 	return true;
 

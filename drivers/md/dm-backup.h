@@ -39,10 +39,12 @@
  */
 #define BACKUP_MAX_COPIES		256
 /*
- * Copy structures kept in reserve: the worker needs one at a time, a view
- * read being re-routed another; the rest is slack for holds.
+ * Copy structures kept in reserve: the worker needs one at a time; the
+ * rest is slack for copy-before-write.
  */
 #define BACKUP_COPY_RESERVE		4
+/* Holds kept in reserve: a view read re-routed from copy_wq needs one. */
+#define BACKUP_HOLD_RESERVE		2
 #define BACKUP_MAX_PAGES		(16 * 1024 * 1024 / PAGE_SIZE)
 #define BACKUP_WALK_MAX_PAGES		(BACKUP_MAX_PAGES / 2)
 /* Pages of ended copies kept for the next ones, see backup_cache_pages(). */
@@ -306,6 +308,7 @@ struct backup_c {
 	struct work_struct end_work;
 
 	mempool_t copy_pool;
+	mempool_t hold_pool;
 	mempool_t page_pool;
 	/*
 	 * Free buffer pages kept for the next copies, and whether the worker
@@ -320,32 +323,53 @@ struct backup_c {
 	struct bio_set bs;
 };
 
-/* A copy of a range of chunks, origin -> backup. */
-struct backup_copy {
-	struct backup_c *bc;
-	struct rb_node node;		/* in bc->inflight */
-	struct list_head list;		/* on bc->pending_copies */
+/*
+ * A range of chunks in flight, in bc->inflight: a copy (struct
+ * backup_copy) or a view's hold (struct backup_hold, a view reads the
+ * origin there).  Writes to it wait until it is gone, view reads of a copy
+ * until its data is on the backup device.  Under job->lock.
+ */
+struct backup_cell {
+	struct rb_node node;
 	unsigned long chunk;		/* first chunk */
 	unsigned int nr_chunks;
+	bool hold;			/* a struct backup_hold, not a copy */
+	/*
+	 * The origin's data is in the copy's buffer and no failure can make
+	 * it read the origin again: writes to these chunks need not wait
+	 * for the backup write.  Never set on a hold.
+	 */
+	bool saved;
+	struct bio_list waiters;	/* writes waiting for the cell */
+	unsigned long wait_since;	/* arrival of the oldest waiter */
+	struct bio_list view_waiters;	/* backup-view reads waiting */
+};
+
+/* A copy of a range of chunks, origin -> backup. */
+struct backup_copy {
+	struct backup_cell cell;
+	struct backup_c *bc;
+	struct list_head list;		/* on bc->pending_copies */
 	bool for_walk;
 	bool retry_data_write;		/* WRITE_ZEROES failed: write the data */
 	unsigned int nr_zero;		/* chunks written as WRITE_ZEROES */
 	atomic_t pending_writes;
 	blk_status_t status;
 	bool read_failed;
-	/*
-	 * The origin's data is in the buffer and no failure can make the
-	 * copy read the origin again: writes to these chunks need not wait
-	 * for the backup write.  Under bc->lock.
-	 */
-	bool saved;
-	struct bio_list waiters;	/* writes waiting for this copy, under bc->lock */
-	unsigned long wait_since;	/* arrival of the oldest waiter, under bc->lock */
-	struct bio_list view_waiters;	/* backup-view reads waiting, under bc->lock */
-	bool hold;			/* no copy: a view reads the origin here */
 	struct work_struct work;
 	unsigned int nr_pages;
 	struct page *pages[BACKUP_COPY_MAX_PAGES];
+};
+
+/*
+ * A view read of a chunk not copied yet goes to the origin under a hold:
+ * writes to the chunk wait until the read is done.  A hold holds a
+ * reference to @bc, as a copy does.
+ */
+struct backup_hold {
+	struct backup_cell cell;
+	struct backup_c *bc;
+	struct work_struct work;	/* hold_finish_work(), on copy_wq */
 };
 
 /* Chunks the walk looks at again: see backup_c->revisit. */
@@ -405,11 +429,12 @@ void backup_bio_chunks(struct backup_c *bc, struct bio *bio,
 		       unsigned long *first, unsigned long *last);
 bool backup_chunks_copied(struct backup_c *bc, unsigned long first,
 			  unsigned long last);
-struct backup_copy *backup_inflight_find(struct backup_c *bc,
+struct backup_cell *backup_inflight_find(struct backup_c *bc,
 					 unsigned long chunk,
 					 unsigned long *next_start);
-void backup_inflight_insert(struct backup_c *bc, struct backup_copy *copy);
-void backup_inflight_erase(struct backup_c *bc, struct backup_copy *copy);
+void backup_inflight_insert(struct backup_c *bc, struct backup_cell *cell,
+			    unsigned long chunk, unsigned long end, bool hold);
+void backup_inflight_erase(struct backup_c *bc, struct backup_cell *cell);
 unsigned long backup_next_uncopied(struct backup_c *bc, unsigned long chunk,
 				   unsigned long end);
 unsigned long backup_run_end(struct backup_c *bc, unsigned long chunk,
@@ -459,7 +484,10 @@ void backup_set_speed(struct backup_c *bc, u64 speed);
 int backup_parse_speed(const char *arg, u64 *speed, char **error);
 int backup_parse_cbw_timeout(const char *arg, unsigned int *ms, char **error);
 
-void backup_hold_release(struct backup_copy *hold);
+struct backup_hold *backup_hold_alloc(struct backup_c *bc, gfp_t gfp);
+void backup_hold_free(struct backup_hold *hold);
+void backup_hold_init_locked(struct backup_hold *hold, unsigned long chunk);
+void backup_hold_release(struct backup_hold *hold);
 
 /* dm-backup-view.c: the backup-view target */
 void backup_view_resubmit(struct bio_list *bios);
