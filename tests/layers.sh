@@ -47,7 +47,6 @@ LAYERS=(
 # refcounted job object (issue 14); a new upward edge fails the check.
 ALLOW=(
 	"copy -> job"		# a failed copy's error policy sets the job's state
-	"copy -> view"		# a copy that ends re-routes the view reads it held
 	"copy -> target"	# backup_put(): a copy holds the instance
 	"walk -> target"	# backup_put(): the completion flush holds it too
 	"handover -> view"	# backup_views_switch(): views follow a handover

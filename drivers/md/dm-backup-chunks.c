@@ -226,7 +226,7 @@ void backup_inflight_insert(struct backup_c *bc, struct backup_cell *cell,
 	cell->saved = false;
 	cell->wait_since = 0;
 	bio_list_init(&cell->waiters);
-	bio_list_init(&cell->view_waiters);
+	INIT_LIST_HEAD(&cell->view_waiters);
 	while (*p) {
 		struct backup_cell *other = rb_entry(*p, struct backup_cell, node);
 

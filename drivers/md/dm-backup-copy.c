@@ -840,12 +840,26 @@ static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
 	return COPY_ERROR_RELEASE;
 }
 
+/*
+ * The cell the readers on @readers waited for is gone: each reader's own
+ * work routes it again, on copy_wq (struct backup_waiter).
+ */
+static void backup_wake_readers(struct backup_c *bc, struct list_head *readers)
+{
+	struct backup_waiter *w, *tmp;
+
+	list_for_each_entry_safe(w, tmp, readers, list) {
+		list_del_init(&w->list);
+		queue_work(bc->copy_wq, &w->work);
+	}
+}
+
 /* The copy is over, for good or bad: publish it and release its writes. */
 static void copy_finish(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
-	struct bio_list readers = BIO_EMPTY_LIST;
+	LIST_HEAD(readers);
 	int err = blk_status_to_errno(copy->status);
 	enum copy_error_action action = COPY_ERROR_RELEASE;
 	blk_status_t status = copy->status;
@@ -864,7 +878,7 @@ static void copy_finish(struct backup_copy *copy)
 	}
 	backup_inflight_erase(bc, &copy->cell);
 	bio_list_merge(&waiters, &copy->cell.waiters);
-	bio_list_merge(&readers, &copy->cell.view_waiters);
+	list_splice_init(&copy->cell.view_waiters, &readers);
 	kick = copy->for_walk || err || backup_job_done_locked(bc);
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
@@ -887,7 +901,7 @@ static void copy_finish(struct backup_copy *copy)
 		backup_fail_bios(bc, &waiters, status);
 	else
 		backup_resubmit(bc, &waiters);
-	backup_view_resubmit(&readers);
+	backup_wake_readers(bc, &readers);
 	if (kick)
 		backup_kick(bc);
 	backup_put(bc);
@@ -903,7 +917,7 @@ static void copy_abort(struct backup_copy *copy)
 {
 	struct backup_c *bc = copy->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
-	struct bio_list readers = BIO_EMPTY_LIST;
+	LIST_HEAD(readers);
 	struct backup_range *spare = copy->for_walk ? backup_range_alloc() : NULL;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
@@ -912,7 +926,7 @@ static void copy_abort(struct backup_copy *copy)
 	if (copy->for_walk)
 		backup_copy_revisit_locked(copy, &spare);
 	bio_list_merge(&waiters, &copy->cell.waiters);
-	bio_list_merge(&readers, &copy->cell.view_waiters);
+	list_splice_init(&copy->cell.view_waiters, &readers);
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
@@ -920,7 +934,7 @@ static void copy_abort(struct backup_copy *copy)
 	copy_release_pages(copy);
 	backup_copy_free(copy);
 	backup_resubmit(bc, &waiters);
-	backup_view_resubmit(&readers);
+	backup_wake_readers(bc, &readers);
 	backup_put(bc);
 }
 
@@ -934,7 +948,7 @@ static void hold_finish_work(struct work_struct *ws)
 	struct backup_hold *hold = container_of(ws, struct backup_hold, work);
 	struct backup_c *bc = hold->bc;
 	struct bio_list waiters = BIO_EMPTY_LIST;
-	struct bio_list readers = BIO_EMPTY_LIST;
+	LIST_HEAD(readers);
 	struct backup_range *spare = backup_range_alloc();
 
 	kref_get(&bc->ref);	/* past backup_hold_free() below */
@@ -942,13 +956,13 @@ static void hold_finish_work(struct work_struct *ws)
 	backup_inflight_erase(bc, &hold->cell);
 	backup_cell_revisit_locked(bc, &hold->cell, &spare);
 	bio_list_merge(&waiters, &hold->cell.waiters);
-	bio_list_merge(&readers, &hold->cell.view_waiters);
+	list_splice_init(&hold->cell.view_waiters, &readers);
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
 	backup_hold_free(hold);
 	backup_resubmit(bc, &waiters);
-	backup_view_resubmit(&readers);
+	backup_wake_readers(bc, &readers);
 	backup_kick(bc);
 	backup_put(bc);
 }

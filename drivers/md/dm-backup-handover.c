@@ -156,6 +156,7 @@ void backup_take_over(struct backup_c *bc)
 			/* Views pause while the job changes hands, then follow. */
 			backup_views_switch(old, bc);
 			WRITE_ONCE(old->live, false);
+			old->handed_over = true;
 			DMINFO("%s: reloaded table took over the running job",
 			       dm_device_name(bc->md));
 		}

@@ -607,8 +607,8 @@ static void backup_report_abandoned(struct backup_c *bc)
 	enum backup_state state = READ_ONCE(bc->job->state);
 	char name[DM_NAME_LEN];
 
-	/* A replaced instance left the job to its successor. */
-	if (!READ_ONCE(bc->live) || !test_bit(BACKUP_RESUMED, &bc->flags) ||
+	/* A replaced instance that handed the job over did not abandon it. */
+	if (bc->handed_over || !test_bit(BACKUP_RESUMED, &bc->flags) ||
 	    !backup_job_active(state) || bc->sync_mode == BACKUP_SYNC_NONE)
 		return;
 	/* The admin knows the device by its name, gone once it is removed. */

@@ -71,6 +71,7 @@ struct backup_view {
 struct backup_view_io {
 	struct backup_view *view;
 	struct backup_hold *hold;	/* released at end_io */
+	struct backup_waiter waiter;	/* waiting for a copy or a hold */
 };
 
 DEFINE_STATIC_SRCU(backup_view_srcu);
@@ -116,7 +117,7 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 			bio->bi_iter.bi_sector = offset;
 			r = DM_MAPIO_REMAPPED;
 		} else if (cell) {
-			bio_list_add(&cell->view_waiters, bio);
+			list_add_tail(&io->waiter.list, &cell->view_waiters);
 			r = DM_MAPIO_SUBMITTED;
 		} else if (bc->job->state == BACKUP_COMPLETED) {
 			/* Skipped: writes no longer keep it at the point in time. */
@@ -211,16 +212,14 @@ static void backup_view_retry_work(struct work_struct *ws)
 		backup_view_dispatch(v, bio, true);
 }
 
-/* copy_wq: view reads released by a copy or hold look again. */
-void backup_view_resubmit(struct bio_list *bios)
+/* copy_wq: a view read released by a copy or hold looks again. */
+static void backup_view_wake_work(struct work_struct *ws)
 {
-	struct backup_view_io *io;
-	struct bio *bio;
+	struct backup_view_io *io = container_of(ws, struct backup_view_io,
+						  waiter.work);
+	struct bio *bio = dm_bio_from_per_bio_data(io, sizeof(*io));
 
-	while ((bio = bio_list_pop(bios))) {
-		io = dm_per_bio_data(bio, sizeof(*io));
-		backup_view_dispatch(io->view, bio, false);
-	}
+	backup_view_dispatch(io->view, bio, false);
 }
 
 /*
@@ -418,6 +417,8 @@ static int backup_view_map(struct dm_target *ti, struct bio *bio)
 
 	io->view = v;
 	io->hold = NULL;
+	INIT_LIST_HEAD(&io->waiter.list);
+	INIT_WORK(&io->waiter.work, backup_view_wake_work);
 	if (op_is_write(bio_op(bio))) {
 		if (bio_sectors(bio))
 			return DM_MAPIO_KILL;	/* read-only */

@@ -198,6 +198,8 @@ struct backup_c {
 	 * under backup_jobs_lock, read with READ_ONCE() by the worker.
 	 */
 	bool live;
+	/* A reloaded table took the job over (under backup_jobs_lock). */
+	bool handed_over;
 	struct dm_dev *origin;
 	struct dm_dev *backup;
 	/*
@@ -342,7 +344,18 @@ struct backup_cell {
 	bool saved;
 	struct bio_list waiters;	/* writes waiting for the cell */
 	unsigned long wait_since;	/* arrival of the oldest waiter */
-	struct bio_list view_waiters;	/* backup-view reads waiting */
+	struct list_head view_waiters;	/* struct backup_waiter: view reads */
+};
+
+/*
+ * A reader waiting for a cell to go (a backup-view read of a chunk being
+ * copied or held): when the cell goes, @work is queued on the instance's
+ * copy_wq and the reader's own code routes the read again, so the copy
+ * engine calls nothing of the view.
+ */
+struct backup_waiter {
+	struct list_head list;		/* on backup_cell.view_waiters */
+	struct work_struct work;
 };
 
 /* A copy of a range of chunks, origin -> backup. */
@@ -490,7 +503,6 @@ void backup_hold_init_locked(struct backup_hold *hold, unsigned long chunk);
 void backup_hold_release(struct backup_hold *hold);
 
 /* dm-backup-view.c: the backup-view target */
-void backup_view_resubmit(struct bio_list *bios);
 void backup_views_switch(struct backup_c *from, struct backup_c *to);
 int backup_view_register(void);
 void backup_view_unregister(void);
