@@ -5,7 +5,9 @@
 # state and point in time, while writes are in flight across the suspend.
 # Oracles: the backup equals T0 taken before the *first* table, progress
 # never goes back, and every chunk is copied exactly once over the whole
-# job (dm_backup_copy_done trace events add up to the chunk count).
+# job (dm_backup_copy_done trace events add up to the chunk count).  A job
+# taken over is not reported abandoned; one replaced by a table on another
+# backup device is.
 # timeout: 400
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -52,6 +54,7 @@ info "progress $p1 before the reload, $p2 after"
 [ "$(backup_state bk)" = running ] || fail "state after reload: $(backup_status bk)"
 dmsetup table bk | grep -q "speed 2097152" || fail "the new speed did not apply"
 dmesg | tail -n 20 | grep -q "took over the running job" || fail "no handover logged"
+dmesg | grep -q "job abandoned" && fail "a job taken over was reported abandoned"
 wait "$io" || fail "writes across the reload failed"
 
 info "reload while paused: stays paused"
@@ -109,4 +112,13 @@ reload "$(bk_table "$o" "$b3" full)"
 wait_state bk completed 60
 save_image "$o" "$DMBT_TMP/t1"
 same "$b3" "$DMBT_TMP/t1"
+
+info "a running job replaced by a table on another backup device is abandoned, visibly"
+b4=$(mkloop 32) || exit 1
+b5=$(mkloop 32) || exit 1
+reload "$(bk_table "$o" "$b4" full 2 speed 1048576)"
+[ "$(backup_state bk)" = running ] || fail "the job on $b4 is not running: $(backup_status bk)"
+reload "$(bk_table "$o" "$b5" full 2 speed 1048576)"
+dmesg | tail -n 20 | grep -q "job abandoned while running" ||
+	fail "replacing the running job on $b4 logged no 'job abandoned'"
 run dmsetup remove bk
