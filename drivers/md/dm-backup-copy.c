@@ -93,63 +93,71 @@ static void backup_budget_put(struct backup_c *bc)
 }
 
 /*
+ * A copy or a hold from @pool, within the budget of cells in flight.
  * GFP_NOWAIT fails when the budget or memory is exhausted; a sleeping
  * allocation waits for a copy to end, and fails only when the job ends
- * meanwhile.  A copy holds a reference to @bc.
+ * meanwhile.  The cell holds a reference to @bc until
+ * backup_cell_pool_free().
  */
-struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
+static void *backup_cell_pool_alloc(struct backup_c *bc, mempool_t *pool,
+				    gfp_t gfp)
 {
-	struct backup_copy *copy;
+	void *p;
 
 	if (!backup_budget_get(bc, gfp))
 		return NULL;
-	copy = mempool_alloc(&bc->copy_pool, gfp);
-	if (!copy) {
+	p = mempool_alloc(pool, gfp);
+	if (!p) {
 		backup_budget_put(bc);
 		return NULL;
 	}
 	kref_get(&bc->ref);
-	copy->bc = bc;
-	return copy;
+	return p;
 }
 
-/* Drops the copy's reference to bc: callers that go on using bc hold one. */
-void backup_copy_free(struct backup_copy *copy)
+/* Drops the cell's reference to bc: callers that go on using bc hold one. */
+static void backup_cell_pool_free(struct backup_c *bc, mempool_t *pool,
+				  void *p)
 {
-	struct backup_c *bc = copy->bc;
-
-	mempool_free(copy, &bc->copy_pool);
+	mempool_free(p, pool);
 	backup_budget_put(bc);
 	backup_put(bc);
 }
 
-/* A hold, in the same budget as copies; it holds a reference to @bc. */
+struct backup_copy *backup_copy_alloc(struct backup_c *bc, gfp_t gfp)
+{
+	struct backup_copy *copy = backup_cell_pool_alloc(bc, &bc->copy_pool,
+							  gfp);
+
+	if (copy)
+		copy->bc = bc;
+	return copy;
+}
+
+void backup_copy_free(struct backup_copy *copy)
+{
+	backup_cell_pool_free(copy->bc, &copy->bc->copy_pool, copy);
+}
+
+/* A hold counts in @nr_holds too, from its allocation to its free. */
 struct backup_hold *backup_hold_alloc(struct backup_c *bc, gfp_t gfp)
 {
-	struct backup_hold *hold;
+	struct backup_hold *hold = backup_cell_pool_alloc(bc, &bc->hold_pool,
+							  gfp);
 
-	if (!backup_budget_get(bc, gfp))
-		return NULL;
-	hold = mempool_alloc(&bc->hold_pool, gfp);
-	if (!hold) {
-		backup_budget_put(bc);
-		return NULL;
+	if (hold) {
+		atomic_inc(&bc->nr_holds);
+		hold->bc = bc;
 	}
-	kref_get(&bc->ref);
-	atomic_inc(&bc->nr_holds);
-	hold->bc = bc;
 	return hold;
 }
 
-/* Drops the hold's reference to bc, as backup_copy_free(). */
 void backup_hold_free(struct backup_hold *hold)
 {
 	struct backup_c *bc = hold->bc;
 
-	mempool_free(hold, &bc->hold_pool);
 	atomic_dec(&bc->nr_holds);
-	backup_budget_put(bc);
-	backup_put(bc);
+	backup_cell_pool_free(bc, &bc->hold_pool, hold);
 }
 
 /* Hold @chunk for a view read.  Caller holds bc->job->lock. */
