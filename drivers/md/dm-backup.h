@@ -316,7 +316,7 @@ struct backup_c {
 	 * Free buffer pages kept for the next copies, and whether the worker
 	 * sleeps in the page pool (then ended copies give their pages to
 	 * the pool, which wakes it, not to the cache); under @page_lock,
-	 * which like @lock is taken from process context only.
+	 * which like job->lock is taken from process context only.
 	 */
 	spinlock_t page_lock;
 	struct list_head page_cache;
