@@ -107,6 +107,12 @@ frozen_start() {
 	[ $_fz_rc -eq 0 ] || fail "dmbackup start failed (rc $_fz_rc)"
 }
 
+# put_counter <file> <n>: write n to file by rename, so a reader running
+# beside the writer never sees it empty (truncated by '>', not yet written).
+put_counter() {
+	echo "$2" >"$1.new" && mv -f "$1.new" "$1"
+}
+
 # writer_start <dir> <stopfile>: write files dir/during-N (prng seed 5000+N,
 # 256 KiB each, at most $WRITER_MAX, default 96 = 24 MiB), then keep
 # rewriting dir/churn, until stopfile exists.  stopfile.count: files
@@ -124,15 +130,15 @@ writer_start() {
 				dmbt-prng "$_w_beat" 64K >"$1/churn" ||
 					{ echo "writer: writing $1/churn failed" >&2; exit 1; }
 				sync
-				echo "$_w_beat" >"$2.beat"
+				put_counter "$2.beat" "$_w_beat"
 				sleep 0.05
 				continue
 			fi
 			_w_i=$((_w_i + 1))
 			dmbt-prng $((5000 + _w_i)) 256K >"$1/during-$_w_i" ||
 				{ echo "writer: writing $1/during-$_w_i failed" >&2; exit 1; }
-			echo "$_w_i" >"$2.count"
-			echo "$_w_beat" >"$2.beat"
+			put_counter "$2.count" "$_w_i"
+			put_counter "$2.beat" "$_w_beat"
 			if [ $((_w_i % 8)) -eq 0 ]; then
 				sync
 			fi
