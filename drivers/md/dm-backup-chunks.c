@@ -93,6 +93,22 @@ bool backup_revisit_add_locked(struct backup_c *bc, unsigned long start,
 }
 
 /*
+ * Make the walk look at the chunks of @cell again.  Without memory to
+ * record the range, send the walk's cursor back instead: the chunks in
+ * between are looked at again too, and one skipped under the ignore
+ * policy may be counted twice until the job completes (which counts them
+ * exactly).  Caller holds bc->job->lock.
+ */
+void backup_cell_revisit_locked(struct backup_c *bc, struct backup_cell *cell,
+				struct backup_range **spare)
+{
+	lockdep_assert_held(&bc->job->lock);
+	if (!backup_revisit_add_locked(bc, cell->chunk,
+				       cell->chunk + cell->nr_chunks, spare))
+		bc->job->walk_cursor = min(bc->job->walk_cursor, cell->chunk);
+}
+
+/*
  * The next chunk to look at again, taken off its range, or bc->nr_chunks
  * if there is none.  Caller holds bc->job->lock.
  */

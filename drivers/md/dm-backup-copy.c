@@ -115,6 +115,17 @@ static void *backup_cell_pool_alloc(struct backup_c *bc, mempool_t *pool,
 	return p;
 }
 
+/*
+ * Drop a reference to @bc.  The destructor drops the table's; a copy
+ * whose backup write still hangs then keeps the rest alive, and its
+ * completion, however late, frees it (the owner's release, struct
+ * backup_engine_ops).
+ */
+void backup_put(struct backup_c *bc)
+{
+	kref_put(&bc->ref, bc->ops->release);
+}
+
 /* Drops the cell's reference to bc: callers that go on using bc hold one. */
 static void backup_cell_pool_free(struct backup_c *bc, mempool_t *pool,
 				  void *p)
@@ -753,102 +764,6 @@ static void copy_report_error(struct backup_copy *copy, int err)
 }
 
 /*
- * Make the walk look at [@chunk, @end) again.  Without memory to record
- * the range, send the walk's cursor back instead: the chunks in between
- * are looked at again too, and one skipped under the ignore policy may be
- * counted twice until the job completes (which counts them exactly).
- * Caller holds bc->job->lock.
- */
-static void backup_walk_revisit_locked(struct backup_c *bc, unsigned long chunk,
-				       unsigned long end,
-				       struct backup_range **spare)
-{
-	lockdep_assert_held(&bc->job->lock);
-	if (!backup_revisit_add_locked(bc, chunk, end, spare))
-		bc->job->walk_cursor = min(bc->job->walk_cursor, chunk);
-}
-
-static void backup_cell_revisit_locked(struct backup_c *bc,
-				       struct backup_cell *cell,
-				       struct backup_range **spare)
-{
-	backup_walk_revisit_locked(bc, cell->chunk,
-				   cell->chunk + cell->nr_chunks, spare);
-}
-
-static void backup_copy_revisit_locked(struct backup_copy *copy,
-				       struct backup_range **spare)
-{
-	backup_cell_revisit_locked(copy->bc, &copy->cell, spare);
-}
-
-enum copy_error_action {
-	COPY_ERROR_RELEASE,	/* waiting writes go on (or are looked at again) */
-	COPY_ERROR_FAIL_WRITES,	/* waiting writes fail with the copy's error */
-	COPY_ERROR_RETRY,	/* the walk retries the chunks one by one */
-};
-
-/*
- * Apply the error policies to a failed copy, as QEMU's backup_error_action()
- * does for the walk.  @spare may record chunks the walk looks at again.
- * Caller holds bc->job->lock.
- */
-static enum copy_error_action backup_copy_error_locked(struct backup_copy *copy,
-						       int err,
-						       struct backup_range **spare)
-{
-	struct backup_c *bc = copy->bc;
-	enum backup_error_policy policy;
-
-	lockdep_assert_held(&bc->job->lock);
-	/*
-	 * Find which chunks are bad before a policy judges them: the walk
-	 * copies them one by one.  Without memory to note that, the policy
-	 * judges the whole copy.
-	 */
-	if (copy->for_walk && copy->cell.nr_chunks > 1 &&
-	    backup_job_active(bc->job->state) &&
-	    backup_revisit_add_locked(bc, copy->cell.chunk,
-				      copy->cell.chunk + copy->cell.nr_chunks, spare))
-		return COPY_ERROR_RETRY;
-	if (copy->read_failed)
-		bc->job->source_errors++;
-	else
-		bc->job->target_errors++;
-	if (!backup_job_active(bc->job->state))
-		return COPY_ERROR_RELEASE;
-	bc->job->last_error = err;
-	bc->job->last_error_chunk = copy->cell.chunk;
-
-	if (!copy->for_walk) {
-		if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
-			/* The chunk stays uncopied: the walk retries it. */
-			backup_copy_revisit_locked(copy, spare);
-			return COPY_ERROR_FAIL_WRITES;
-		}
-		backup_set_state_locked(bc, BACKUP_FAILED);
-		return COPY_ERROR_RELEASE;
-	}
-
-	policy = copy->read_failed ? bc->on_source_error : bc->on_target_error;
-	if (policy == BACKUP_ERROR_ENOSPC)
-		policy = err == -ENOSPC ? BACKUP_ERROR_STOP : BACKUP_ERROR_REPORT;
-	switch (policy) {
-	case BACKUP_ERROR_IGNORE:
-		bc->job->skipped_chunks += copy->cell.nr_chunks;
-		break;
-	case BACKUP_ERROR_STOP:
-		backup_copy_revisit_locked(copy, spare);
-		backup_set_state_locked(bc, BACKUP_PAUSED);
-		break;
-	default:
-		backup_set_state_locked(bc, BACKUP_FAILED);
-		break;
-	}
-	return COPY_ERROR_RELEASE;
-}
-
-/*
  * The cell the readers on @readers waited for is gone: each reader's own
  * work routes it again, on copy_wq (struct backup_waiter).
  */
@@ -869,31 +784,25 @@ static void copy_finish(struct backup_copy *copy)
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	LIST_HEAD(readers);
 	int err = blk_status_to_errno(copy->status);
-	enum copy_error_action action = COPY_ERROR_RELEASE;
+	enum backup_copy_verdict verdict;
 	blk_status_t status = copy->status;
 	struct backup_range *spare = err ? backup_range_alloc() : NULL;
 	bool kick;
 
 	kref_get(&bc->ref);	/* past backup_copy_free() below */
 	spin_lock(&bc->job->lock);
-	if (!err) {
-		backup_mark_copied_locked(bc, copy->cell.chunk, copy->cell.nr_chunks);
-		bc->job->zero_chunks += copy->nr_zero;
-		if (!copy->for_walk)
-			bc->job->cbw_chunks += copy->cell.nr_chunks;
-	} else {
-		action = backup_copy_error_locked(copy, err, &spare);
-	}
 	backup_inflight_erase(bc, &copy->cell);
+	/* The job counts the copy, judges a failure, sees if it is done. */
+	verdict = bc->ops->copy_ended_locked(copy, err, &spare);
 	bio_list_merge(&waiters, &copy->cell.waiters);
 	list_splice_init(&copy->cell.view_waiters, &readers);
-	kick = copy->for_walk || err || backup_job_done_locked(bc);
+	kick = copy->for_walk || err || verdict == BACKUP_COPY_JOB_DONE;
 	spin_unlock(&bc->job->lock);
 	kfree(spare);
 
 	if (err) {
 		copy_trace_error(copy, err);
-		if (action != COPY_ERROR_RETRY)
+		if (verdict != BACKUP_COPY_RETRY)
 			copy_report_error(copy, err);
 	} else {
 		trace_dm_backup_copy_done(bc->dev, copy->cell.chunk, copy->cell.nr_chunks);
@@ -905,7 +814,7 @@ static void copy_finish(struct backup_copy *copy)
 	 * copy_wq, which runs this.
 	 */
 	backup_copy_free(copy);
-	if (action == COPY_ERROR_FAIL_WRITES)
+	if (verdict == BACKUP_COPY_FAIL_WRITES)
 		backup_fail_bios(bc, &waiters, status);
 	else
 		backup_resubmit(bc, &waiters);
@@ -932,7 +841,7 @@ static void copy_abort(struct backup_copy *copy)
 	spin_lock(&bc->job->lock);
 	backup_inflight_erase(bc, &copy->cell);
 	if (copy->for_walk)
-		backup_copy_revisit_locked(copy, &spare);
+		backup_cell_revisit_locked(bc, &copy->cell, &spare);
 	bio_list_merge(&waiters, &copy->cell.waiters);
 	list_splice_init(&copy->cell.view_waiters, &readers);
 	spin_unlock(&bc->job->lock);
@@ -1168,13 +1077,9 @@ static void backup_stall_work(struct work_struct *ws)
 		return;
 	}
 	backup_stall_scan_locked(bc, &st);
-	if (st.expired) {
-		bc->job->last_error = -ETIMEDOUT;
-		bc->job->last_error_chunk = st.chunk;
-		broke = bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP;
-		if (broke)
-			backup_set_state_locked(bc, BACKUP_FAILED);
-	}
+	/* The job's policy decides what the stall does. */
+	if (st.expired)
+		broke = bc->ops->write_stalled_locked(bc, st.chunk);
 	if (!broke && st.have_next && !test_bit(BACKUP_DYING, &bc->flags))
 		queue_delayed_work(bc->copy_wq, &bc->stall_work,
 				   st.next - st.now);

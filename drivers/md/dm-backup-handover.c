@@ -114,10 +114,15 @@ out:
 	return r;
 }
 
+/*
+ * @bc's table goes: no view finds or follows it from now on.  If it acted
+ * on its job, the job's views fail their reads.
+ */
 void backup_unregister_job(struct backup_c *bc)
 {
 	mutex_lock(&backup_jobs_lock);
 	list_del_init(&bc->jobs_entry);
+	backup_job_leave(bc->job, bc);
 	mutex_unlock(&backup_jobs_lock);
 }
 
@@ -139,11 +144,11 @@ static bool backup_table_takes(struct dm_table *table, struct backup_c *old)
  * At preresume: become the instance that acts on the job.  If the job was
  * the replaced table's (the constructor took a reference to it), that
  * table's instance, suspended and drained by now, stops acting on it and
- * its views follow.  dm calls the preresume of each target of the new
- * table in turn, all constructed by then, so a table with several backup
- * targets hands over each job to its own target whatever their order: a
- * job of the replaced table ends here only if no target of the new table
- * holds it.
+ * the job's views follow (they reach the instance through job->live).
+ * dm calls the preresume of each target of the new table in turn, all
+ * constructed by then, so a table with several backup targets hands over
+ * each job to its own target whatever their order: a job of the replaced
+ * table ends here only if no target of the new table holds it.
  */
 void backup_take_over(struct backup_c *bc)
 {
@@ -154,7 +159,7 @@ void backup_take_over(struct backup_c *bc)
 		old = backup_live_job(bc);
 		if (old && old->job == bc->job) {
 			/* Views pause while the job changes hands, then follow. */
-			backup_views_switch(old, bc);
+			backup_job_set_live(bc->job, bc);
 			WRITE_ONCE(old->live, false);
 			old->handed_over = true;
 			DMINFO("%s: reloaded table took over the running job",
@@ -165,6 +170,7 @@ void backup_take_over(struct backup_c *bc)
 			    old->live && !backup_table_takes(bc->ti->table, old))
 				WRITE_ONCE(old->live, false);
 		WRITE_ONCE(bc->live, true);
+		backup_job_set_live(bc->job, bc);
 	}
 	mutex_unlock(&backup_jobs_lock);
 }

@@ -431,15 +431,12 @@ static void backup_release(struct kref *ref)
 	queue_work(backup_free_wq, &bc->free_work);
 }
 
-/*
- * Drop a reference to @bc.  The destructor drops the table's; a copy
- * whose backup write still hangs then keeps the rest alive, and its
- * completion, however late, frees it.
- */
-void backup_put(struct backup_c *bc)
-{
-	kref_put(&bc->ref, backup_release);
-}
+/* How the copy engine reports to the job and to the instance's owner. */
+static const struct backup_engine_ops backup_target_engine_ops = {
+	.copy_ended_locked = backup_job_copy_ended_locked,
+	.write_stalled_locked = backup_job_write_stalled_locked,
+	.release = backup_release,
+};
 
 /*
  * The destructor's put: with no copy left, free everything now, so that
@@ -496,6 +493,7 @@ static int backup_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return -ENOMEM;
 	}
 	kref_init(&bc->ref);
+	bc->ops = &backup_target_engine_ops;
 	INIT_WORK(&bc->free_work, backup_free_work);
 	bc->ti = ti;
 	bc->len = ti->len;
@@ -630,10 +628,11 @@ static void backup_dtr(struct dm_target *ti)
 	struct backup_c *bc = ti->private;
 
 	backup_report_abandoned(bc);
-	/* No view attaches to the job from now on... */
+	/*
+	 * No view attaches to the job from now on, and those attached fail
+	 * their reads (unless a reload took the job over).
+	 */
 	backup_unregister_job(bc);
-	/* ...and those attached fail from now on (unless a reload took it). */
-	backup_views_switch(bc, NULL);
 	backup_sysfs_detach(bc);
 	set_bit(BACKUP_SUSPENDED, &bc->flags);
 	set_bit(BACKUP_DYING, &bc->flags);

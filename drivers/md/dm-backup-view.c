@@ -24,8 +24,10 @@
  * error: writes no longer wait for views, so the origin no longer holds
  * its point-in-time data.
  *
- * A view follows its job across table reloads (handover).  When the job
- * goes away (its table is replaced by one without that job), the view
+ * A view holds a reference to its job and reaches the instance acting on
+ * it through the job (backup_job_live_lock()), so it follows the job
+ * across table reloads (handover) and never sees a freed job.  When the
+ * job goes away (its table is replaced by one without that job), the view
  * fails reads with -EIO; while the view is open, the backup device cannot
  * be removed (it is busy).
  *
@@ -33,7 +35,6 @@
  */
 #include <linux/blkdev.h>
 #include <linux/module.h>
-#include <linux/srcu.h>
 
 #include "dm-backup.h"
 
@@ -42,26 +43,16 @@ struct backup_view {
 	/* The dm-backup device, or the origin in the two-device form. */
 	struct dm_dev *src;
 	struct dm_dev *backup;		/* the backup device, two-device form */
+	struct backup_job *job;		/* a reference, from ctr to dtr */
 	/*
-	 * The job, read under backup_view_srcu.  NULL while a reload moves
-	 * the job to a new table (@prev says from where) and once the job is
-	 * gone (@detached).
-	 */
-	struct backup_c __rcu *bc;
-	struct backup_c *prev;
-	bool detached;
-	struct list_head list;		/* on backup_views */
-	wait_queue_head_t wait;		/* map() waits for @bc here */
-	/*
-	 * Protects @parked and @retry.  Process context only (map, copy_wq,
-	 * the retry work): a plain spin_lock.
+	 * Protects @retry.  Process context only (map, copy_wq, the retry
+	 * work): a plain spin_lock.
 	 */
 	spinlock_t lock;
-	struct bio_list parked;		/* reads met @bc == NULL in copy_wq */
 	/*
-	 * Reads that copy_wq could not route without sleeping for a hold
-	 * (copy_wq must not sleep on copies: their ends run there); routed
-	 * again by @retry_work, which may sleep.
+	 * Reads that copy_wq could not route without sleeping (for a hold,
+	 * or for a handover to end; copy_wq must not sleep on copies: their
+	 * ends run there); routed again by @retry_work, which may sleep.
 	 */
 	struct bio_list retry;
 	struct work_struct retry_work;
@@ -74,26 +65,27 @@ struct backup_view_io {
 	struct backup_waiter waiter;	/* waiting for a copy or a hold */
 };
 
-DEFINE_STATIC_SRCU(backup_view_srcu);
-/* Runs the views' @retry_work; may sleep for a copy to end. */
+/* Runs the views' @retry_work; may sleep for a copy or a handover. */
 static struct workqueue_struct *backup_view_wq;
-/* Protects backup_views and every view's @prev; nests in backup_jobs_lock. */
-static DEFINE_MUTEX(backup_views_lock);
-static LIST_HEAD(backup_views);
 
-/* No sleeping in copy_wq: @bio waits for @retry_work instead. */
+/*
+ * No sleeping in copy_wq: @bio waits for @retry_work instead.  Queued
+ * under the lock: once it is dropped the read may be done and the view
+ * gone.
+ */
 static int backup_view_retry_later(struct backup_view *v, struct bio *bio)
 {
 	spin_lock(&v->lock);
 	bio_list_add(&v->retry, bio);
-	spin_unlock(&v->lock);
 	queue_work(backup_view_wq, &v->retry_work);
+	spin_unlock(&v->lock);
 	return DM_MAPIO_SUBMITTED;
 }
 
 /*
- * Route a read of @chunk of @bc; caller holds the srcu read lock.  Only
- * with @may_sleep may it sleep for a hold.
+ * Route a read of @chunk of @bc, the instance acting on the view's job;
+ * caller holds backup_job_live_lock().  Only with @may_sleep may it sleep
+ * for a hold.
  */
 static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 				   struct bio *bio, bool may_sleep)
@@ -148,8 +140,8 @@ static int backup_view_route_chunk(struct backup_view *v, struct backup_c *bc,
 }
 
 /*
- * Route a view read.  With @may_sleep (map) a read waits out a reload;
- * without (copy_wq), it is parked and routed again when the reload ends.
+ * Route a view read.  With @may_sleep (map, the retry work) a read waits
+ * out a handover; without (copy_wq), the retry work routes it.
  */
 static int backup_view_route(struct backup_view *v, struct bio *bio,
 			     bool may_sleep)
@@ -160,28 +152,19 @@ static int backup_view_route(struct backup_view *v, struct bio *bio,
 
 	io->hold = NULL;
 	for (;;) {
-		idx = srcu_read_lock(&backup_view_srcu);
-		bc = srcu_dereference(v->bc, &backup_view_srcu);
+		bc = backup_job_live_lock(v->job, &idx);
 		if (bc)
 			break;
-		srcu_read_unlock(&backup_view_srcu, idx);
-		if (READ_ONCE(v->detached))
+		backup_job_live_unlock(idx);
+		if (backup_job_gone(v->job))
 			return DM_MAPIO_KILL;
-		if (may_sleep) {
-			wait_event(v->wait, rcu_access_pointer(v->bc) ||
-				   READ_ONCE(v->detached));
-			continue;
-		}
-		spin_lock(&v->lock);
-		if (!rcu_access_pointer(v->bc) && !v->detached) {
-			bio_list_add(&v->parked, bio);
-			spin_unlock(&v->lock);
-			return DM_MAPIO_SUBMITTED;
-		}
-		spin_unlock(&v->lock);
+		if (!may_sleep)
+			return backup_view_retry_later(v, bio);
+		if (!backup_job_wait_live(v->job))
+			return DM_MAPIO_KILL;
 	}
 	r = backup_view_route_chunk(v, bc, bio, may_sleep);
-	srcu_read_unlock(&backup_view_srcu, idx);
+	backup_job_live_unlock(idx);
 	return r;
 }
 
@@ -220,69 +203,6 @@ static void backup_view_wake_work(struct work_struct *ws)
 	struct bio *bio = dm_bio_from_per_bio_data(io, sizeof(*io));
 
 	backup_view_dispatch(io->view, bio, false);
-}
-
-/*
- * Unhook the views of @from, wait until no view read routes through it,
- * and let its holds drain.
- */
-static bool backup_views_unhook(struct backup_c *from)
-{
-	struct backup_view *v;
-	bool found = false;
-
-	mutex_lock(&backup_views_lock);
-	list_for_each_entry(v, &backup_views, list) {
-		if (rcu_access_pointer(v->bc) == from) {
-			v->prev = from;
-			RCU_INIT_POINTER(v->bc, NULL);
-			found = true;
-		}
-	}
-	mutex_unlock(&backup_views_lock);
-	if (found) {
-		synchronize_srcu(&backup_view_srcu);
-		wait_event(from->copy_done_wait, !atomic_read(&from->nr_holds));
-	}
-	return found;
-}
-
-/* Hook the views unhooked from @from to @to, or detach them (@to NULL). */
-static void backup_views_hook(struct backup_c *from, struct backup_c *to)
-{
-	struct bio_list parked;
-	struct backup_view *v;
-	struct bio *bio;
-
-	mutex_lock(&backup_views_lock);
-	list_for_each_entry(v, &backup_views, list) {
-		if (v->prev != from || rcu_access_pointer(v->bc))
-			continue;
-		v->prev = NULL;
-		bio_list_init(&parked);
-		spin_lock(&v->lock);
-		if (to)
-			rcu_assign_pointer(v->bc, to);
-		else
-			WRITE_ONCE(v->detached, true);
-		bio_list_merge(&parked, &v->parked);
-		bio_list_init(&v->parked);
-		spin_unlock(&v->lock);
-		wake_up_all(&v->wait);
-		while ((bio = bio_list_pop(&parked)))
-			backup_view_dispatch(v, bio, true);
-	}
-	mutex_unlock(&backup_views_lock);
-}
-
-/*
- * Move the views of instance @from to @to, which holds the same job
- * (handover), or detach them when @to is NULL.
- */
-void backup_views_switch(struct backup_c *from, struct backup_c *to)
-{
-	if (backup_views_unhook(from))
-		backup_views_hook(from, to);
 }
 
 /* The two-device form: the live job copying from @origin to @backup. */
@@ -355,9 +275,7 @@ static int backup_view_ctr(struct dm_target *ti, unsigned int argc,
 		return -ENOMEM;
 	}
 	v->ti = ti;
-	init_waitqueue_head(&v->wait);
 	spin_lock_init(&v->lock);
-	bio_list_init(&v->parked);
 	bio_list_init(&v->retry);
 	INIT_WORK(&v->retry_work, backup_view_retry_work);
 	r = backup_view_get_devices(v, argc, argv);
@@ -371,12 +289,8 @@ static int backup_view_ctr(struct dm_target *ti, unsigned int argc,
 		ti->error = "The view is longer than the backup target";
 	else if (bc)
 		r = dm_set_target_max_io_len(ti, bc->chunk_sectors);
-	if (!r) {
-		rcu_assign_pointer(v->bc, bc);
-		mutex_lock(&backup_views_lock);
-		list_add(&v->list, &backup_views);
-		mutex_unlock(&backup_views_lock);
-	}
+	if (!r)
+		v->job = backup_job_get(bc->job);
 	backup_jobs_lock_release();
 	if (r)
 		goto bad;
@@ -398,12 +312,9 @@ static void backup_view_dtr(struct dm_target *ti)
 {
 	struct backup_view *v = ti->private;
 
-	mutex_lock(&backup_views_lock);
-	list_del(&v->list);
-	mutex_unlock(&backup_views_lock);
 	/* dm has no I/O of this view in flight any more. */
-	synchronize_srcu(&backup_view_srcu);
 	cancel_work_sync(&v->retry_work);
+	backup_job_put(v->job);
 	if (v->backup)
 		dm_put_device(ti, v->backup);
 	dm_put_device(ti, v->src);
@@ -449,7 +360,7 @@ static void backup_view_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%s", READ_ONCE(v->detached) ? "detached" : "attached");
+		DMEMIT("%s", backup_job_gone(v->job) ? "detached" : "attached");
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", v->src->name);

@@ -162,6 +162,16 @@ struct backup_job {
 	unsigned long target_errors;
 	unsigned long skipped_chunks;	/* left uncopied by on_*_error ignore */
 	unsigned long flags;		/* enum backup_job_flag, atomic bitops */
+	/*
+	 * The instance that acts on the job, for the views that hold it:
+	 * read under backup_job_srcu (backup_job_live_lock()), written under
+	 * backup_jobs_lock (dm-backup-handover.c).  NULL while the job changes
+	 * hands, and for good once @gone: its last table went without a
+	 * reload that took it.  Views wait on @live_wait for either.
+	 */
+	struct backup_c __rcu *live;
+	bool gone;
+	wait_queue_head_t live_wait;
 };
 
 /* Bits of backup_c->flags. */
@@ -171,6 +181,42 @@ enum backup_flag {
 	BACKUP_STARVED,		/* the worker found no copy free: kick it at the next */
 	BACKUP_RESUMED,		/* resumed once: the job has a point in time */
 	BACKUP_FLUSHING,	/* the completion flush is in flight */
+};
+
+struct backup_copy;
+struct backup_range;
+
+/* What the job makes of a copy that ended (struct backup_engine_ops). */
+enum backup_copy_verdict {
+	BACKUP_COPY_RELEASE,	  /* its writes go on (or are looked at again) */
+	BACKUP_COPY_JOB_DONE,	  /* the same, and the job is done: run the worker */
+	BACKUP_COPY_FAIL_WRITES,  /* its writes fail with the copy's error */
+	BACKUP_COPY_RETRY,	  /* the walk copies its chunks one by one */
+};
+
+/*
+ * The copy engine's reports to the layers above it, installed by the
+ * target when it builds an instance: the engine names no function of a
+ * layer above it, as dm-kcopyd names none of its users (notify_fn) and the
+ * block layer none of a bio's owner (bi_end_io).
+ */
+struct backup_engine_ops {
+	/*
+	 * A copy ended with @err, 0 when its chunks are on the backup device:
+	 * count it, judge a failure by the error policies.  Caller holds
+	 * job->lock; *@spare is a range the judgement may keep.
+	 */
+	enum backup_copy_verdict (*copy_ended_locked)(struct backup_copy *copy,
+						      int err,
+						      struct backup_range **spare);
+	/*
+	 * A write waited more than cbw_timeout for the copy of @chunk: true
+	 * if the job broke (every waiting write goes on), false if the
+	 * writes that waited too long are to fail.  Caller holds job->lock.
+	 */
+	bool (*write_stalled_locked)(struct backup_c *bc, unsigned long chunk);
+	/* The last reference to the instance went: see backup_put(). */
+	void (*release)(struct kref *ref);
 };
 
 /* Per-bio data of the backup target, for the writes it may hold. */
@@ -187,6 +233,7 @@ struct backup_c {
 	 */
 	struct kref ref;
 	struct work_struct free_work;	/* backup_put() from copy_wq */
+	const struct backup_engine_ops *ops;	/* the owner's, see there */
 	/* "dm-N", for log lines that may come after the table is gone. */
 	char name[16];
 	/* Not for copies: they may outlive the table (use @len, @name). */
@@ -435,6 +482,8 @@ bool backup_revisit_add_locked(struct backup_c *bc, unsigned long start,
 			       unsigned long end, struct backup_range **spare);
 unsigned long backup_revisit_next_locked(struct backup_c *bc);
 bool backup_revisit_empty_locked(struct backup_c *bc);
+void backup_cell_revisit_locked(struct backup_c *bc, struct backup_cell *cell,
+				struct backup_range **spare);
 sector_t backup_chunk_to_sector(struct backup_c *bc, unsigned long chunk);
 unsigned int backup_range_sectors(struct backup_c *bc, unsigned long chunk,
 				  unsigned int nr_chunks);
@@ -478,6 +527,7 @@ void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
 			      unsigned long *since, struct bio *bio);
 void backup_stall_watchdog_rearm(struct backup_c *bc);
 void backup_job_ended_locked(struct backup_c *bc);
+void backup_put(struct backup_c *bc);
 
 /* dm-backup-job.c: the job object and its state machine */
 struct backup_job *backup_job_create(unsigned long nr_chunks);
@@ -487,6 +537,17 @@ const char *backup_state_name(enum backup_state state);
 const char *backup_sync_mode_name(enum backup_sync_mode mode);
 void backup_set_state_locked(struct backup_c *bc, enum backup_state state);
 bool backup_job_done_locked(struct backup_c *bc);
+enum backup_copy_verdict
+backup_job_copy_ended_locked(struct backup_copy *copy, int err,
+			     struct backup_range **spare);
+bool backup_job_write_stalled_locked(struct backup_c *bc, unsigned long chunk);
+struct backup_c *backup_job_live_lock(struct backup_job *job, int *idx)
+	__acquires(backup_job_srcu);
+void backup_job_live_unlock(int idx) __releases(backup_job_srcu);
+bool backup_job_wait_live(struct backup_job *job);
+bool backup_job_gone(struct backup_job *job);
+void backup_job_set_live(struct backup_job *job, struct backup_c *bc);
+void backup_job_leave(struct backup_job *job, struct backup_c *bc);
 int backup_pause(struct backup_c *bc);
 int backup_resume_job(struct backup_c *bc);
 int backup_cancel(struct backup_c *bc);
@@ -503,7 +564,6 @@ void backup_hold_init_locked(struct backup_hold *hold, unsigned long chunk);
 void backup_hold_release(struct backup_hold *hold);
 
 /* dm-backup-view.c: the backup-view target */
-void backup_views_switch(struct backup_c *from, struct backup_c *to);
 int backup_view_register(void);
 void backup_view_unregister(void);
 
@@ -516,9 +576,6 @@ struct backup_c *backup_find_live_job_by_devices(struct block_device *origin,
 						 struct block_device *backup);
 void backup_jobs_lock_acquire(void);
 void backup_jobs_lock_release(void);
-
-/* dm-backup-target.c: the instance's lifetime */
-void backup_put(struct backup_c *bc);
 
 /* dm-backup-sysfs.c: /sys/block/dm-N/backup/ */
 void backup_sysfs_attach(struct backup_c *bc);
