@@ -29,8 +29,9 @@ PKGS=(
 	gcc make libc6-dev sparse
 	# dmbackup map parses thin_delta and era_invalidate XML.
 	libexpat1-dev
-	# tools/dmbackup (the CLI) links libdevmapper.
-	libdevmapper-dev
+	# tools/dmbackup (the CLI) links libdevmapper, and libblkid to look
+	# for signatures on a backup device before it writes there.
+	libdevmapper-dev libblkid-dev
 )
 
 [ $# -gt 0 ] && PKGS=("$@")

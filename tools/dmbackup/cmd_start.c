@@ -106,6 +106,36 @@ static bool check_backup_dev(const char *path, const struct volume *v,
 }
 
 /*
+ * backup_dev_holds_data - like mkfs, refuse to write over what a backup
+ * device holds (a file system, a RAID or LVM member, a partition table:
+ * often the last good backup, which a failed new job would leave neither
+ * of) unless @force.  True if start must stop.
+ */
+static bool backup_dev_holds_data(const char *path, bool force)
+{
+	char what[256];
+
+	switch (device_signature(path, what, sizeof(what))) {
+	case SIG_NONE:
+		return false;
+	case SIG_FOUND:
+		if (force) {
+			printf("%s holds data (%s): overwriting it (--force)\n",
+			       path, what);
+			return false;
+		}
+		err("backup device %s holds data (%s), maybe the last good "
+		    "backup: a new one there overwrites it; use --force if that "
+		    "is what you want", path, what);
+		return true;
+	default:
+		/* What cannot be read is no backup to keep; the job will tell. */
+		err("warning: backup device %s: %s; starting anyway", path, what);
+		return false;
+	}
+}
+
+/*
  * resuspend_after_restore - start --suspended: swapping the original table
  * back in (only a resume swaps tables) let the writes the caller's suspend
  * held reach the volume.  Suspend it again, as the caller had it, but say
@@ -126,7 +156,7 @@ static const char start_usage[] =
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
 "           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
-"           [--cbw-timeout MS]\n"
+"           [--cbw-timeout MS] [--force]\n"
 "\n"
 "Start a point-in-time backup of a live device-mapper volume (which may be\n"
 "mounted and busy) to <backup_device>.  The volume's table moves to a hidden\n"
@@ -143,8 +173,11 @@ static const char start_usage[] =
 "resume, which puts the job in place, is the point in time.  Without\n"
 "--suspended a suspended volume is refused, and with it one that is not.\n"
 "Refuses a volume that is not a dm device or already has a backup job, and a\n"
-"backup device that is too small or in use.  On any failure the volume is\n"
-"left exactly as it was; with --suspended, still suspended.\n";
+"backup device that is too small or in use, or that holds a file system, a\n"
+"RAID or LVM member or a partition table (maybe the last good backup) unless\n"
+"--force is given (--mode top updates the last backup: not looked at).  On\n"
+"any failure the volume is left exactly as it was; with --suspended, still\n"
+"suspended.\n";
 
 /* The options of start; NULL or 0: left out of the table (the default). */
 struct start_args {
@@ -152,6 +185,7 @@ struct start_args {
 	const char *cbw_timeout;
 	uint64_t speed, chunk;
 	bool suspended;		/* --suspended: the caller suspended the volume */
+	bool force;		/* --force: write over a signature */
 };
 static int start_opt(void *ctx, int key, const char *val)
 {
@@ -189,6 +223,9 @@ static int start_opt(void *ctx, int key, const char *val)
 		break;
 	case OPT_SUSPENDED:
 		a->suspended = true;
+		break;
+	case OPT_FORCE:
+		a->force = true;
 		break;
 	case OPT_SPEED:
 		if (!parse_rate(val, &a->speed))
@@ -583,7 +620,11 @@ static bool start_refuses(struct start *c, const char *bdev_arg)
 		return true;
 	}
 	c->size = table_len(&c->orig);
-	return !check_backup_dev(bdev_arg, v, c->size, &c->bdev);
+	if (!check_backup_dev(bdev_arg, v, c->size, &c->bdev))
+		return true;
+	/* An incremental backup updates the last one in place. */
+	return strcmp(c->a->mode, "top") &&
+	       backup_dev_holds_data(bdev_arg, c->a->force);
 }
 
 int cmd_start(int argc, char **argv)
@@ -598,6 +639,7 @@ int cmd_start(int argc, char **argv)
 		{ "on-cbw-error", required_argument, NULL, OPT_CBW },
 		{ "cbw-timeout", required_argument, NULL, OPT_CBW_TIMEOUT },
 		{ "suspended", no_argument, NULL, OPT_SUSPENDED },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct start_args a = { .mode = "full" };

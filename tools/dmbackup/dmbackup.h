@@ -12,6 +12,7 @@
  *   volume.c       a volume argument -> dm name, hidden origin, job, views
  *   print.c        the one-line report of a job (status, wait, messages)
  *   dm.c           libdevmapper glue: the only file that makes dm_tasks
+ *   probe.c        what a device holds (libblkid): start's signature check
  *   args.c         the command line (parse_args, option values), err()
  *
  * A command calls volume.c, print.c, steps.c and dm.c, volume.c calls dm.c,
@@ -75,7 +76,7 @@ int parse_args(struct cmd_line *cl, int argc, char **argv);
 /* Keys of the long options without a short form (getopt_long's val). */
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
-	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT,
+	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT, OPT_FORCE,
 };
 
 bool parse_rate(const char *s, uint64_t *out);
@@ -210,6 +211,10 @@ enum steps_result {
 enum steps_result run_steps(const struct step *steps, int n, void *ctx);
 
 /* ---- the commands ------------------------------------------------------- */
+
+/* probe.c */
+enum signature { SIG_NONE, SIG_FOUND, SIG_ERROR };
+enum signature device_signature(const char *path, char *what, size_t size);
 
 int cmd_start(int argc, char **argv);
 int cmd_finish(int argc, char **argv);

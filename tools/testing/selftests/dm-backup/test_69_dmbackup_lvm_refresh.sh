@@ -87,7 +87,8 @@ lv_healthy dmbtvg lv
 [ "$(dmbackup status)" = "no backup jobs" ] || fail "dmbackup status: $(dmbackup status 2>&1)"
 
 info "a refresh after the job completed: the backup stays good"
-frozen_start /mnt/lv "$lv" "$bdisk"
+# The backup device holds the interrupted backup's file system: overwrite it.
+frozen_start /mnt/lv "$lv" "$bdisk" --force
 dmbt-prng 699 4M >/mnt/lv/after || fail "write after start failed"
 run dmbackup wait "$lv" --interval 0
 klog0=$(dmesg | wc -l)

@@ -35,6 +35,10 @@ run e2fsck -fn /dev/sdc
 info "pull: the view of the mounted /dev/vg/lv, read while it is written"
 run umount /mnt/data
 app_fs /dev/vg/lv
+# /dev/sdc holds the backup just made: start refuses to use it as the
+# pull's scratch space (as the text says); a blank scratch disk it takes.
+expect_refusal "holds data (ext4 file system" dmbackup start /dev/vg/lv /dev/sdc --mode none
+fill_random /dev/sdc 804
 dd() { view_dd "$@"; }
 mkdir -p /backup
 WRITER_MAX=16 app_start

@@ -36,6 +36,10 @@ run umount /mnt/data
 
 info "pull: the view of the mounted /dev/vg/home, read while it is written"
 app_fs /dev/vg/home
+# /dev/sdc holds the backup just made: start refuses to use it as the
+# pull's scratch space (as the text says); a blank scratch disk it takes.
+expect_refusal "holds data (ext4 file system" dmbackup start /dev/vg/home /dev/sdc --mode none
+fill_random /dev/sdc 805
 dd() { view_dd "$@"; }
 WRITER_MAX=16 app_start
 recipe_run man pull

@@ -60,6 +60,11 @@ one rst thin-increment
 cp delta.xml "$DMBT_TMP/delta1.xml"
 grep -q '<different\|<right_only' delta.xml || fail "the increment mapped nothing"
 one rst thin-increment-dmsetup
+# /dev/sdc holds the last chain's backup: a new chain's full backup there
+# is refused (--force would take it); the man page's chain starts on a
+# blank disk, as a first one does.
+expect_refusal "holds data (ext4 file system" dmbackup start tv /dev/sdc
+fill_random /dev/sdc 832
 one man thin-full
 one man thin-increment
 dmsetup message pool 0 "delete $(cat /var/lib/dmbackup/tv.snap)"

@@ -49,6 +49,11 @@ one() {
 one rst era-full
 one rst era-increment
 grep -q '<range\|<block' era.xml || fail "the increment mapped nothing: $(cat era.xml)"
+# /dev/sdc holds the last chain's backup: a new chain's full backup there
+# is refused (--force would take it); the man page's chain starts on a
+# blank disk, as a first one does.
+expect_refusal "holds data (ext4 file system" dmbackup start vol /dev/sdc
+fill_random /dev/sdc 842
 one man era-full
 one man era-increment
 unset -f dmsetup
