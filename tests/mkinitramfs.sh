@@ -187,8 +187,8 @@ WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
 	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd"
 # Packed where the kernel has them: the debug kernel has no SCSI, and the
-# tests that need these skip without them.
-OPTIONAL_MODULES="sd_mod scsi_debug"
+# tests that need these skip without them; dm-mirror is for bench case 8.
+OPTIONAL_MODULES="sd_mod scsi_debug dm-mirror"
 
 declare -A DONE=()
 ORDER=()

@@ -14,7 +14,7 @@
 #
 # Kernel command line knobs (tests/bench.sh sets them):
 #   dmbt.bench_runs=N       repetitions of every case (3)
-#   dmbt.bench_cases=1,2,.. cases to run (all: 1-7)
+#   dmbt.bench_cases=1,2,.. cases to run (all: 1-8)
 #   dmbt.bench_walk_mb=M    walk/throttle/"during walk" region (1024)
 #   dmbt.bench_rand_mb=M    4k random / 1M sequential region (512)
 #
@@ -23,6 +23,7 @@
 #   2 4k random writes (first / copied)        5 throttle accuracy
 #   3 1 MiB sequential first writes            6 scale: ctr time, memory
 #   7 first 4k writes with a slow backup device (dm-delay, writes 1 ms)
+#   8 a walk by kcopyd: dm-mirror's resync of the same disks (case 1's peer)
 
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 export DMBT_DIR
@@ -33,7 +34,7 @@ export DMBT_TMP
 . "$DMBT_DIR/backup.sh"
 cd "$DMBT_TMP" || exit 1
 
-RUNS=3 CASES=1,2,3,4,5,6,7 WALK_MB=1024 RAND_MB=512
+RUNS=3 CASES=1,2,3,4,5,6,7,8 WALK_MB=1024 RAND_MB=512
 for w in $(cat /proc/cmdline); do
 	case $w in
 	dmbt.bench_runs=*)    RUNS=${w#*=} ;;
@@ -111,6 +112,23 @@ wait_completed() {
 		[ "$(date +%s)" -lt "$_wc_end" ] ||
 			fail "$1: not completed within ${2:-300}s: $(dmsetup status "$1")"
 		timeout 30 dmsetup wait "$1" "$_wc_ev" >/dev/null
+	done
+}
+
+# mirror_synced <name>: every region of the two-leg mirror is in sync
+# (status: "... 2 <leg> <leg> <in-sync>/<regions> ...").
+mirror_synced() {
+	dmsetup status "$1" | awk '{ split($7, r, "/"); exit !(r[1] == r[2] && r[2] > 0) }'
+}
+
+# wait_mirror_synced <name> <timeout_s>: poll (dm-mirror raises no event
+# when its resync ends) every 50 ms.
+wait_mirror_synced() {
+	_wm_end=$(($(date +%s) + $2))
+	until mirror_synced "$1"; do
+		[ "$(date +%s)" -lt "$_wm_end" ] ||
+			fail "$1: not in sync within $2 s: $(dmsetup status "$1")"
+		sleep 0.05
 	done
 }
 
@@ -318,6 +336,24 @@ while [ $RUN -le "$RUNS" ]; do
 			dm_remove bk
 			emit walk.cs$cs.s "$s"
 			emit walk.cs$cs.mbs "$(calc "$WALK_MB * 1.048576 / $s")"
+		done
+	fi
+
+	# ---- case 8: a walk by kcopyd: dm-mirror's resync ------------------------------
+	# dm-raid1 copies leg 0 to leg 1 region by region with dm-kcopyd when a
+	# mirror without a persistent log is created: the in-tree walk over a
+	# device by kcopyd, on the same disks as case 1's walk.
+	if has_case 8; then
+		for rs in 128 2048; do
+			info "case 8: dm-mirror resync, region_size $rs"
+			t0=$(now)
+			dm_create mir "0 $WALK_SZ mirror core 1 $rs 2 $O 0 $B 0"
+			wait_mirror_synced mir 600
+			t1=$(now)
+			dm_remove mir
+			s=$(secs "$t0" "$t1")
+			emit kcopyd.rs$rs.s "$s"
+			emit kcopyd.rs$rs.mbs "$(calc "$WALK_MB * 1.048576 / $s")"
 		done
 	fi
 
