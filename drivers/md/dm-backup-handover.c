@@ -158,8 +158,6 @@ void backup_take_over(struct backup_c *bc)
 	if (!bc->live) {
 		old = backup_live_job(bc);
 		if (old && old->job == bc->job) {
-			/* Views pause while the job changes hands, then follow. */
-			backup_job_set_live(bc->job, bc);
 			WRITE_ONCE(old->live, false);
 			old->handed_over = true;
 			DMINFO("%s: reloaded table took over the running job",
@@ -170,6 +168,7 @@ void backup_take_over(struct backup_c *bc)
 			    old->live && !backup_table_takes(bc->ti->table, old))
 				WRITE_ONCE(old->live, false);
 		WRITE_ONCE(bc->live, true);
+		/* Views pause while the job changes hands, then follow. */
 		backup_job_set_live(bc->job, bc);
 	}
 	mutex_unlock(&backup_jobs_lock);
