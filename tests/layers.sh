@@ -36,7 +36,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 LAYERS=(
 	"target view sysfs handover"	# 0: dm glue
 	"job walk"			# 1: the job and the walk over the device
-	"copy"				# 2: the copy engine
+	"copy metadata"			# 2: the copy engine, a job's metadata
 	"chunks"			# 3: chunk state
 	"dm_backup_trace.h"		# 4: tracepoints, callable from anywhere
 )

@@ -44,6 +44,24 @@ void backup_job_chunks_free(struct backup_job *job)
 }
 
 /*
+ * A persistent job's copied chunks, as its metadata recorded them; of
+ * them, @nr_unmapped are chunks a top map left out.  Constructor only.
+ */
+void backup_job_load_copied(struct backup_job *job, const unsigned long *bits,
+			    unsigned long nr_unmapped)
+{
+	bitmap_copy(job->copied, bits, job->nr_chunks);
+	job->nr_copied = bitmap_weight(job->copied, job->nr_chunks);
+	job->nr_unmapped = nr_unmapped;
+}
+
+/* What a new persistent job's metadata starts from (top: unmapped set). */
+const unsigned long *backup_job_copied_bits(struct backup_job *job)
+{
+	return job->copied;
+}
+
+/*
  * A range for backup_revisit_add_locked(), allocated before the caller
  * takes bc->job->lock.  It must not sleep: it is called from copy completions,
  * which free the memory that reclaim may wait for.  NULL is fine.

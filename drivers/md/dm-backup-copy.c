@@ -644,7 +644,8 @@ static bool backup_can_write_zeroes(struct backup_c *bc)
 static bool copy_may_release_early(struct backup_copy *copy)
 {
 	return !copy->for_walk && !copy->cell.saved &&
-	       copy->bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP;
+	       copy->bc->on_cbw_error == BACKUP_CBW_BREAK_BACKUP &&
+	       !copy->bc->job->meta;
 }
 
 static void copy_release_saved(struct backup_copy *copy)
@@ -905,6 +906,23 @@ static void copy_finish_work(struct work_struct *ws)
 		copy_write(copy);
 		return;
 	}
+	if (!copy->status) {
+		/* Its buffer is not needed again, whatever the owner does. */
+		copy_release_pages(copy);
+		if (copy->bc->ops->copy_written(copy))
+			return;
+	}
+	copy_finish(copy);
+}
+
+/*
+ * A copy the owner took in copy_written() is committed (@err 0) or could
+ * not be: it ends now.
+ */
+void backup_copy_committed(struct backup_copy *copy, int err)
+{
+	if (err)
+		copy->status = errno_to_blk_status(err);
 	copy_finish(copy);
 }
 
@@ -1205,8 +1223,14 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 
 	spin_lock(&bc->job->lock);
 	if (!backup_job_active(bc->job->state)) {
+		bool wait = !bc->job->end_committed;
+
+		/* A persistent job's end is not recorded yet: it releases. */
+		if (wait)
+			backup_park_write_locked(bc, &bc->deferred_bios,
+						 &bc->deferred_since, bio);
 		spin_unlock(&bc->job->lock);
-		return true;
+		return !wait;
 	}
 	trace_dm_backup_cow_enter(bc->dev, bio->bi_iter.bi_sector,
 				  bio_sectors(bio), first, last);

@@ -68,6 +68,10 @@ static int backup_check_reload(struct backup_c *bc, struct backup_c *old,
 		*error = "A reload cannot change the map of the running job";
 		return -EINVAL;
 	}
+	if (bc->meta_dev != old->meta_dev) {
+		*error = "A reload cannot change the metadata device of the running job";
+		return -EINVAL;
+	}
 	if (bc->ti->len != old->ti->len) {
 		*error = "A reload cannot change the length of the running job";
 		return -EINVAL;
@@ -88,6 +92,12 @@ int backup_register_job(struct backup_c *bc, char **error)
 	bc->md = dm_table_get_md(bc->ti->table);
 	mutex_lock(&backup_jobs_lock);
 	list_for_each_entry(other, &backup_jobs, jobs_entry) {
+		if (bc->meta_dev && other->meta_dev == bc->meta_dev &&
+		    other->md != bc->md) {
+			*error = "Metadata device is in use by another backup job";
+			r = -EBUSY;
+			goto out;
+		}
 		if (other->backup->bdev != bc->backup->bdev)
 			continue;
 		if (other->md != bc->md) {

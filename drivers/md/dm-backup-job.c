@@ -13,11 +13,17 @@
  *
  * Copyright (C) 2026 The dm-backup authors
  */
+#include <linux/blkdev.h>
 #include <linux/slab.h>
 #include <linux/srcu.h>
+#include <linux/timekeeping.h>
+#include <linux/uuid.h>
 
 #include "dm-backup.h"
+#include "dm-backup-metadata.h"
 #include "dm_backup_trace.h"
+
+static void backup_job_commit_work(struct work_struct *ws);
 
 /* A new job over @nr_chunks chunks, none copied, running; NULL on ENOMEM. */
 struct backup_job *backup_job_create(unsigned long nr_chunks)
@@ -30,6 +36,9 @@ struct backup_job *backup_job_create(unsigned long nr_chunks)
 	spin_lock_init(&job->lock);
 	INIT_LIST_HEAD(&job->revisit);
 	init_waitqueue_head(&job->live_wait);
+	INIT_LIST_HEAD(&job->commit_copies);
+	INIT_WORK(&job->commit_work, backup_job_commit_work);
+	generate_random_uuid(job->uuid);
 	job->nr_chunks = nr_chunks;
 	job->state = BACKUP_RUNNING;
 	job->copied = backup_bitmap_alloc(nr_chunks);
@@ -50,6 +59,10 @@ static void backup_job_release(struct kref *ref)
 {
 	struct backup_job *job = container_of(ref, struct backup_job, ref);
 
+	/* Copies and ends waiting for a commit hold an instance, so the job. */
+	if (job->commit_wq)
+		destroy_workqueue(job->commit_wq);
+	backup_meta_close(job->meta);
 	backup_job_chunks_free(job);
 	kfree(job);
 }
@@ -177,17 +190,43 @@ const char *backup_sync_mode_name(enum backup_sync_mode mode)
  */
 void backup_set_state_locked(struct backup_c *bc, enum backup_state state)
 {
-	bool ends = backup_job_active(bc->job->state) && !backup_job_active(state);
+	struct backup_job *job = bc->job;
+	bool ends = backup_job_active(job->state) && !backup_job_active(state);
 
-	lockdep_assert_held(&bc->job->lock);
-	if (bc->job->state == state)
+	lockdep_assert_held(&job->lock);
+	if (job->state == state)
 		return;
-	trace_dm_backup_state(bc->dev, bc->job->state, state);
-	WRITE_ONCE(bc->job->state, state);
-	set_bit(BACKUP_EVENT_PENDING, &bc->job->flags);
-	if (ends)
+	trace_dm_backup_state(bc->dev, job->state, state);
+	WRITE_ONCE(job->state, state);
+	set_bit(BACKUP_EVENT_PENDING, &job->flags);
+	if (ends && (!job->meta || job->end_committed)) {
+		WRITE_ONCE(job->end_committed, true);
 		backup_job_ended_locked(bc);
+	} else if (ends && !job->end_bc) {
+		/* The end goes to the metadata before the writes go on. */
+		kref_get(&bc->ref);
+		job->end_bc = bc;
+	}
+	if (job->meta)
+		queue_work(job->commit_wq, &job->commit_work);
 	backup_kick(bc);
+}
+
+/*
+ * The backup device stalled: the job fails with @err at @chunk, and the
+ * writes go on at once, without waiting for the metadata to record the
+ * failure (its device may be the one that stalled).  Caller holds
+ * bc->job->lock.
+ */
+void backup_job_break_locked(struct backup_c *bc, int err, unsigned long chunk)
+{
+	lockdep_assert_held(&bc->job->lock);
+	if (!backup_job_active(bc->job->state))
+		return;
+	bc->job->last_error = err;
+	bc->job->last_error_chunk = chunk;
+	WRITE_ONCE(bc->job->end_committed, true);
+	backup_set_state_locked(bc, BACKUP_FAILED);
 }
 
 /*
@@ -240,6 +279,13 @@ backup_job_copy_failed_locked(struct backup_copy *copy, int err,
 		job->target_errors++;
 	if (!backup_job_active(job->state))
 		return BACKUP_COPY_RELEASE;
+	if (job->meta_broken) {
+		/* No policy helps a job that cannot record its progress. */
+		job->last_error = err;
+		job->last_error_chunk = copy->cell.chunk;
+		backup_set_state_locked(bc, BACKUP_FAILED);
+		return BACKUP_COPY_RELEASE;
+	}
 	job->last_error = err;
 	job->last_error_chunk = copy->cell.chunk;
 
@@ -304,11 +350,12 @@ backup_job_copy_ended_locked(struct backup_copy *copy, int err,
 bool backup_job_write_stalled_locked(struct backup_c *bc, unsigned long chunk)
 {
 	lockdep_assert_held(&bc->job->lock);
-	bc->job->last_error = -ETIMEDOUT;
-	bc->job->last_error_chunk = chunk;
-	if (bc->on_cbw_error != BACKUP_CBW_BREAK_BACKUP)
+	if (bc->on_cbw_error != BACKUP_CBW_BREAK_BACKUP) {
+		bc->job->last_error = -ETIMEDOUT;
+		bc->job->last_error_chunk = chunk;
 		return false;
-	backup_set_state_locked(bc, BACKUP_FAILED);
+	}
+	backup_job_break_locked(bc, -ETIMEDOUT, chunk);
 	return true;
 }
 
@@ -352,4 +399,222 @@ int backup_cancel(struct backup_c *bc)
 		backup_set_state_locked(bc, BACKUP_CANCELLED);
 	spin_unlock(&bc->job->lock);
 	return 0;
+}
+
+/*-------------------------------------------------------------------------*/
+/* Persistent jobs: the job's state on its metadata device */
+
+/* A job whose state came from its metadata device, not from this table. */
+bool backup_job_persisted(struct backup_job *job)
+{
+	return job->meta && backup_meta_has_job(job->meta);
+}
+
+static void backup_job_load_record(struct backup_job *job,
+				   const struct backup_meta_record *rec)
+{
+	memcpy(job->uuid, rec->uuid, sizeof(job->uuid));
+	job->pit_ns = rec->pit_ns;
+	job->state = rec->state;
+	job->last_error = rec->last_error;
+	job->last_error_chunk = rec->last_error_chunk;
+	job->cbw_chunks = rec->cbw_chunks;
+	job->zero_chunks = rec->zero_chunks;
+	job->source_errors = rec->source_errors;
+	job->target_errors = rec->target_errors;
+	job->skipped_chunks = rec->skipped_chunks;
+	/* An ended job stays as the metadata says: its writes are free. */
+	job->end_committed = !backup_job_active(job->state);
+	backup_job_load_copied(job, backup_meta_copied(job->meta),
+			       rec->unmapped_chunks);
+}
+
+/* Caller holds job->lock. */
+static void backup_job_fill_record_locked(struct backup_job *job,
+					  struct backup_meta_record *rec)
+{
+	lockdep_assert_held(&job->lock);
+	memcpy(rec->uuid, job->uuid, sizeof(rec->uuid));
+	rec->pit_ns = job->pit_ns;
+	rec->state = job->state;
+	rec->last_error = job->last_error;
+	rec->last_error_chunk = job->last_error_chunk;
+	rec->unmapped_chunks = job->nr_unmapped;
+	rec->cbw_chunks = job->cbw_chunks;
+	rec->zero_chunks = job->zero_chunks;
+	rec->source_errors = job->source_errors;
+	rec->target_errors = job->target_errors;
+	rec->skipped_chunks = job->skipped_chunks;
+}
+
+/*
+ * Constructor of a new job's first table with "meta": open the metadata
+ * device.  A job found there (it must match the table) is this job from
+ * now on: its point in time, state, counters and copied chunks.
+ */
+int backup_job_open_meta(struct backup_c *bc, char **error)
+{
+	struct backup_job *job = bc->job;
+	struct backup_meta_geometry geo = {
+		.origin_sectors = bc->ti->len,
+		.backup_sectors = bdev_nr_sectors(bc->backup->bdev),
+		.chunk_sectors = bc->chunk_sectors,
+		.sync_mode = bc->sync_mode,
+		.nr_chunks = bc->nr_chunks,
+	};
+	struct backup_meta_record rec;
+	int r;
+
+	r = backup_meta_open(bc->meta->bdev, &geo, &job->meta, error);
+	if (r)
+		return r;
+	job->commit_wq = alloc_ordered_workqueue("dm-" DM_MSG_PREFIX "-commit",
+						 WQ_MEM_RECLAIM);
+	if (!job->commit_wq) {
+		*error = "Cannot allocate the commit workqueue";
+		return -ENOMEM;
+	}
+	if (backup_meta_has_job(job->meta)) {
+		backup_meta_get_record(job->meta, &rec);
+		backup_job_load_record(job, &rec);
+	}
+	return 0;
+}
+
+/*
+ * First resume of the job's first table: the point in time is now.  A
+ * persistent job formats its metadata device before any write reaches the
+ * origin; if that fails, so does the resume.
+ */
+int backup_job_start(struct backup_c *bc)
+{
+	struct backup_job *job = bc->job;
+	struct backup_meta_record rec;
+	int r;
+
+	if (job->pit_ns)
+		return 0;
+	job->pit_ns = ktime_get_real_ns();
+	if (!job->meta)
+		return 0;
+	spin_lock(&job->lock);
+	backup_job_fill_record_locked(job, &rec);
+	spin_unlock(&job->lock);
+	r = backup_meta_format(job->meta, &rec, backup_job_copied_bits(job));
+	if (r) {
+		DMERR("%s: cannot format the metadata device: error %d",
+		      bc->name, r);
+		job->pit_ns = 0;
+	}
+	return r;
+}
+
+/*
+ * The copy engine's report that a copy's data is written (struct
+ * backup_engine_ops): a running persistent job keeps the copy in flight,
+ * its writes waiting, until a commit has made its data durable and
+ * recorded its bits.
+ */
+bool backup_job_copy_written(struct backup_copy *copy)
+{
+	struct backup_job *job = copy->bc->job;
+	bool take;
+
+	if (!job->meta)
+		return false;
+	spin_lock(&job->lock);
+	take = backup_job_active(job->state);
+	if (take)
+		list_add_tail(&copy->list, &job->commit_copies);
+	spin_unlock(&job->lock);
+	if (take)
+		queue_work(job->commit_wq, &job->commit_work);
+	return take;
+}
+
+/*
+ * The copies of @batch are written: make their data durable, then their
+ * bits.  A failed backup flush fails the copies (the error policies judge
+ * them); a failed metadata write breaks the metadata for good.
+ */
+static int backup_job_commit_copies(struct backup_job *job,
+				    struct list_head *batch)
+{
+	struct backup_copy *copy;
+	int r;
+
+	if (list_empty(batch))
+		return 0;
+	copy = list_first_entry(batch, struct backup_copy, list);
+	r = blkdev_issue_flush(copy->bc->backup_bdev);
+	if (r)
+		return r;
+	list_for_each_entry(copy, batch, list)
+		backup_meta_set_copied(job->meta, copy->cell.chunk,
+				       copy->cell.nr_chunks);
+	return 0;
+}
+
+static int backup_job_commit_record(struct backup_job *job)
+{
+	struct backup_meta_record rec;
+	int r;
+
+	if (READ_ONCE(job->meta_broken))
+		return -EIO;
+	spin_lock(&job->lock);
+	backup_job_fill_record_locked(job, &rec);
+	spin_unlock(&job->lock);
+	r = backup_meta_commit(job->meta, &rec);
+	if (r) {
+		WRITE_ONCE(job->meta_broken, true);
+		DMERR("cannot commit to the metadata device %u:%u: error %d",
+		      MAJOR(backup_meta_dev(job->meta)),
+		      MINOR(backup_meta_dev(job->meta)), r);
+	}
+	return r;
+}
+
+/*
+ * The ended job is on the metadata device (or never will be): the writes
+ * that waited for that go on.
+ */
+static void backup_job_end_committed(struct backup_job *job,
+				     struct backup_c *bc)
+{
+	spin_lock(&job->lock);
+	WRITE_ONCE(job->end_committed, true);
+	backup_job_ended_locked(bc);
+	spin_unlock(&job->lock);
+	backup_put(bc);
+}
+
+/*
+ * One commit, for everything that asked since the last one began: the
+ * copies written meanwhile, a changed state, the counters.
+ */
+static void backup_job_commit_work(struct work_struct *ws)
+{
+	struct backup_job *job = container_of(ws, struct backup_job,
+					      commit_work);
+	struct backup_copy *copy, *tmp;
+	struct backup_c *end_bc;
+	LIST_HEAD(batch);
+	int r;
+
+	spin_lock(&job->lock);
+	list_splice_init(&job->commit_copies, &batch);
+	end_bc = job->end_bc;
+	job->end_bc = NULL;
+	spin_unlock(&job->lock);
+
+	r = backup_job_commit_copies(job, &batch);
+	if (!r)
+		r = backup_job_commit_record(job);
+	list_for_each_entry_safe(copy, tmp, &batch, list) {
+		list_del_init(&copy->list);
+		backup_copy_committed(copy, r);
+	}
+	if (end_bc)
+		backup_job_end_committed(job, end_bc);
 }

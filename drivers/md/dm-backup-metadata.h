@@ -84,4 +84,48 @@ struct backup_md_super {
 	struct backup_md_bitmap bitmaps[BACKUP_MD_MAX_BITMAPS];
 } __packed;
 
+struct block_device;
+struct backup_meta;
+
+/* What a table says about its job, checked against the metadata. */
+struct backup_meta_geometry {
+	u64 origin_sectors;
+	u64 backup_sectors;
+	u32 chunk_sectors;
+	u32 sync_mode;
+	u64 nr_chunks;
+};
+
+/* The job's state as a commit writes it, and as the metadata held it. */
+struct backup_meta_record {
+	u8 uuid[16];
+	u64 pit_ns;
+	u32 state;
+	s32 last_error;
+	u64 last_error_chunk;
+	u64 unmapped_chunks;
+	u64 cbw_chunks;
+	u64 zero_chunks;
+	u64 source_errors;
+	u64 target_errors;
+	u64 skipped_chunks;
+};
+
+int backup_meta_open(struct block_device *bdev,
+		     const struct backup_meta_geometry *geo,
+		     struct backup_meta **metap, char **error);
+void backup_meta_close(struct backup_meta *meta);
+bool backup_meta_has_job(struct backup_meta *meta);
+void backup_meta_get_record(struct backup_meta *meta,
+			    struct backup_meta_record *rec);
+const unsigned long *backup_meta_copied(struct backup_meta *meta);
+dev_t backup_meta_dev(struct backup_meta *meta);
+int backup_meta_format(struct backup_meta *meta,
+		       const struct backup_meta_record *rec,
+		       const unsigned long *copied);
+void backup_meta_set_copied(struct backup_meta *meta, unsigned long chunk,
+			    unsigned int nr);
+int backup_meta_commit(struct backup_meta *meta,
+		       const struct backup_meta_record *rec);
+
 #endif /* DM_BACKUP_METADATA_H */

@@ -112,6 +112,17 @@ static ssize_t sync_mode_show(struct backup_c *bc, char *buf)
 	return sysfs_emit(buf, "%s\n", backup_sync_mode_name(bc->sync_mode));
 }
 
+static ssize_t uuid_show(struct backup_c *bc, char *buf)
+{
+	return sysfs_emit(buf, "%pUb\n", bc->job->uuid);
+}
+
+/* "1" when the job keeps its state on a metadata device. */
+static ssize_t persistent_show(struct backup_c *bc, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", !!bc->job->meta);
+}
+
 #define BACKUP_ATTR_RO(_name) \
 	static struct backup_sysfs_attr backup_attr_##_name = \
 		__ATTR(_name, 0444, _name##_show, NULL)
@@ -123,12 +134,16 @@ BACKUP_ATTR_RW(speed);
 BACKUP_ATTR_RO(state);
 BACKUP_ATTR_RO(progress);
 BACKUP_ATTR_RO(sync_mode);
+BACKUP_ATTR_RO(uuid);
+BACKUP_ATTR_RO(persistent);
 
 static struct attribute *backup_attrs[] = {
 	&backup_attr_speed.attr,
 	&backup_attr_state.attr,
 	&backup_attr_progress.attr,
 	&backup_attr_sync_mode.attr,
+	&backup_attr_uuid.attr,
+	&backup_attr_persistent.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(backup);

@@ -111,6 +111,7 @@ enum backup_option {
 	BACKUP_OPT_ON_CBW_ERROR,
 	BACKUP_OPT_MAP,
 	BACKUP_OPT_CBW_TIMEOUT,
+	BACKUP_OPT_META,
 	BACKUP_NR_OPTIONS,
 };
 
@@ -122,11 +123,29 @@ static const char * const backup_option_names[] = {
 	[BACKUP_OPT_ON_CBW_ERROR]	= "on_cbw_error",
 	[BACKUP_OPT_MAP]		= "map",
 	[BACKUP_OPT_CBW_TIMEOUT]	= "cbw_timeout",
+	[BACKUP_OPT_META]		= "meta",
 };
+
+/*
+ * The table holds each device once.  dm_get_device() of a device it
+ * already holds with a narrower mode (the map is opened read-only, the
+ * origin with the table's mode, the backup device also for writing)
+ * reopens it with the wider mode and frees the struct dm_dev it handed
+ * out before: point every earlier reference to that device at the new
+ * one, so that none dangles.  @devt: the device @ref was opened on,
+ * taken while *@ref was still valid.
+ */
+static void backup_follow_dev(struct dm_dev **ref, dev_t devt,
+			      struct dm_dev *dev)
+{
+	if (*ref && dev->bdev->bd_dev == devt)
+		*ref = dev;
+}
 
 static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
 			       const char *arg, char **error)
 {
+	dev_t devt;
 	int r;
 
 	switch (opt) {
@@ -157,6 +176,15 @@ static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
 		r = dm_get_device(bc->ti, arg, BACKUP_OPEN_READ, &bc->map);
 		if (r)
 			*error = "Error opening map device";
+		break;
+	case BACKUP_OPT_META:
+		devt = bc->map ? bc->map->bdev->bd_dev : 0;
+		r = dm_get_device(bc->ti, arg,
+				  BACKUP_OPEN_READ | BACKUP_OPEN_WRITE, &bc->meta);
+		if (r)
+			*error = "Error opening metadata device";
+		else
+			backup_follow_dev(&bc->map, devt, bc->meta);
 		break;
 	default:
 		r = backup_match_name(arg, backup_cbw_policy_names,
@@ -213,26 +241,11 @@ static int backup_parse_options(struct backup_c *bc, struct dm_arg_set *as,
 	return 0;
 }
 
-/*
- * The table holds each device once.  dm_get_device() of a device it
- * already holds with a narrower mode (the map is opened read-only, the
- * origin with the table's mode, the backup device also for writing)
- * reopens it with the wider mode and frees the struct dm_dev it handed
- * out before: point every earlier reference to that device at the new
- * one, so that none dangles.  @devt: the device @ref was opened on,
- * taken while *@ref was still valid.
- */
-static void backup_follow_dev(struct dm_dev **ref, dev_t devt,
-			      struct dm_dev *dev)
-{
-	if (*ref && dev->bdev->bd_dev == devt)
-		*ref = dev;
-}
-
 static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 {
 	struct dm_target *ti = bc->ti;
 	dev_t map_devt = bc->map ? bc->map->bdev->bd_dev : 0;
+	dev_t meta_devt = bc->meta ? bc->meta->bdev->bd_dev : 0;
 	dev_t origin_devt;
 	sector_t lbs;
 	int r;
@@ -244,6 +257,7 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		return r;
 	}
 	backup_follow_dev(&bc->map, map_devt, bc->origin);
+	backup_follow_dev(&bc->meta, meta_devt, bc->origin);
 	origin_devt = bc->origin->bdev->bd_dev;
 	r = dm_get_device(ti, argv[1],
 			  dm_table_get_mode(ti->table) | BACKUP_OPEN_WRITE,
@@ -253,9 +267,19 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		return r;
 	}
 	backup_follow_dev(&bc->map, map_devt, bc->backup);
+	backup_follow_dev(&bc->meta, meta_devt, bc->backup);
 	backup_follow_dev(&bc->origin, origin_devt, bc->backup);
 	if (bc->origin->bdev == bc->backup->bdev) {
 		*error = "Backup device must differ from the origin device";
+		return -EINVAL;
+	}
+	if (bc->meta && (bc->meta->bdev == bc->origin->bdev ||
+			 bc->meta->bdev == bc->backup->bdev)) {
+		*error = "Metadata device must differ from the origin and backup devices";
+		return -EINVAL;
+	}
+	if (bc->meta && bc->map && bc->meta->bdev == bc->map->bdev) {
+		*error = "Metadata device must differ from the map";
 		return -EINVAL;
 	}
 	if (bdev_is_zoned(bc->origin->bdev)) {
@@ -327,10 +351,18 @@ static int backup_count_chunks(struct backup_c *bc, char **error)
  */
 static int backup_new_job(struct backup_c *bc, char **error)
 {
+	int r;
+
 	bc->job = backup_job_create(bc->nr_chunks);
 	if (!bc->job) {
 		*error = "Cannot allocate the chunk bitmap";
 		return -ENOMEM;
+	}
+	if (bc->meta) {
+		/* A job on the metadata device brings its own bits. */
+		r = backup_job_open_meta(bc, error);
+		if (r || backup_job_persisted(bc->job))
+			return r;
 	}
 	return bc->map ? backup_read_map(bc, error) : 0;
 }
@@ -344,6 +376,8 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 		return r;
 	if (bc->map)
 		bc->map_dev = bc->map->bdev->bd_dev;
+	if (bc->meta)
+		bc->meta_dev = bc->meta->bdev->bd_dev;
 	/* A reload takes the running job (and its map's bits) over. */
 	r = backup_register_job(bc, error);
 	if (!r && !bc->job)
@@ -353,6 +387,11 @@ static int backup_alloc_job(struct backup_c *bc, char **error)
 	if (bc->map) {
 		dm_put_device(bc->ti, bc->map);
 		bc->map = NULL;
+	}
+	/* The job holds the metadata device from now on. */
+	if (bc->meta) {
+		dm_put_device(bc->ti, bc->meta);
+		bc->meta = NULL;
 	}
 
 	r = backup_copy_pools_init(bc);
@@ -393,11 +432,14 @@ static void backup_put_devices(struct backup_c *bc)
 {
 	if (bc->map)
 		dm_put_device(bc->ti, bc->map);
+	if (bc->meta)
+		dm_put_device(bc->ti, bc->meta);
 	if (bc->backup)
 		dm_put_device(bc->ti, bc->backup);
 	if (bc->origin)
 		dm_put_device(bc->ti, bc->origin);
 	bc->map = NULL;
+	bc->meta = NULL;
 	bc->backup = NULL;
 	bc->origin = NULL;
 }
@@ -435,6 +477,7 @@ static void backup_release(struct kref *ref)
 static const struct backup_engine_ops backup_target_engine_ops = {
 	.copy_ended_locked = backup_job_copy_ended_locked,
 	.write_stalled_locked = backup_job_write_stalled_locked,
+	.copy_written = backup_job_copy_written,
 	.release = backup_release,
 };
 
@@ -472,6 +515,10 @@ static void backup_release_now(struct kref *ref)
  *   map <dev>                  top: one bit per chunk, set = copy it
  *   cbw_timeout <ms>           longest wait of a write for its copy,
  *                              0 = no limit, default 30000
+ *   meta <dev>                 a persistent job: its state on this
+ *                              device (dm-backup-metadata.h); a zeroed
+ *                              device starts a new job, one that holds
+ *                              a matching job continues it
  *
  * The point in time of the backup is the first resume of the table.  A
  * reloaded table naming the same origin and backup device takes the
@@ -558,11 +605,7 @@ static bool backup_copies_drained(struct backup_c *bc)
 static void backup_fail_stalled_drain(struct backup_c *bc)
 {
 	spin_lock(&bc->job->lock);
-	if (backup_job_active(bc->job->state)) {
-		bc->job->last_error = -ETIMEDOUT;
-		bc->job->last_error_chunk = bc->nr_chunks;
-		backup_set_state_locked(bc, BACKUP_FAILED);
-	}
+	backup_job_break_locked(bc, -ETIMEDOUT, bc->nr_chunks);
 	spin_unlock(&bc->job->lock);
 	DMERR("%s: copies in flight %u ms after suspend: backup broken (backup device stalled)",
 	      bc->name, READ_ONCE(bc->cbw_timeout));
@@ -603,6 +646,7 @@ static void backup_drain(struct backup_c *bc)
 static void backup_report_abandoned(struct backup_c *bc)
 {
 	enum backup_state state = READ_ONCE(bc->job->state);
+	unsigned long unmapped = bc->job->nr_unmapped;
 	char name[DM_NAME_LEN];
 
 	/* A replaced instance that handed the job over did not abandon it. */
@@ -612,10 +656,14 @@ static void backup_report_abandoned(struct backup_c *bc)
 	/* The admin knows the device by its name, gone once it is removed. */
 	if (dm_copy_name_and_uuid(bc->md, name, NULL))
 		name[0] = '\0';
-	DMWARN("%s%s%s%s: job abandoned while %s at %lu/%lu chunks: table gone, backup incomplete",
-	       dm_device_name(bc->md), name[0] ? " (" : "", name, name[0] ? ")" : "",
-	       backup_state_name(state),
-	       bc->job->nr_copied - bc->job->nr_unmapped, bc->nr_chunks - bc->job->nr_unmapped);
+	/* A persistent job is only left: the same table continues it. */
+	DMWARN("%s%s%s%s: job %s while %s at %lu/%lu chunks: %s",
+	       dm_device_name(bc->md), name[0] ? " (" : "", name,
+	       name[0] ? ")" : "", bc->job->meta ? "left" : "abandoned",
+	       backup_state_name(state), bc->job->nr_copied - unmapped,
+	       bc->nr_chunks - unmapped,
+	       bc->job->meta ? "kept on its metadata device for the same table" :
+			       "table gone, backup incomplete");
 }
 
 /*
@@ -672,8 +720,7 @@ static int backup_map(struct dm_target *ti, struct bio *bio)
 {
 	struct backup_c *bc = ti->private;
 
-	if (backup_bio_changes_data(bio) &&
-	    backup_job_active(READ_ONCE(bc->job->state))) {
+	if (backup_bio_changes_data(bio) && backup_job_guards_writes(bc->job)) {
 		backup_bio_arrived(bio);
 		if (!backup_cow_bio(bc, bio, NULL))
 			return DM_MAPIO_SUBMITTED;
@@ -710,8 +757,11 @@ static void backup_postsuspend(struct dm_target *ti)
 
 static int backup_preresume(struct dm_target *ti)
 {
-	backup_take_over(ti->private);
-	return 0;
+	struct backup_c *bc = ti->private;
+
+	backup_take_over(bc);
+	/* A new job's point in time: its first resume. */
+	return backup_job_start(bc);
 }
 
 static void backup_resume(struct dm_target *ti)
@@ -746,7 +796,7 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	unsigned int timeout = READ_ONCE(bc->cbw_timeout);
 	bool cbw_timeout = timeout != BACKUP_DEFAULT_CBW_TIMEOUT_MS;
 	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map_dev +
-			  cbw_timeout;
+			  cbw_timeout + !!bc->meta_dev;
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
@@ -770,12 +820,15 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 		DMEMIT(" map %u:%u", MAJOR(bc->map_dev), MINOR(bc->map_dev));
 	if (cbw_timeout)
 		DMEMIT(" cbw_timeout %u", timeout);
+	if (bc->meta_dev)
+		DMEMIT(" meta %u:%u", MAJOR(bc->meta_dev), MINOR(bc->meta_dev));
 }
 
 /*
  * <sync_mode> <state> <copied_chunks>/<total_chunks> <chunk_sectors>
  * <cbw_chunks> <zero_chunks> <last_error> <last_error_chunk>
- * <source_errors> <target_errors> <skipped_chunks> <speed>
+ * <source_errors> <target_errors> <skipped_chunks> <speed> <job_uuid>
+ * <persistent|volatile>
  */
 static void backup_status(struct dm_target *ti, status_type_t type,
 			  unsigned int status_flags, char *result,
@@ -788,7 +841,8 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bc->job->lock);
-		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu %lu %lu %lu %llu", mode,
+		DMEMIT("%s %s %lu/%lu %llu %lu %lu %d %lu %lu %lu %lu %llu %pUb %s",
+		       mode,
 		       backup_state_name(bc->job->state),
 		       bc->job->nr_copied - bc->job->nr_unmapped,
 		       bc->nr_chunks - bc->job->nr_unmapped,
@@ -796,7 +850,8 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 		       bc->job->cbw_chunks, bc->job->zero_chunks, bc->job->last_error,
 		       bc->job->last_error_chunk, bc->job->source_errors,
 		       bc->job->target_errors, bc->job->skipped_chunks,
-		       READ_ONCE(bc->speed));
+		       READ_ONCE(bc->speed), bc->job->uuid,
+		       bc->job->meta ? "persistent" : "volatile");
 		spin_unlock(&bc->job->lock);
 		break;
 	case STATUSTYPE_TABLE:

@@ -200,7 +200,7 @@ static void backup_requeue_deferred(struct backup_c *bc, struct bio_list *bios)
 	struct bio *bio;
 
 	spin_lock(&bc->job->lock);
-	if (!backup_job_active(bc->job->state)) {
+	if (!backup_job_guards_writes(bc->job)) {
 		spin_unlock(&bc->job->lock);
 		backup_resubmit(bc, bios);
 		return;

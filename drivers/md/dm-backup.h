@@ -172,6 +172,35 @@ struct backup_job {
 	struct backup_c __rcu *live;
 	bool gone;
 	wait_queue_head_t live_wait;
+
+	/* Identity: random at creation, or the metadata's. */
+	u8 uuid[16];
+	/* The point in time (CLOCK_REALTIME ns), 0 until the first resume. */
+	u64 pit_ns;
+	/*
+	 * A persistent job's metadata (dm-backup-metadata.c), NULL for a
+	 * volatile job.  Copies whose data is written wait on
+	 * @commit_copies (under @lock) for @commit_work, which makes their
+	 * data durable and commits their bits, then ends them: a write to
+	 * their chunks waits until then.  @commit_wq is ordered, so one
+	 * commit runs at a time and the copies that arrive meanwhile share
+	 * the next one (group commit).
+	 */
+	struct backup_meta *meta;
+	struct list_head commit_copies;
+	struct workqueue_struct *commit_wq;
+	struct work_struct commit_work;
+	/*
+	 * The job ended and the metadata says so (or never will: volatile,
+	 * or a stalled or failed device): writes to uncopied chunks go to
+	 * the origin only from then on.  Written under @lock, read locklessly
+	 * by map().  @end_bc: the instance whose writes the end releases once
+	 * committed, with a reference; under @lock.
+	 */
+	bool end_committed;
+	struct backup_c *end_bc;
+	/* A commit failed: nothing is written to the metadata any more. */
+	bool meta_broken;
 };
 
 /* Bits of backup_c->flags. */
@@ -185,6 +214,7 @@ enum backup_flag {
 
 struct backup_copy;
 struct backup_range;
+struct backup_meta;
 
 /* What the job makes of a copy that ended (struct backup_engine_ops). */
 enum backup_copy_verdict {
@@ -215,6 +245,12 @@ struct backup_engine_ops {
 	 * writes that waited too long are to fail.  Caller holds job->lock.
 	 */
 	bool (*write_stalled_locked)(struct backup_c *bc, unsigned long chunk);
+	/*
+	 * A copy's data is written to the backup device: true if the owner
+	 * takes the copy (a persistent job commits it, then hands it back
+	 * with backup_copy_committed()), false to end it now.
+	 */
+	bool (*copy_written)(struct backup_copy *copy);
 	/* The last reference to the instance went: see backup_put(). */
 	void (*release)(struct kref *ref);
 };
@@ -268,6 +304,12 @@ struct backup_c {
 	 */
 	struct dm_dev *map;
 	dev_t map_dev;
+	/*
+	 * A persistent job's metadata device (the job keeps the block
+	 * device); @meta_dev is what status and reloads compare.
+	 */
+	struct dm_dev *meta;
+	dev_t meta_dev;
 	dev_t dev;			/* of the dm device, for trace events */
 
 	enum backup_sync_mode sync_mode;
@@ -451,6 +493,16 @@ static inline bool backup_job_active(enum backup_state state)
 }
 
 /*
+ * Do writes to uncopied chunks still wait for copy-before-write (or, for
+ * a persistent job that ended, for the metadata to say so)?
+ */
+static inline bool backup_job_guards_writes(struct backup_job *job)
+{
+	return backup_job_active(READ_ONCE(job->state)) ||
+	       !READ_ONCE(job->end_committed);
+}
+
+/*
  * Run the worker (deferred writes, pending copies, the walk, completion,
  * dm events) now, unless the instance is being destroyed.
  */
@@ -474,6 +526,9 @@ static inline void backup_throttle_account(struct backup_c *bc,
 /* dm-backup-chunks.c: chunk geometry, copied bitmap, in-flight ranges */
 unsigned long *backup_bitmap_alloc(unsigned long nr_chunks);
 void backup_job_chunks_free(struct backup_job *job);
+void backup_job_load_copied(struct backup_job *job, const unsigned long *bits,
+			    unsigned long nr_unmapped);
+const unsigned long *backup_job_copied_bits(struct backup_job *job);
 void backup_mark_copied_locked(struct backup_c *bc, unsigned long chunk,
 			       unsigned int nr);
 bool backup_chunk_copied(struct backup_c *bc, unsigned long chunk);
@@ -527,6 +582,7 @@ void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
 			      unsigned long *since, struct bio *bio);
 void backup_stall_watchdog_rearm(struct backup_c *bc);
 void backup_job_ended_locked(struct backup_c *bc);
+void backup_copy_committed(struct backup_copy *copy, int err);
 void backup_put(struct backup_c *bc);
 
 /* dm-backup-job.c: the job object and its state machine */
@@ -541,6 +597,11 @@ enum backup_copy_verdict
 backup_job_copy_ended_locked(struct backup_copy *copy, int err,
 			     struct backup_range **spare);
 bool backup_job_write_stalled_locked(struct backup_c *bc, unsigned long chunk);
+void backup_job_break_locked(struct backup_c *bc, int err, unsigned long chunk);
+bool backup_job_copy_written(struct backup_copy *copy);
+int backup_job_open_meta(struct backup_c *bc, char **error);
+bool backup_job_persisted(struct backup_job *job);
+int backup_job_start(struct backup_c *bc);
 struct backup_c *backup_job_live_lock(struct backup_job *job, int *idx)
 	__acquires(backup_job_srcu);
 void backup_job_live_unlock(int idx) __releases(backup_job_srcu);
