@@ -225,8 +225,8 @@ same() {
 # the target's own status words, named as in dm-backup.rst ("Status"):
 # sync_mode state progress (copied/total) chunk_sectors cbw_chunks
 # zero_chunks last_error last_error_chunk source_errors target_errors
-# skipped_chunks speed.  The one table of these names: backup_status and
-# status_word use it.
+# skipped_chunks speed job_uuid persistence.  The one table of these
+# names: backup_status and status_word use it.
 status_field_pos() {
 	case $1 in
 	sync_mode)		echo 1 ;;
@@ -241,6 +241,8 @@ status_field_pos() {
 	target_errors)		echo 10 ;;
 	skipped_chunks)		echo 11 ;;
 	speed)			echo 12 ;;
+	job_uuid)		echo 13 ;;
+	persistence)		echo 14 ;;
 	*) fail "no backup status field '$1'" ;;
 	esac
 }

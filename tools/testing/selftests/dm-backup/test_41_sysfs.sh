@@ -16,7 +16,7 @@ dir() { echo "/sys/block/$(dmsetup info -c --noheadings -o blkdevname "$1")/back
 
 bk_create bk "$o" "$b" full 2 speed 65536
 d=$(dir bk)
-for f in speed:644 state:444 progress:444 sync_mode:444; do
+for f in speed:644 state:444 progress:444 sync_mode:444 uuid:444 persistent:444; do
 	[ -f "$d/${f%:*}" ] || fail "$d/${f%:*} missing"
 	m=$(stat -c %a "$d/${f%:*}")
 	[ "$m" = "${f#*:}" ] || fail "$d/${f%:*} has mode $m, want ${f#*:}"
@@ -24,6 +24,9 @@ done
 [ "$(cat "$d/state")" = running ] || fail "state: $(cat "$d/state")"
 [ "$(cat "$d/sync_mode")" = full ] || fail "sync_mode: $(cat "$d/sync_mode")"
 [ "$(cat "$d/speed")" = 65536 ] || fail "speed: $(cat "$d/speed")"
+[ "$(cat "$d/uuid")" = "$(backup_status bk job_uuid)" ] ||
+	fail "uuid: $(cat "$d/uuid"), status says $(backup_status bk job_uuid)"
+[ "$(cat "$d/persistent")" = 0 ] || fail "persistent: $(cat "$d/persistent")"
 p=$(cat "$d/progress")
 [ "${p#*/}" = 256 ] || fail "progress $p: total is not 256"
 echo x >"$d/state" 2>/dev/null && fail "state is writable"

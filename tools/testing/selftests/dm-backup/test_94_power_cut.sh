@@ -1,0 +1,136 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# Power cut under a persistent job: origin, backup and metadata device are
+# each a dm-linear; at a different instant in each round, with writers
+# hammering the volume and the walk half-way, all three are switched to
+# the error target at once (nothing reaches any disk after the cut).
+# Then the disks come back ("reboot"), the same table is loaded, and the
+# job continues from its metadata to completion: the backup must equal
+# the image the origin held when the job started, whatever instant the
+# cut hit (a walk copy whose bit was not committed is copied again; a
+# write never reached the origin before its chunk's data and bit were
+# durable).  Short slice in CI, the long form with `make check-long`.
+# timeout: 900
+. "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
+. "$DMBT_DIR/backup.sh"
+
+rounds=$(campaign 20 60)
+lo=$(mkloop 4) || exit 1
+lb=$(mkloop 4) || exit 1
+lm=$(mkloop 1) || exit 1
+for d in po:"$lo" pb:"$lb" pm:"$lm"; do
+	run dmsetup create "${d%%:*}" --table "0 $(sectors "${d#*:}") linear ${d#*:} 0"
+done
+o=/dev/mapper/po b=/dev/mapper/pb m=/dev/mapper/pm
+
+# power_cut: every disk answers with errors from the same instant on.
+# All three are suspended first (noflush: what is in flight below them
+# completes, nothing new reaches a disk; the origin first, so that what
+# the backup and metadata devices take meanwhile is newer than the
+# origin's last write), then all get the error target.
+power_cut() {
+	for d in po pb pm; do
+		run dmsetup suspend --noflush "$d"
+	done
+	for d in pm pb po; do
+		run dmsetup load "$d" --table "0 $(sectors /dev/mapper/$d) error"
+		run dmsetup resume "$d"
+	done
+}
+# power_on: the disks come back as they were at the cut.
+power_on() {
+	for d in po:"$lo" pb:"$lb" pm:"$lm"; do
+		run dmsetup suspend "${d%%:*}"
+		run dmsetup load "${d%%:*}" --table "0 $(sectors "${d#*:}") linear ${d#*:} 0"
+		run dmsetup resume "${d%%:*}"
+	done
+}
+
+# The job in the metadata, before the table resumes: the loaded table's
+# status (the constructor read the job).  Field 5: after "0 <len> backup
+# <sync_mode>".
+loaded_state() {
+	dmsetup status --inactive bk | awk '{ print $5 }'
+}
+
+fill_random "$o" 94
+# The random writers hit the first 3 MiB; their own oracle is not used:
+# the origin after a cut holds whatever of the writes in flight reached
+# it.  In the last MiB a sequential writer logs each 4 KiB write once it
+# completed: after the cut every logged write must be on the origin.
+bytes=$(($(sectors "$o") * 512))
+seq_base=$((bytes / 4096 - 256))
+dd if=/dev/zero of="$DMBT_TMP/junk" bs=512 count="$(sectors "$o")" status=none
+
+# seq_writer <round>: 4 KiB writes, block after block, from seq_base on.
+seq_writer() {
+	dmbt-prng "$((9400 + $1))" 1M >"$DMBT_TMP/seq" || fail "prng failed"
+	: >"$DMBT_TMP/seq.done"
+	_sw_j=0
+	while [ "$_sw_j" -lt 256 ] &&
+	      dd if="$DMBT_TMP/seq" of=/dev/mapper/bk bs=4096 skip="$_sw_j" \
+		 seek=$((seq_base + _sw_j)) count=1 oflag=direct conv=notrunc \
+		 status=none 2>/dev/null; do
+		_sw_j=$((_sw_j + 1))
+		echo "$_sw_j" >"$DMBT_TMP/seq.done"
+	done
+}
+
+# completed_writes_kept: the origin holds every write seq_writer logged.
+completed_writes_kept() {
+	_cw_n=$(cat "$DMBT_TMP/seq.done")
+	dd if="$DMBT_TMP/seq" of="$DMBT_TMP/seq.head" bs=4096 count="${_cw_n:-0}" \
+		status=none
+	drop_caches "$o"
+	dd if="$o" bs=4096 skip="$seq_base" count="${_cw_n:-0}" status=none |
+		cmp -s - "$DMBT_TMP/seq.head" ||
+		fail "round $r: a write completed before the cut is lost (${_cw_n:-0} logged)"
+	info "round $r: ${_cw_n:-0} completed sequential writes on the origin"
+}
+# 1024 chunks of 4 KiB, the walk at 512 KiB/s (8 s): at every instant
+# below it is under way, with writes hitting chunks it has not reached.
+opts="6 chunk_size 8 speed 524288 meta $m"
+completed_at_cut=0
+r=1
+while [ "$r" -le "$rounds" ]; do
+	dd if=/dev/zero of="$m" bs=4096 count=2 status=none
+	save_image "$o" "$DMBT_TMP/t0"
+	bk_create bk "$o" "$b" full $opts
+	(i=0; while bkp-io write /dev/mapper/bk "$DMBT_TMP/junk" "$r$i" 20 1 \
+		4096 8192 100 5 5 0 $((bytes - 1048576)) >/dev/null 2>&1; do
+		i=$((i + 1)); done) &
+	writer=$!
+	seq_writer "$r" &
+	seqw=$!
+	# From 0.05 s to 2.4 s after the start, a different instant each round.
+	cut_ms=$((50 + (r * 373) % 2350))
+	sleep "$((cut_ms / 1000)).$(printf %03d $((cut_ms % 1000)))"
+	before=$(backup_status bk)
+	power_cut
+	wait "$writer" "$seqw" 2>/dev/null
+	info "round $r: cut at $cut_ms ms, status before: $before"
+	case $before in *" completed "*) completed_at_cut=$((completed_at_cut + 1)) ;; esac
+	run dmsetup remove bk
+	power_on
+	completed_writes_kept
+	run dmsetup create bk --notable
+	run dmsetup load bk --table "$(bk_table "$o" "$b" full 4 chunk_size 8 meta "$m")"
+	state=$(loaded_state)
+	info "round $r: the metadata says $state: $(dmsetup status --inactive bk)"
+	case $state in
+	running|paused|completed) ;;
+	*) fail "round $r: the job came back $state" ;;
+	esac
+	run dmsetup resume bk
+	[ "$state" != paused ] || run dmsetup message bk 0 resume
+	wait_state bk completed 120
+	same "$b" "$DMBT_TMP/t0"
+	run dmsetup remove bk
+	r=$((r + 1))
+done
+# A cut after completion proves nothing about the walk: most must not be.
+[ "$completed_at_cut" -le $((rounds / 4)) ] ||
+	fail "$completed_at_cut of $rounds rounds completed before the cut"
+for d in po pb pm; do
+	run dmsetup remove "$d"
+done
