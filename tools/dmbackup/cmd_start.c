@@ -24,12 +24,12 @@
 /* ---- start -------------------------------------------------------------- */
 
 /*
- * check_backup_dev - refuse a backup device that is not a block device, is
- * the volume, is too small, or is in use (holders, mounted, opened
- * exclusively).  Returns its dev_t.
+ * check_dev - refuse a backup (or metadata, @role) device that is not a
+ * block device, is the volume, is smaller than @need sectors, or is in use
+ * (holders, mounted, opened exclusively).  Returns its dev_t and size.
  */
-static bool check_backup_dev(const char *path, const struct volume *v,
-			     uint64_t need, dev_t *devp)
+static bool check_dev(const char *role, const char *path, const struct volume *v,
+		      uint64_t need, dev_t *devp, uint64_t *bytesp)
 {
 	char buf[512], line[4096];
 	struct dirent *de;
@@ -40,16 +40,16 @@ static bool check_backup_dev(const char *path, const struct volume *v,
 	int fd;
 
 	if (stat(path, &st)) {
-		err("backup device %s: %s", path, strerror(errno));
+		err("%s %s: %s", role, path, strerror(errno));
 		return false;
 	}
 	if (!S_ISBLK(st.st_mode)) {
-		err("backup device %s is not a block device", path);
+		err("%s %s is not a block device", role, path);
 		return false;
 	}
 	*devp = st.st_rdev;
 	if (major(st.st_rdev) == v->info.major && minor(st.st_rdev) == v->info.minor) {
-		err("backup device %s is the volume itself", path);
+		err("%s %s is the volume itself", role, path);
 		return false;
 	}
 	snprintf(buf, sizeof(buf), "/sys/dev/block/%u:%u/holders",
@@ -59,8 +59,8 @@ static bool check_backup_dev(const char *path, const struct volume *v,
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.')
 				continue;
-			err("backup device %s is in use: held by %s (see %s)",
-			    path, de->d_name, buf);
+			err("%s %s is in use: held by %s (see %s)",
+			    role, path, de->d_name, buf);
 			closedir(d);
 			return false;
 		}
@@ -75,7 +75,7 @@ static bool check_backup_dev(const char *path, const struct volume *v,
 			/* "id parent major:minor root mountpoint ..." */
 			if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &ma, &mi, mnt) == 3 &&
 			    ma == major(st.st_rdev) && mi == minor(st.st_rdev)) {
-				err("backup device %s is in use: mounted on %s", path, mnt);
+				err("%s %s is in use: mounted on %s", role, path, mnt);
 				fclose(f);
 				return false;
 			}
@@ -85,21 +85,23 @@ static bool check_backup_dev(const char *path, const struct volume *v,
 	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EBUSY)
-			err("backup device %s is in use (opened exclusively: mounted, "
-			    "in a RAID or dm device, or by another program)", path);
+			err("%s %s is in use (opened exclusively: mounted, "
+			    "in a RAID or dm device, or by another program)", role, path);
 		else
-			err("backup device %s: %s", path, strerror(errno));
+			err("%s %s: %s", role, path, strerror(errno));
 		return false;
 	}
 	if (ioctl(fd, BLKGETSIZE64, &bytes)) {
-		err("backup device %s: cannot get its size: %s", path, strerror(errno));
+		err("%s %s: cannot get its size: %s", role, path, strerror(errno));
 		close(fd);
 		return false;
 	}
 	close(fd);
+	if (bytesp)
+		*bytesp = bytes;
 	if (bytes / 512 < need) {
-		err("backup device %s is too small: %" PRIu64 " sectors, the volume has %"
-		    PRIu64, path, bytes / 512, need);
+		err("%s %s is too small: %" PRIu64 " sectors, the volume has %"
+		    PRIu64, role, path, bytes / 512, need);
 		return false;
 	}
 	return true;
@@ -113,8 +115,19 @@ static bool check_backup_dev(const char *path, const struct volume *v,
  */
 static bool backup_dev_holds_data(const char *path, bool force)
 {
-	char what[256];
+	char what[256], uuid[40];
 
+	if (meta_signature(path, uuid) == SIG_FOUND) {
+		if (force) {
+			printf("%s holds dm-backup metadata (job %s): overwriting "
+			       "it (--force)\n", path, uuid);
+			return false;
+		}
+		err("backup device %s holds dm-backup metadata (job %s): it is "
+		    "a persistent job's metadata device, not a backup; use --force "
+		    "if you want to write a backup over it", path, uuid);
+		return true;
+	}
 	switch (device_signature(path, what, sizeof(what))) {
 	case SIG_NONE:
 		return false;
@@ -156,7 +169,7 @@ static const char start_usage[] =
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
 "           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
-"           [--cbw-timeout MS] [--force]\n"
+"           [--cbw-timeout MS] [--meta META_DEVICE] [--force]\n"
 "\n"
 "Start a point-in-time backup of a live device-mapper volume (which may be\n"
 "mounted and busy) to <backup_device>.  The volume's table moves to a hidden\n"
@@ -168,6 +181,10 @@ static const char start_usage[] =
 "as stalled (milliseconds, 0 = no limit, default 30000; see on_cbw_error).\n"
 "--mode none copies only what writes are about to change; --mode top copies\n"
 "the chunks MAP_DEVICE marks (one bit per chunk, see dmbackup map).\n"
+"--meta: a persistent job, whose state the kernel keeps on META_DEVICE: a\n"
+"blank one starts a new job; one holding a running or paused job continues\n"
+"it (same point in time, progress: see dmbackup info); one holding an ended\n"
+"job or something else is refused unless --force, which wipes it.\n"
 "--suspended: the caller suspended the volume (dmsetup suspend), e.g. to\n"
 "compute the map while nothing writes; start does not suspend it, and its\n"
 "resume, which puts the job in place, is the point in time.  Without\n"
@@ -183,6 +200,7 @@ static const char start_usage[] =
 struct start_args {
 	const char *mode, *map, *src, *tgt, *cbw;
 	const char *cbw_timeout;
+	const char *meta;	/* --meta: the metadata device */
 	uint64_t speed, chunk;
 	bool suspended;		/* --suspended: the caller suspended the volume */
 	bool force;		/* --force: write over a signature */
@@ -220,6 +238,11 @@ static int start_opt(void *ctx, int key, const char *val)
 		    strlen(val) > 8 || strtoul(val, NULL, 10) > 86400000)
 			return bad_value("cbw-timeout", val,
 					 "milliseconds, 0 to 86400000");
+		break;
+	case OPT_META:
+		if (!*val || *val == '-')
+			return bad_value("meta", *val ? val : "''", "not a metadata device");
+		a->meta = val;
 		break;
 	case OPT_SUSPENDED:
 		a->suspended = true;
@@ -269,6 +292,8 @@ static void start_table_args(const struct start_args *a, char *buf, size_t len)
 		ADD_OPT(" map %s", a->map);
 	if (a->cbw_timeout)
 		ADD_OPT(" cbw_timeout %s", a->cbw_timeout);
+	if (a->meta)
+		ADD_OPT(" meta %s", a->meta);
 #undef ADD_OPT
 	if (nopt)
 		snprintf(buf, len, "%s %d%s", a->mode, nopt, opts);
@@ -306,9 +331,54 @@ struct start {
 	char targs[384];		/* start_table_args() */
 	char params[512];		/* the backup table's arguments */
 	bool vanished;			/* the new hidden device went away */
+	bool continuing;		/* --meta holds a running or paused job */
+	bool wipe;			/* --force: wipe --meta's superblocks */
+	char wipe_what[640];		/* what the wipe destroys */
 	/* The resume was tried: the volume may have had the job for a moment. */
 	bool resume_tried;
 };
+
+/*
+ * Step "wipe-meta" (start --meta --force over an ended job or what is not
+ * dm-backup metadata): zero both superblocks, so that the kernel formats
+ * the device for a new job at the resume.  Not undone: --force said that
+ * what was there may go.
+ */
+static bool wipe_meta_run(void *ctx)
+{
+	struct start *c = ctx;
+	void *zero;
+	int fd;
+	bool ok;
+
+	if (!c->wipe)
+		return true;
+	fd = meta_open(c->a->meta, O_WRONLY);
+	if (fd < 0)
+		return false;
+	if (posix_memalign(&zero, MD_BLOCK_SIZE, 2 * MD_BLOCK_SIZE)) {
+		close(fd);
+		return false;
+	}
+	memset(zero, 0, 2 * MD_BLOCK_SIZE);
+	ok = pwrite(fd, zero, 2 * MD_BLOCK_SIZE, 0) == 2 * MD_BLOCK_SIZE && !fsync(fd);
+	free(zero);
+	if (close(fd))
+		ok = false;
+	if (ok)
+		printf("%s: wiped its superblocks (8 KiB at offset 0), which held "
+		       "%s (--force)\n", c->a->meta, c->wipe_what);
+	return ok;
+}
+
+static bool wipe_meta_failed(void *ctx)
+{
+	struct start *c = ctx;
+
+	err("cannot wipe the superblocks of metadata device %s; %s is unchanged",
+	    c->a->meta, c->v.name);
+	return true;
+}
 
 /*
  * Step "create": the hidden device, with the volume's current table,
@@ -526,6 +596,7 @@ static bool resume_after_failed(void *ctx)
  * names of the selftests (test_56, test_62).
  */
 static const struct step start_steps[] = {
+	{ .name = "wipe-meta", .run = wipe_meta_run, .failed = wipe_meta_failed },
 	{ .name = "create", .run = create_run, .failed = create_failed,
 	  .undo = create_undo },
 	{ .name = "load", .run = load_run, .failed = load_failed,
@@ -539,6 +610,7 @@ static const struct step start_steps[] = {
 
 /* --suspended: the caller's suspend, checked, instead of our own. */
 static const struct step start_suspended_steps[] = {
+	{ .name = "wipe-meta", .run = wipe_meta_run, .failed = wipe_meta_failed },
 	{ .name = "create", .run = create_run, .failed = create_failed,
 	  .undo = create_undo },
 	{ .name = "load", .run = load_run, .failed = load_failed,
@@ -549,6 +621,15 @@ static const struct step start_suspended_steps[] = {
 	  .undo = resume_undo },
 	{ .name = "resume-after", .failed = resume_after_failed },
 };
+
+/* say_job - after start --meta: the job's uuid, as the kernel reports it. */
+static void say_job(const struct volume *v, const char *meta)
+{
+	struct bstatus s;
+
+	if (job_status(v, &s, NULL) && s.uuid[0])
+		printf("%s: job %s, %s on %s\n", v->name, s.uuid, s.persistence, meta);
+}
 
 /* say_restore_failed - the rollback failed: what to do by hand. */
 static void say_restore_failed(const struct start *c)
@@ -566,6 +647,145 @@ static void say_restore_failed(const struct start *c)
 
 /* ---- the command --------------------------------------------------------- */
 
+/* table_maps - a target of @tb names device @dev ("major:minor"). */
+static bool table_maps(const struct table *tb, dev_t dev)
+{
+	for (int i = 0; i < tb->n; i++) {
+		const char *p = tb->t[i].params;
+
+		while (*p) {
+			unsigned int ma, mi;
+			int n = 0;
+
+			if (sscanf(p, "%u:%u%n", &ma, &mi, &n) == 2 &&
+			    (!p[n] || p[n] == ' ') && ma == major(dev) && mi == minor(dev))
+				return true;
+			p += strcspn(p, " ");
+			p += strspn(p, " ");
+		}
+	}
+	return false;
+}
+
+/*
+ * meta_refuses - start --meta: refuse a metadata device that is the volume,
+ * the origin, the backup or map device, in use, or too small; then what it
+ * holds decides: nothing (its superblocks all zeroes) is a new job (refused
+ * if libblkid finds a signature, unless --force); a running or paused job
+ * is continued (it must be this volume's); an ended job, corrupt metadata or
+ * other data are refused unless --force, which wipes the superblocks (step
+ * wipe-meta).  @bbytes: the backup device's size.  True if start must stop.
+ */
+static bool meta_refuses(struct start *c, uint64_t bbytes)
+{
+	const struct start_args *a = c->a;
+	uint64_t chunk = a->chunk ? a->chunk : 128, nr_chunks, need, bytes;
+	char why[512], what[256], uuid[40], pit[48];
+	struct meta_job j;
+	struct stat st;
+	dev_t mdev;
+
+	if (!stat(a->meta, &st) && S_ISBLK(st.st_mode)) {
+		if (st.st_rdev == c->bdev) {
+			err("metadata device %s is the backup device", a->meta);
+			return true;
+		}
+		if (table_maps(&c->orig, st.st_rdev)) {
+			err("metadata device %s is the origin: the volume's table "
+			    "maps it", a->meta);
+			return true;
+		}
+		mdev = st.st_rdev;
+		if (a->map && !stat(a->map, &st) && S_ISBLK(st.st_mode) &&
+		    st.st_rdev == mdev) {
+			err("metadata device %s is the map device", a->meta);
+			return true;
+		}
+	}
+	if (!check_dev("metadata device", a->meta, &c->v, 0, &mdev, &bytes))
+		return true;
+	nr_chunks = (c->size + chunk - 1) / chunk;
+	need = meta_min_bytes(nr_chunks);
+	if (bytes < need) {
+		err("metadata device %s is too small: %" PRIu64 " bytes; a job of %"
+		    PRIu64 " chunks needs at least %" PRIu64 " bytes (%" PRIu64
+		    " KiB: two superblocks, two bitmaps)", a->meta, bytes, nr_chunks,
+		    need, need / 1024);
+		return true;
+	}
+	switch (meta_read(a->meta, &j, why, sizeof(why))) {
+	case META_IOERR:
+		err("metadata device %s: %s", a->meta, why);
+		return true;
+	case META_EMPTY:
+		switch (device_signature(a->meta, what, sizeof(what))) {
+		case SIG_FOUND:
+			if (a->force) {
+				printf("%s holds data (%s): a new job overwrites it "
+				       "(--force)\n", a->meta, what);
+				return false;
+			}
+			err("metadata device %s holds data (%s): a new job there "
+			    "overwrites it; use --force if that is what you want",
+			    a->meta, what);
+			return true;
+		case SIG_ERROR:
+			err("warning: metadata device %s: %s; starting anyway",
+			    a->meta, what);
+			return false;
+		default:
+			return false;
+		}
+	case META_CORRUPT:
+		if (device_signature(a->meta, what, sizeof(what)) == SIG_FOUND)
+			snprintf(c->wipe_what, sizeof(c->wipe_what), "data (%s), not "
+				 "dm-backup metadata", what);
+		else
+			snprintf(c->wipe_what, sizeof(c->wipe_what), "corrupt "
+				 "dm-backup metadata (%s)", why);
+		if (!a->force) {
+			err("metadata device %s holds %s: use --force to wipe it and "
+			    "start a new job", a->meta, c->wipe_what);
+			return true;
+		}
+		c->wipe = true;
+		return false;
+	case META_JOB:
+		break;
+	}
+	meta_uuid_str(j.uuid, uuid);
+	meta_pit_str(j.pit_ns, pit, sizeof(pit));
+	if (meta_job_ended(&j)) {
+		if (!a->force) {
+			err("metadata device %s holds job %s, which has ended (state "
+			    "%s, point in time %s): use --force to wipe it and start "
+			    "a new job", a->meta, uuid, meta_state_name(j.state), pit);
+			return true;
+		}
+		snprintf(c->wipe_what, sizeof(c->wipe_what), "job %s (%s)",
+			 uuid, meta_state_name(j.state));
+		c->wipe = true;
+		return false;
+	}
+	/* The kernel refuses a job that is not this table's: say why first. */
+	if (j.origin_sectors != c->size || j.chunk_sectors != chunk ||
+	    strcmp(meta_mode_name(j.sync_mode), a->mode) ||
+	    j.backup_sectors != bbytes / 512) {
+		err("metadata device %s holds job %s (%s) of another volume or "
+		    "start: %" PRIu64 " sectors, --chunk-size %" PRIu32 ", --mode "
+		    "%s, a backup device of %" PRIu64 " sectors (here: %" PRIu64
+		    ", %" PRIu64 ", %s, %" PRIu64 ")", a->meta, uuid,
+		    meta_state_name(j.state), j.origin_sectors, j.chunk_sectors,
+		    meta_mode_name(j.sync_mode), j.backup_sectors, c->size, chunk,
+		    a->mode, bbytes / 512);
+		return true;
+	}
+	printf("continuing job %s (point in time %s, %" PRIu64 "/%" PRIu64
+	       " chunks)\n", uuid, pit, j.copied, j.total);
+	c->continuing = true;
+	return false;
+}
+
 /*
  * start_refuses - the refusals of start, before anything is changed; reads
  * the volume's table into @c->orig (which the caller frees either way).
@@ -573,6 +793,7 @@ static void say_restore_failed(const struct start *c)
 static bool start_refuses(struct start *c, const char *bdev_arg)
 {
 	struct volume *v = &c->v;
+	uint64_t bbytes;
 
 	if (!v->info.live_table) {
 		err("%s has no live table", v->name);
@@ -620,10 +841,15 @@ static bool start_refuses(struct start *c, const char *bdev_arg)
 		return true;
 	}
 	c->size = table_len(&c->orig);
-	if (!check_backup_dev(bdev_arg, v, c->size, &c->bdev))
+	if (!check_dev("backup device", bdev_arg, v, c->size, &c->bdev, &bbytes))
 		return true;
-	/* An incremental backup updates the last one in place. */
-	return strcmp(c->a->mode, "top") &&
+	if (c->a->meta && meta_refuses(c, bbytes))
+		return true;
+	/*
+	 * An incremental backup updates the last one in place; a continued
+	 * job's backup device holds its partial image.
+	 */
+	return strcmp(c->a->mode, "top") && !c->continuing &&
 	       backup_dev_holds_data(bdev_arg, c->a->force);
 }
 
@@ -640,6 +866,7 @@ int cmd_start(int argc, char **argv)
 		{ "cbw-timeout", required_argument, NULL, OPT_CBW_TIMEOUT },
 		{ "suspended", no_argument, NULL, OPT_SUSPENDED },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "meta", required_argument, NULL, OPT_META },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct start_args a = { .mode = "full" };
@@ -670,9 +897,12 @@ int cmd_start(int argc, char **argv)
 	switch (run_steps(a.suspended ? start_suspended_steps : start_steps,
 			  ARRAY_SIZE(start_steps), &c)) {
 	case STEPS_DONE:
-		printf("%s: backup to %s started: %" PRIu64 " sectors, origin "
-		       "moved to %s%s\n", c.v.name, bdev_arg, c.size, c.v.hidden,
+		printf("%s: backup to %s %s: %" PRIu64 " sectors, origin "
+		       "moved to %s%s\n", c.v.name, bdev_arg,
+		       c.continuing ? "continued" : "started", c.size, c.v.hidden,
 		       a.suspended ? ", volume resumed" : "");
+		if (a.meta)
+			say_job(&c.v, a.meta);
 		r = EX_OK;
 		break;
 	case STEPS_UNDONE:

@@ -42,10 +42,14 @@ bool parse_status(const char *params, struct bstatus *s)
 	memset(s, 0, sizeof(*s));
 	s->nfields = sscanf(params,
 		"%15s %15s %" SCNu64 "/%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-		" %" SCNd64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+		" %" SCNd64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+		" %39s %15s",
 		s->mode, s->state, &s->copied, &s->total, &s->chunk_sectors, &s->cbw,
 		&s->zero, &s->last_error, &s->last_error_chunk, &s->source_errors,
-		&s->target_errors, &s->skipped, &s->speed);
+		&s->target_errors, &s->skipped, &s->speed, s->uuid, s->persistence);
+	/* A kernel without persistent jobs stops at speed. */
+	if (s->nfields < 15)
+		s->uuid[0] = s->persistence[0] = '\0';
 	return s->nfields >= 5 && s->total > 0;
 }
 

@@ -13,6 +13,8 @@
  *   print.c        the one-line report of a job (status, wait, messages)
  *   dm.c           libdevmapper glue: the only file that makes dm_tasks
  *   probe.c        what a device holds (libblkid): start's signature check
+ *   meta.c         a persistent job's metadata device, read offline (info,
+ *                  start --meta, probe.c)
  *   args.c         the command line (parse_args, option values), err()
  *
  * A command calls volume.c, print.c, steps.c and dm.c, volume.c calls dm.c,
@@ -77,6 +79,7 @@ int parse_args(struct cmd_line *cl, int argc, char **argv);
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
 	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT, OPT_FORCE,
+	OPT_META,
 };
 
 bool parse_rate(const char *s, uint64_t *out);
@@ -109,6 +112,8 @@ struct bstatus {
 	uint64_t copied, total, chunk_sectors, cbw, zero;
 	int64_t last_error;
 	uint64_t last_error_chunk, source_errors, target_errors, skipped, speed;
+	/* A kernel with persistent jobs: the job's uuid, persistent|volatile. */
+	char uuid[40], persistence[16];
 	int nfields;
 };
 
@@ -215,8 +220,45 @@ enum steps_result run_steps(const struct step *steps, int n, void *ctx);
 /* probe.c */
 enum signature { SIG_NONE, SIG_FOUND, SIG_ERROR };
 enum signature device_signature(const char *path, char *what, size_t size);
+enum signature meta_signature(const char *path, char *uuid);
+
+/* meta.c: the format is drivers/md/dm-backup-metadata.h's. */
+#define MD_BLOCK_SIZE		4096
+#define MD_BITS_PER_BLOCK	(MD_BLOCK_SIZE * 8)
+enum { MD_STATE_RUNNING, MD_STATE_PAUSED, MD_STATE_COMPLETED, MD_STATE_FAILED,
+       MD_STATE_CANCELLED };
+
+/* struct meta_job - the job of the valid superblock with the higher seq. */
+struct meta_job {
+	int sb;				/* which superblock: 0 or 1 */
+	uint64_t seq;
+	uint8_t uuid[16];
+	uint64_t pit_ns, origin_sectors, backup_sectors;
+	uint32_t chunk_sectors, sync_mode, state;
+	int32_t last_error;
+	uint64_t last_error_chunk, nr_chunks, sb_copied, unmapped;
+	uint64_t cbw, zero, source_errors, target_errors, skipped;
+	uint64_t bitmap_set;		/* set bits of the copied bitmap */
+	uint64_t copied, total;		/* progress: without the unmapped chunks */
+};
+
+enum meta_result { META_JOB, META_EMPTY, META_CORRUPT, META_IOERR };
+enum meta_result meta_read(const char *path, struct meta_job *j,
+			   char *why, size_t len);
+bool meta_has_magic(const void *block);
+void meta_block_uuid(const void *block, char *buf);	/* 37 bytes */
+int meta_open(const char *path, int flags);
+bool device_bytes(int fd, uint64_t *bytes);
+bool meta_job_ended(const struct meta_job *j);
+const char *meta_state_name(uint32_t state);
+const char *meta_mode_name(uint32_t mode);
+void meta_uuid_str(const uint8_t uuid[16], char *buf);	/* 37 bytes */
+void meta_pit_str(uint64_t ns, char *buf, size_t len);
+/* The smallest metadata device for @nr_chunks: superblocks, two bitmaps. */
+uint64_t meta_min_bytes(uint64_t nr_chunks);
 
 int cmd_start(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_finish(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_wait(int argc, char **argv);

@@ -10,6 +10,7 @@
  *   dmbackup finish <volume>                           (cmd_finish.c)
  *   dmbackup view <volume> <name> | view --remove <name>  (cmd_view.c)
  *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
+ *   dmbackup info <meta_device>                        (cmd_info.c)
  *
  * A job is stacked over a live volume the way LVM stacks a snapshot: the
  * volume's current table moves to a hidden device "<name>-dmbackup-origin",
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 "                                            a read-only device of the image\n"
 "  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
 "                                            the map of a --mode top backup\n"
+"  info <meta_device>                        a persistent job's metadata (offline)\n"
 "\n"
 "<volume>: /dev/mapper/NAME, /dev/dm-N, a /dev/VG/LV link, or a dm name.\n"
 "See dmbackup(8).\n");
@@ -65,6 +67,7 @@ static const struct {
 	{ "cancel", cmd_message },
 	{ "view", cmd_view },
 	{ "map", cmd_map },
+	{ "info", cmd_info },
 };
 
 int main(int argc, char **argv)

@@ -68,6 +68,13 @@ void print_job(FILE *f, const char *name, const struct bstatus *s, double rate)
 		fprintf(f, " (source %" PRIu64 ", target %" PRIu64 ", skipped %" PRIu64
 			", last %" PRId64 " at chunk %" PRIu64 ")", s->source_errors,
 			s->target_errors, s->skipped, s->last_error, s->last_error_chunk);
+	/*
+	 * A kernel with persistent jobs: which job, and whether its state
+	 * survives the table (persistent: on a metadata device, start --meta).
+	 * Before the sentences below, which end the line.
+	 */
+	if (s->uuid[0])
+		fprintf(f, " job %s %s", s->uuid, s->persistence);
 	/* -ETIMEDOUT: the stall watchdog (cbw_timeout) or a stalled suspend. */
 	if (s->last_error == -ETIMEDOUT && strcmp(s->state, "completed"))
 		fprintf(f, " %s", !strcmp(s->state, "failed") ?

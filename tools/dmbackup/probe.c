@@ -3,11 +3,16 @@
  * What a device holds, as libblkid sees it (the way mkfs and wipefs look
  * before they write): start refuses to write a backup over a file system,
  * a RAID or LVM member or a partition table, which may be the last good
- * backup, unless told --force.
+ * backup, unless told --force.  Nor over a dm-backup metadata device
+ * (libblkid does not know its superblock): another job's state.
  */
 #include <blkid/blkid.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dmbackup.h"
 
@@ -86,5 +91,41 @@ enum signature device_signature(const char *path, char *what, size_t size)
 		snprintf(what, size, "cannot read it to look for a signature");
 	}
 	blkid_free_probe(pr);
+	return r;
+}
+
+/*
+ * meta_signature - does @path hold a dm-backup metadata superblock (its
+ * magic at offset 0 or 4096, valid or not: any superblock says that the
+ * device is a job's)?  SIG_FOUND with that job's uuid in @uuid (37 bytes),
+ * SIG_NONE, or SIG_ERROR.
+ */
+enum signature meta_signature(const char *path, char *uuid)
+{
+	enum signature r = SIG_ERROR;
+	uint8_t *blocks;
+	int fd;
+
+	*uuid = '\0';
+	fd = meta_open(path, O_RDONLY);
+	if (fd < 0)
+		return SIG_ERROR;
+	if (!posix_memalign((void **)&blocks, MD_BLOCK_SIZE, 2 * MD_BLOCK_SIZE)) {
+		ssize_t n = pread(fd, blocks, 2 * MD_BLOCK_SIZE, 0);
+
+		r = SIG_NONE;
+		for (int i = 0; i < 2 && r == SIG_NONE; i++) {
+			if (n < (i + 1) * MD_BLOCK_SIZE)
+				break;
+			if (meta_has_magic(blocks + i * MD_BLOCK_SIZE)) {
+				meta_block_uuid(blocks + i * MD_BLOCK_SIZE, uuid);
+				r = SIG_FOUND;
+			}
+		}
+		if (n < 0)
+			r = SIG_ERROR;
+		free(blocks);
+	}
+	close(fd);
 	return r;
 }
