@@ -239,7 +239,7 @@ bk_sum
 refused_meta "holds job $uuid, which has ended (state completed" --meta "$meta"
 bk_unchanged
 fill_random "$bdisk" 935
-frozen_start /mnt/vol /dev/mapper/vol "$bdisk" --meta "$meta" --force
+frozen_start /mnt/vol /dev/mapper/vol "$bdisk" --meta "$meta" --force --speed 1M
 grep -q "$wiped $uuid (completed) (--force)" "$DMBT_TMP/start.out" ||
 	fail "start --force did not say what it wiped"
 dmbackup status /dev/mapper/vol --interval 0 | grep -q "job $uuid" &&
