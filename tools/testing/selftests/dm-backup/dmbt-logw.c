@@ -24,8 +24,12 @@
  *   dmbt-logw check <logdev> <image>
  *	Every data entry must equal <image> at the same offset.
  *
- *   dmbt-logw replay <logdev> <image>
- *	Apply data entries (and discards, as zeroes) to <image> in order.
+ *   dmbt-logw replay <logdev> <image> [<from_mark> <to_mark>]
+ *	Apply data entries (and discards, as zeroes) to <image> in order;
+ *	with marks, only those after the mark <from_mark> ("-": from the
+ *	start) and before the mark <to_mark> ("-": to the end): the device
+ *	as a crash at <to_mark> leaves it, from its state at <from_mark>.
+ *	Fails if a named mark is not in the log.
  *
  * Read the log device only after its log-writes table is removed: the
  * entry count in the super block is complete then.  Exit status 0 on
@@ -205,7 +209,14 @@ static void flags_str(unsigned long long f, char *out)
 
 enum mode { DUMP, CHECK, REPLAY };
 
-static int walk_log(const char *logdev, const char *image, enum mode mode)
+/* Replay window: after mark @from (NULL: the start), until mark @to. */
+struct window {
+	const char *from;
+	const char *to;
+};
+
+static int walk_log(const char *logdev, const char *image, enum mode mode,
+		    const struct window *win)
 {
 	struct log_write_super super;
 	struct log_write_entry e;
@@ -215,6 +226,7 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 	unsigned long long i, pos, ss, sector, nr, bytes;
 	int fd, ifd = -1, bad = 0;
 	unsigned long nr_data = 0;
+	int applying = !win || !win->from, reached_to = !win || !win->to;
 
 	fd = open(logdev, O_RDONLY);
 	if (fd < 0) {
@@ -263,13 +275,19 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 			mark[len] = '\0';
 			if (mode == DUMP)
 				printf("%llu mark 0 0 - - %s\n", i, mark);
+			if (win && win->from && !strcmp(mark, win->from))
+				applying = 1;
+			if (win && win->to && !strcmp(mark, win->to)) {
+				reached_to = 1;
+				break;
+			}
 			continue;
 		}
 		if (e.flags & LOG_DISCARD_FLAG) {
 			if (mode == DUMP)
 				printf("%llu discard %llu %llu %s - %s\n",
 				       i, sector, nr, fl, mark);
-			if (mode == REPLAY) {
+			if (mode == REPLAY && applying) {
 				bytes = nr * 512;
 				free(want);
 				want = calloc(1, bytes);
@@ -313,12 +331,17 @@ static int walk_log(const char *logdev, const char *image, enum mode mode)
 			}
 			break;
 		case REPLAY:
-			if (full_pwrite(ifd, data, bytes, sector * 512)) {
+			if (applying && full_pwrite(ifd, data, bytes, sector * 512)) {
 				perror("dmbt-logw: replay write");
 				bad = 1;
 			}
 			break;
 		}
+	}
+	if (!applying || !reached_to) {
+		fprintf(stderr, "dmbt-logw: %s: mark %s not in the log\n", logdev,
+			!applying ? win->from : win->to);
+		bad = 1;
 	}
 	if (mode != DUMP)
 		fprintf(stderr, "dmbt-logw: %s: %llu entries, %lu with data%s\n",
@@ -342,11 +365,15 @@ int main(int argc, char **argv)
 	else if (argc > 1 && !strcmp(argv[1], "flush"))
 		r = cmd_flush(argc, argv);
 	else if (argc == 3 && !strcmp(argv[1], "dump"))
-		r = walk_log(argv[2], NULL, DUMP);
+		r = walk_log(argv[2], NULL, DUMP, NULL);
 	else if (argc == 4 && !strcmp(argv[1], "check"))
-		r = walk_log(argv[2], argv[3], CHECK);
+		r = walk_log(argv[2], argv[3], CHECK, NULL);
 	else if (argc == 4 && !strcmp(argv[1], "replay"))
-		r = walk_log(argv[2], argv[3], REPLAY);
+		r = walk_log(argv[2], argv[3], REPLAY, NULL);
+	else if (argc == 6 && !strcmp(argv[1], "replay"))
+		r = walk_log(argv[2], argv[3], REPLAY, &(struct window){
+			strcmp(argv[4], "-") ? argv[4] : NULL,
+			strcmp(argv[5], "-") ? argv[5] : NULL });
 	if (r == 2)
 		fprintf(stderr, "usage: see the comment at the top of dmbt-logw.c\n");
 	return r;

@@ -6,7 +6,8 @@
 # the image taken before the job; a completed job stays completed; cancel
 # is recorded; a reload cannot change the metadata device; metadata that
 # does not match the table, or is not dm-backup metadata, is refused and
-# left as it was.
+# left as it was.  A stalled backup device fails a persistent job after
+# cbw_timeout without holding the write, and the failure is recorded.
 # timeout: 600
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -100,3 +101,22 @@ run dmsetup remove bk
 bk_create bk "$o" "$b" full 2 meta "$m2"
 [ "$(backup_state bk)" = cancelled ] || fail "cancel not recorded: $(backup_status bk)"
 run dmsetup remove bk
+
+info "a stalled backup device: the write goes on after cbw_timeout, the failure is recorded"
+dd if=/dev/zero of="$m2" bs=4096 count=2 status=none
+run dmsetup create gate --table "0 $(sectors "$b") linear $b 0"
+bk_create bk "$o" /dev/mapper/gate none 4 cbw_timeout 2000 meta "$m2"
+run dmsetup suspend --noflush gate
+t0=$(date +%s)
+write_at /dev/mapper/bk 3000320 4096 5 "$DMBT_TMP/expect"
+waited=$(($(date +%s) - t0))
+[ "$waited" -le 15 ] || fail "the write waited $waited s for a stalled backup device"
+[ "$(backup_state bk)" = failed ] || fail "job not failed: $(backup_status bk)"
+[ "$(backup_status bk last_error)" = -110 ] || fail "not a timeout: $(backup_status bk)"
+run dmsetup resume gate
+run dmsetup remove bk
+bk_create bk "$o" /dev/mapper/gate none 2 meta "$m2"
+[ "$(backup_state bk)" = failed ] || fail "failure not recorded: $(backup_status bk)"
+run dmsetup remove bk
+run dmsetup remove gate
+same "$o" "$DMBT_TMP/expect"
