@@ -10,6 +10,7 @@
 # cut hit (a walk copy whose bit was not committed is copied again; a
 # write never reached the origin before its chunk's data and bit were
 # durable).  Short slice in CI, the long form with `make check-long`.
+# tier: crash
 # timeout: 900
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

@@ -8,13 +8,23 @@
 # harness fails the run on any kernel warning.  Short slice in CI, the long
 # form with `make check-long`.
 #
+# Cases: 40 (make check-long: 1000), seed 9595; dmbt.fuzz_seed=S and
+# dmbt.fuzz_count=N on the kernel command line (DMBT_APPEND) change them.
 # Replay one case:  dmbt-metafuzz <image> <seed> <case> <geometry...>
+# tier: crash
 # timeout: 900
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
-cases=$(campaign 100 1000)
-seed=${DMBT_SEED:-$(date +%s)}
+cases= seed=
+for w in $(cat /proc/cmdline); do
+	case $w in
+	dmbt.fuzz_count=*) cases=${w#dmbt.fuzz_count=} ;;
+	dmbt.fuzz_seed=*)  seed=${w#dmbt.fuzz_seed=} ;;
+	esac
+done
+cases=${cases:-$(campaign 40 1000)}
+seed=${seed:-9595}
 info "seed $seed, $cases cases"
 o=$(mkloop 16) || exit 1
 b=$(mkloop 16) || exit 1

@@ -13,6 +13,7 @@
 # rebuilt metadata, and the backup must equal the origin's image before
 # the job: a commit must follow a flush of the backup device, and a write
 # reach the origin only after its chunk's commit is durable.
+# tier: crash
 # timeout: 900
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
