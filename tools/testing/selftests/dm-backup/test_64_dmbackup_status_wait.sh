@@ -32,7 +32,7 @@ echo "$out"
 for v in v1 v2; do
 	re="^$v: full running [0-9.]+% [0-9]+/256 chunks \(.* MiB/16.0 MiB\)"
 	re="$re rate [0-9.]+ (KiB|MiB)/s ETA 0:00:[0-9][0-9] speed 1.0 MiB/s"
-	re="$re cbw 0 zero [0-9]+ errors 0$"
+	re="$re cbw 0 zero [0-9]+ errors 0 job [0-9a-f-]{36} volatile$"
 	echo "$out" | grep -Eq "$re" ||
 		fail "status line of $v"
 done
