@@ -97,7 +97,8 @@ rc=$?
 cat "$DMBT_TMP/w"
 [ $rc -eq 3 ] || fail "wait on a failed job: exit code $rc, want 3"
 re="^vol: full failed .* errors [1-9][0-9]* "
-re="$re\(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]+\)$"
+re="$re\(source 0, target [1-9][0-9]*, skipped 0, last -5 at chunk [0-9]+\)"
+re="$re job [0-9a-f-]{36} volatile$"
 grep -Eq "$re" "$DMBT_TMP/w" ||
 	fail "no failed line with the error"
 run dmbackup finish vol

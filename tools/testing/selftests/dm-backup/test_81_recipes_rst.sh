@@ -90,7 +90,8 @@ dmsetup() {
 		dmbackup status bk >"$DMBT_TMP/status" 2>&1
 		cat "$DMBT_TMP/status"
 		re="^bk: full completed .*(source 0, target [1-9][0-9]*, skipped 0,"
-		re="$re last -5 at chunk [0-9]*) - errors recovered, the backup is complete$"
+		re="$re last -5 at chunk [0-9]*) job [0-9a-f-]* volatile"
+		re="$re - errors recovered, the backup is complete$"
 		grep -q "$re" \
 			"$DMBT_TMP/status" ||
 				fail "dmbackup status does not say that the backup is complete"
