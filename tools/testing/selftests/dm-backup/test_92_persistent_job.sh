@@ -5,9 +5,10 @@
 # it with the same uuid, point in time and progress, and the backup equals
 # the image taken before the job; a completed job stays completed; cancel
 # is recorded; a reload cannot change the metadata device; metadata that
-# does not match the table, or is not dm-backup metadata, is refused and
-# left as it was.  A stalled backup device fails a persistent job after
-# cbw_timeout without holding the write, and the failure is recorded.
+# does not match the table, is not dm-backup metadata or is too small is
+# refused and left as it was.  A stalled backup device fails a persistent
+# job after cbw_timeout without holding the write, and the failure is
+# recorded.
 # timeout: 600
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -85,6 +86,11 @@ fill_random "$m2" 7
 sum=$(md5sum <"$m2")
 expect_ctr_error "no valid dm-backup superblock" "$(bk_table "$o" "$b" full 2 meta "$m2")"
 [ "$(md5sum <"$m2")" = "$sum" ] || fail "refused table changed foreign data"
+info "a metadata device too small for the bitmap is refused"
+truncate -s 8K "$DMBT_TMP/small.img" || fail "truncate failed"
+small=$(losetup --show -f "$DMBT_TMP/small.img") || fail "losetup failed"
+expect_ctr_error "Metadata device too small" "$(bk_table "$o" "$b" full 2 meta "$small")"
+run losetup -d "$small"
 info "a superblock with a bad crc is not a job"
 dd if="$m" of="$m2" bs=4096 count=2 conv=notrunc status=none
 for blk in 0 1; do
