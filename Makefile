@@ -18,6 +18,14 @@
 #       A full `make check` (no T=) also runs check-patch once, counted as
 #       the pseudo-test "patch"; CHECK_PATCH=0 skips it, CHECK_PATCH=1
 #       runs it with T= too.
+#   make check-reboot [KVER=<kver>]
+#       A persistent job across a real reboot (tests/reboot-test.sh): a VM
+#       with virtio disks backed by host files starts a job under a
+#       written ext4, is reset with sysrq-b mid-job, boots again, continues
+#       it with dmbackup start --meta; the backup must equal the point-in-
+#       time image.  Default kernel: the 6.1 one.  A full `make check` runs
+#       it once, on its first kernel, as the pseudo-test "reboot";
+#       CHECK_REBOOT=0 skips it.
 #   make patch                  dm-backup as a patch series against Linux 6.1
 #                               (tests/mkpatch.sh): build/patch/0000-cover-
 #                               letter.patch, 0001 the target (sources,
@@ -97,7 +105,7 @@ SRC_DIR   := $(BUILD_DIR)/src
 USER_KVER := $(if $(filter command line environment,$(origin KVER)),$(KVER))
 
 .PHONY: all modules tools tools-asan install uninstall check check-debug check-long \
-	check-patch check-cli-asan layers patch demo bench shell clean FORCE
+	check-patch check-reboot check-cli-asan layers patch demo bench shell clean FORCE
 
 all: modules
 
@@ -155,7 +163,7 @@ uninstall:
 # check/demo/shell: tests/check.sh builds the module for each kernel (via
 # `make modules KVER=...`), builds the initramfs and boots the VM.
 check:
-	@CHECK_PATCH="$(CHECK_PATCH)" tests/check.sh --mode check --kver "$(USER_KVER)" --tests "$(T)"
+	@CHECK_PATCH="$(CHECK_PATCH)" CHECK_REBOOT="$(CHECK_REBOOT)" tests/check.sh --mode check --kver "$(USER_KVER)" --tests "$(T)"
 
 check-debug:
 	@tests/check.sh --mode check --kver debug --tests "$(T)"
@@ -165,6 +173,9 @@ check-long:
 
 patch:
 	@tests/mkpatch.sh
+
+check-reboot:
+	@tests/reboot-test.sh $(if $(USER_KVER),--kver "$(USER_KVER)")
 
 check-patch:
 	@tests/patch-test.sh

@@ -22,7 +22,11 @@
 # CHECK_PATCH=0 skips it, CHECK_PATCH=1 runs it even with --tests (make
 # check CHECK_PATCH=...).  A full run also runs tests/layers.sh on the
 # first kernel's objects, the pseudo-test "layers": the module's files
-# call each other only downward.
+# call each other only downward.  And tests/reboot-test.sh once, on the
+# first kernel (the 6.1 one in a default or KVER=all run), the pseudo-test
+# "reboot": a persistent job continued across a real reboot of the VM
+# (make check-reboot, about two minutes).  CHECK_REBOOT=0 skips it,
+# CHECK_REBOOT=1 runs it even with --tests.
 set -uo pipefail
 
 MODE=check KVER_ARG= TESTS=
@@ -150,6 +154,24 @@ if [ "$MODE" = check ] && [ -z "$TESTS" ] && [ "$KVER_ARG" != debug ] &&
 		TOTAL_P=$((TOTAL_P + 1))
 	else
 		echo "FAIL layers"; RECAP+=("layers: a file calls up or in a cycle (make layers)")
+		TOTAL_F=$((TOTAL_F + 1))
+	fi
+fi
+
+# ---- a persistent job across a reboot of the VM (pseudo-test "reboot") ----------
+# Two boots of the first kernel's VM and initramfs, built above.
+CHECK_REBOOT=${CHECK_REBOOT:-}
+if [ "$MODE" = check ] && [ "$CHECK_REBOOT" != 0 ] && [ "$KVER_ARG" != debug ] &&
+   { [ "$CHECK_REBOOT" = 1 ] || [ -z "$TESTS" ]; }; then
+	echo "=== reboot ==="
+	rk=${KVERS%% *}
+	if tests/reboot-test.sh --no-build --kver "$rk"; then
+		echo "ok reboot"
+		TOTAL_P=$((TOTAL_P + 1))
+	else
+		# Its result line, "reboot: FAIL (<reason>; <kver>, <time>)".
+		out=$(cat "build/$rk/reboot/result" 2>/dev/null)
+		echo "FAIL reboot"; RECAP+=("reboot: ${out#reboot: FAIL } (make check-reboot)")
 		TOTAL_F=$((TOTAL_F + 1))
 	fi
 fi

@@ -7,6 +7,9 @@
 #   dmbt.mode=check   /selftests/run.sh with dmbt.tests=<a,b,...|all> (default)
 #   dmbt.mode=demo    /selftests/demo.sh
 #   dmbt.mode=bench   /selftests/bench.sh (the benchmark, tests/bench.sh)
+#   dmbt.mode=reboot  /selftests/reboot.sh <phase> (tests/reboot-test.sh), the
+#                     phase given as dmbt.tests=<phase>; phase 1 ends
+#                     with a reset (sysrq-b), not here
 #   dmbt.mode=shell   an interactive shell on the console
 # and finally prints "DMBT-DONE rc=<n>" (the host's sign that the guest
 # finished on its own) and powers off.  PID 1 must never exit: that panics.
@@ -80,9 +83,13 @@ check)
 	fi
 	rc=$?
 	;;
-demo|bench)
+demo|bench|reboot)
 	if [ -f /selftests/$MODE.sh ]; then
-		sh /selftests/$MODE.sh </dev/null
+		if [ "$MODE" = reboot ]; then
+			sh /selftests/reboot.sh "$TESTS" </dev/null
+		else
+			sh /selftests/$MODE.sh </dev/null
+		fi
 		rc=$?
 	else
 		echo "dmbt: /selftests/$MODE.sh does not exist"

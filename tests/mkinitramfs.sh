@@ -187,8 +187,11 @@ WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 	dm-zero dm-persistent-data dm-thin-pool dm-era dm-log-writes
 	libcrc32c loop brd null_blk ext4 crc16 mbcache jbd2 dm-crypt nbd"
 # Packed where the kernel has them: the debug kernel has no SCSI, and the
-# tests that need these skip without them; dm-mirror is for bench case 8.
-OPTIONAL_MODULES="sd_mod scsi_debug dm-mirror"
+# tests that need these skip without them; dm-mirror is for bench case 8;
+# virtio_pci and virtio_blk give tests/reboot-test.sh its disks (host
+# files, DMBT_DRIVES of run-vm.sh): modules of Debian's 6.1, virtio_pci
+# built into 6.12.
+OPTIONAL_MODULES="sd_mod scsi_debug dm-mirror virtio_pci virtio_blk"
 
 declare -A DONE=()
 ORDER=()

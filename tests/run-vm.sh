@@ -2,6 +2,7 @@
 # Boot the test VM for one kernel and report the results.
 #
 #   tests/run-vm.sh <kver> <check|demo|bench|shell> [test,test,...|all]
+#   tests/run-vm.sh <kver> reboot <phase>
 #
 # Needs build/<kver>/initramfs.cpio.gz (tests/mkinitramfs.sh; `make check`
 # does all of it).  qemu runs under TCG (-enable-kvm hangs on this kind of
@@ -11,6 +12,12 @@
 # (reason)" lines and a final "N passed, N failed".  A skip, a test that was
 # running when the kernel panicked or the VM timed out, tests that never ran,
 # and a VM that died before "DMBT-DONE" all count as failures.
+#
+# Mode reboot (tests/reboot-test.sh): the guest runs selftests/reboot.sh
+# <phase>, one result named "reboot-<phase>".  It passes on "DMBT-DONE
+# rc=0", or when the guest printed "DMBT-RESET" and the VM then ended
+# (sysrq-b: with -no-reboot a reset ends qemu with exit code 0) with no
+# kernel panic (panic=-1 resets too) and no DMBT-DONE.
 #
 # Environment:
 #   DMBT_VM_TIMEOUT  overall limit in seconds (default 3600)
@@ -22,9 +29,13 @@
 #   DMBT_OUT         directory for console.log, boot-time and result
 #                    (default build/<kver>; tests/bench.sh uses its own)
 #   DMBT_SUMMARY_LABEL  prefix for the summary line (used by tests/check.sh)
+#   DMBT_DRIVES      host files (raw images, space-separated, no spaces in
+#                    a name) the guest sees as virtio disks /dev/vda, vdb,
+#                    ... in that order (cache=writeback: a guest flush is
+#                    a host fdatasync); tests/reboot-test.sh
 set -uo pipefail
 
-[ $# -ge 2 ] || { echo "usage: $0 <kver> <check|demo|bench|shell> [tests]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 <kver> <check|demo|bench|shell|reboot> [tests|phase]" >&2; exit 2; }
 KVER=$1 MODE=$2 TESTS=${3:-all}
 [ -n "$TESTS" ] || TESTS=all
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +45,7 @@ INITRD=${DMBT_INITRD:-$TOP/build/$KVER/initramfs.cpio.gz}
 LOG=$OUT/console.log
 TIMEOUT=${DMBT_VM_TIMEOUT:-3600}
 
-case $MODE in check|demo|bench|shell) ;; *) echo "$0: bad mode '$MODE'" >&2; exit 2 ;; esac
+case $MODE in check|demo|bench|shell|reboot) ;; *) echo "$0: bad mode '$MODE'" >&2; exit 2 ;; esac
 # The test list ends up on the kernel command line: keep it to safe chars.
 case $TESTS in *[!A-Za-z0-9_.,-]*) echo "$0: bad test list '$TESTS'" >&2; exit 2 ;; esac
 [ -r "$KERNEL" ] || { echo "$0: $KERNEL not found/readable" >&2; exit 2; }
@@ -46,6 +57,10 @@ mkdir -p "$OUT"
 QEMU=(qemu-system-x86_64 -accel tcg -m "${DMBT_VM_MEM:-2048}" -smp "${DMBT_VM_SMP:-2}"
 	-nographic -no-reboot -nic none -kernel "$KERNEL" -initrd "$INITRD"
 	-append "console=ttyS0 quiet panic=-1 log_buf_len=8M dmbt.mode=$MODE dmbt.tests=$TESTS ${DMBT_APPEND:-}")
+for f in ${DMBT_DRIVES:-}; do
+	[ -f "$f" ] || { echo "$0: DMBT_DRIVES: $f is not a file" >&2; exit 2; }
+	QEMU+=(-drive "file=$f,format=raw,if=virtio,cache=writeback")
+done
 
 if [ "$MODE" = shell ]; then
 	# Interactive: the terminal talks to the guest directly.
@@ -99,6 +114,7 @@ RUNNING=
 KTAP=
 DONE_RC=
 PANIC=
+RESET=
 add() {	# add <name> <PASS|FAIL> [reason]
 	[ -n "${RESULT[$1]:-}" ] || ORDER+=("$1")
 	RESULT[$1]=$2
@@ -110,6 +126,7 @@ while IFS= read -r line; do
 	"# dmbt: tests: "*) PLANNED=${line#"# dmbt: tests: "} ;;
 	"# dmbt: start "*) RUNNING=${line#"# dmbt: start "}; RUNNING=${RUNNING%% *} ;;
 	"DMBT-DONE rc="*) DONE_RC=${line#DMBT-DONE rc=} ;;
+	"DMBT-RESET"*) RESET=1 ;;
 	*"Kernel panic - not syncing"*) PANIC=${PANIC:-${line#*Kernel panic - not syncing: }} ;;
 	esac
 	if [[ $line =~ ^(not ok|ok)\ [0-9]+\ ([^ ]+)(\ #\ (.*))?$ ]]; then
@@ -144,6 +161,20 @@ if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 		add "$MODE" PASS
 	else
 		add "$MODE" FAIL "$MODE.sh exit code $DONE_RC"
+	fi
+elif [ "$MODE" = reboot ]; then
+	if [ -n "$DONE_RC" ]; then
+		if [ "$DONE_RC" = 0 ]; then
+			add "reboot-$TESTS" PASS
+		else
+			add "reboot-$TESTS" FAIL "reboot.sh $TESTS exit code $DONE_RC"
+		fi
+	elif [ -n "$RESET" ] && [ -z "$PANIC" ] && [ "$QEMU_RC" = 0 ]; then
+		add "reboot-$TESTS" PASS	# the reset it asked for
+	elif [ -n "$RESET" ]; then
+		add "reboot-$TESTS" FAIL "$DEATH after DMBT-RESET, not the reset"
+	else
+		add "reboot-$TESTS" FAIL "$DEATH before DMBT-DONE or DMBT-RESET"
 	fi
 else
 	if [ -z "$DONE_RC" ]; then
