@@ -16,7 +16,7 @@
 # measurement is missing, it exits non-zero and writes no report.
 #
 # Environment:
-#   BENCH_RUNS     repetitions (3)          BENCH_CASES  e.g. 1,2,5 (1,2,...,8)
+#   BENCH_RUNS     repetitions (3)          BENCH_CASES  e.g. 1,2,5 (1,2,...,9)
 #   BENCH_WALK_MB  walk region, MiB (1024)  BENCH_RAND_MB random-write region (512)
 #   DMBT_VM_MEM    guest MiB (4096)         DMBT_VM_SMP  vCPUs (2)
 #   DMBT_VM_TIMEOUT  seconds (2400)
@@ -33,14 +33,14 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 
 RUNS=${BENCH_RUNS:-3}
-CASES=${BENCH_CASES:-1,2,3,4,5,6,7,8}
+CASES=${BENCH_CASES:-1,2,3,4,5,6,7,8,9}
 WALK_MB=${BENCH_WALK_MB:-1024}
 RAND_MB=${BENCH_RAND_MB:-512}
 export DMBT_VM_MEM=${DMBT_VM_MEM:-4096}
 export DMBT_VM_SMP=${DMBT_VM_SMP:-2}
 export DMBT_VM_TIMEOUT=${DMBT_VM_TIMEOUT:-2400}
 case "$RUNS$WALK_MB$RAND_MB" in *[!0-9]*|'') echo "bench: bad BENCH_RUNS/_MB" >&2; exit 2 ;; esac
-case $CASES in *[!1-8,]*|'') echo "bench: bad BENCH_CASES '$CASES'" >&2; exit 2 ;; esac
+case $CASES in *[!1-9,]*|'') echo "bench: bad BENCH_CASES '$CASES'" >&2; exit 2 ;; esac
 
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
@@ -232,6 +232,37 @@ report() {
 		done
 		echo
 	fi
+	if has_case 9; then
+		echo "## 9. Persistent jobs (\`meta\`)"
+		echo
+		echo "First 4k random writes, one into each of the first 1024 64 KiB chunks (case 7's iolog), on dm-snapshot P (persistent exception store on the COW device), the volatile job and the persistent job, all \`full 2 speed 1\` (walk parked), on three sets of devices: brd (metadata on a dm-linear slice of the backup disk), and null_blk (memory backed, timer completions) with NVMe-like (20 µs) and disk-like (2 ms) latency, origin, backup and metadata on three null_blk devices. *floor*: what a persistent first write must wait for at the least, each alone at qd1 on the same devices: a 64 KiB read of the origin, a 64 KiB write + fdatasync of the backup device, a 4 KiB write + fdatasync of the metadata device (a commit), the 4 KiB write; their sum. *meta writes*: write requests the metadata device completed during the 1024 first writes (group commit shares them)."
+		echo
+		echo "| devices | qd | dm-snapshot P IOPS | volatile IOPS | persistent IOPS | persistent vs snap P | persistent vs volatile | persistent mean lat µs | floor µs | lat / floor | meta writes |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|"
+		for d in brd nvme disk; do
+			floor=$(awk -v a="$(med pers.$d.floor.read)" -v b="$(med pers.$d.floor.bwrite)" \
+				-v c="$(med pers.$d.floor.commit)" -v e="$(med pers.$d.floor.write)" \
+				'BEGIN { print a + b + c + e }')
+			for qd in 1 16; do
+				lf=$(awk -v a="$(med pers.$d.bkP.qd$qd.lat)" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')
+				echo "| $d | $qd | $(cell pers.$d.snapP.qd$qd.iops) | $(cell pers.$d.bk.qd$qd.iops) | $(cell pers.$d.bkP.qd$qd.iops) | $(ratio pers.$d.bkP.qd$qd.iops pers.$d.snapP.qd$qd.iops) | $(ratio pers.$d.bkP.qd$qd.iops pers.$d.bk.qd$qd.iops) | $(cell pers.$d.bkP.qd$qd.lat) | $(num "$floor") | ${lf}x | $(cell pers.$d.bkP.qd$qd.metaw) |"
+			done
+		done
+		echo
+		echo "Floor parts, µs (median): read / backup write+sync / commit / 4k write"
+		echo
+		for d in brd nvme disk; do
+			echo "- $d: $(num "$(med pers.$d.floor.read)") / $(num "$(med pers.$d.floor.bwrite)") / $(num "$(med pers.$d.floor.commit)") / $(num "$(med pers.$d.floor.write)")"
+		done
+		echo
+		echo "The walk over ${WALK_MB} MiB of brd, unthrottled, without and with \`meta\`:"
+		echo
+		echo "| job | MB/s | vs without meta | metadata writes per walked GiB |"
+		echo "|---|---|---|---|"
+		echo "| volatile | $(cell pers.walk.none.mbs) | 1.00x | $(cell pers.walk.none.metaw_gib) |"
+		echo "| persistent | $(cell pers.walk.meta.mbs) | $(ratio pers.walk.meta.mbs pers.walk.none.mbs) | $(cell pers.walk.meta.metaw_gib) |"
+		echo
+	fi
 	if has_case 4; then
 		echo "## 4. 4k random writes (qd16, fio) during an unthrottled walk (${WALK_MB} MiB)"
 		echo
@@ -310,6 +341,16 @@ report() {
 		echo "| (case 7, slow backup device) first 4k writes qd1 >= 2x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 2) |"
 		x=$(awk -v a="$(med slow.bk.qd16.iops)" -v b="$(med slow.snapN.qd16.iops)" 'BEGIN { print a / b }')
 		echo "| (case 7, slow backup device) first 4k writes qd16 >= 3x dm-snapshot N | $(fx "$x")x | $(verdict "$x" ">=" 3) |"
+	fi
+	if has_case 9; then
+		for d in brd nvme disk; do
+			x=$(awk -v a="$(med pers.$d.bkP.qd1.iops)" -v b="$(med pers.$d.snapP.qd1.iops)" 'BEGIN { print a / b }')
+			echo "| (case 9, $d) persistent first 4k writes qd1 >= 1.5x dm-snapshot P | $(fx "$x")x | $(verdict "$x" ">=" 1.5) |"
+			x=$(awk -v a="$(med pers.$d.bkP.qd16.iops)" -v b="$(med pers.$d.snapP.qd16.iops)" 'BEGIN { print a / b }')
+			echo "| (case 9, $d) persistent first 4k writes qd16 >= 3x dm-snapshot P | $(fx "$x")x | $(verdict "$x" ">=" 3) |"
+		done
+		x=$(awk -v a="$(med pers.walk.meta.mbs)" -v b="$(med pers.walk.none.mbs)" 'BEGIN { print a / b }')
+		echo "| (case 9) walk with meta within 5% of without | $(fx "$x")x | $(verdict "$x" ">=" 0.95) |"
 	fi
 	if has_case 3; then
 		x=$(awk -v a="$(med seq.bk.mbs)" -v b="$(med seq.snapN.mbs)" 'BEGIN { print a / b }')

@@ -14,7 +14,7 @@
 #
 # Kernel command line knobs (tests/bench.sh sets them):
 #   dmbt.bench_runs=N       repetitions of every case (3)
-#   dmbt.bench_cases=1,2,.. cases to run (all: 1-8)
+#   dmbt.bench_cases=1,2,.. cases to run (all: 1-9)
 #   dmbt.bench_walk_mb=M    walk/throttle/"during walk" region (1024)
 #   dmbt.bench_rand_mb=M    4k random / 1M sequential region (512)
 #
@@ -24,6 +24,9 @@
 #   3 1 MiB sequential first writes            6 scale: ctr time, memory
 #   7 first 4k writes with a slow backup device (dm-delay, writes 1 ms)
 #   8 a walk by kcopyd: dm-mirror's resync of the same disks (case 1's peer)
+#   9 persistent jobs: first 4k writes against dm-snapshot P and the volatile
+#     job, on brd and on null_blk with NVMe-like and disk-like latency, with
+#     the physical floor; the walk with and without meta, metadata writes
 
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 export DMBT_DIR
@@ -34,7 +37,7 @@ export DMBT_TMP
 . "$DMBT_DIR/backup.sh"
 cd "$DMBT_TMP" || exit 1
 
-RUNS=3 CASES=1,2,3,4,5,6,7,8 WALK_MB=1024 RAND_MB=512
+RUNS=3 CASES=1,2,3,4,5,6,7,8,9 WALK_MB=1024 RAND_MB=512
 for w in $(cat /proc/cmdline); do
 	case $w in
 	dmbt.bench_runs=*)    RUNS=${w#*=} ;;
@@ -305,6 +308,71 @@ setup_bk() {	# [backup device]; speed 1: the walk copies its first copy and then
 	echo /dev/mapper/bk
 }
 
+# Case 9: the metadata device of a persistent job sits on the backup disk,
+# past the walk region (as dm-snapshot P keeps its metadata on its COW).
+META_SZ=8192
+setup_bk_meta() {	# <origin> <backup> <meta> [<len>]
+	dd if=/dev/zero of="$3" bs=4096 count=2 oflag=direct status=none ||
+		fail "zeroing the metadata"
+	dm_create bk "0 ${4:-$WALK_SZ} backup $1 $2 full 4 speed 1 meta $3"
+	echo /dev/mapper/bk
+}
+# writes_of <dev>: write requests completed by a block device.
+writes_of() {
+	awk '{ print $5 }' "/sys/block/$(basename "$(readlink -f "$1")")/stat"
+}
+# fio_lat_us <key> <fio args...>: one qd1 pattern, emit its mean latency.
+fio_lat_us() {
+	_fl_key=$1
+	shift
+	fio_json "$DMBT_TMP/f.json" --name=f --ioengine=libaio --direct=1 \
+		--iodepth=1 "$@"
+	# One side is 0; fdatasync's time is reported apart from the write's.
+	_fl_ns=$($JQ '.jobs[0] | .read.lat_ns.mean + .write.lat_ns.mean +
+		(.sync.lat_ns.mean // 0)' "$DMBT_TMP/f.json") || fail "jq on fio output"
+	emit "$_fl_key" "$(calc "$_fl_ns / 1000")"
+}
+# first_writes_persistent <tag> <origin> <backup> <meta> <snap cow>: qd1 and
+# qd16 first 4k writes (SLOW_LOG: 1024 chunks) on dm-snapshot P, the
+# volatile job and the persistent job over the same devices.
+first_writes_persistent() {
+	for qd in 1 16; do
+		info "case 9 ($1): qd$qd dm-snapshot P"
+		dd if=/dev/zero of="$5" bs=64k count=4 oflag=direct status=none ||
+			fail "zeroing COW header"
+		dm_create so "0 $RAND_SZ snapshot-origin $2"
+		dmsetup suspend so || fail "suspend so"
+		dm_create sn "0 $RAND_SZ snapshot $2 $5 P 128"
+		dmsetup resume so || fail "resume so"
+		rand4k /dev/mapper/so $qd pers.$1.snapP.qd$qd slow
+		snap_ok sn
+		dm_remove sn so
+		info "case 9 ($1): qd$qd dm-backup volatile"
+		dm_create bk "0 $RAND_SZ backup $2 $3 full 2 speed 1"
+		rand4k /dev/mapper/bk $qd pers.$1.bk.qd$qd slow
+		expect_running bk
+		dm_remove bk
+		info "case 9 ($1): qd$qd dm-backup persistent"
+		w0=$(writes_of "$4")
+		setup_bk_meta "$2" "$3" "$4" "$RAND_SZ" >/dev/null
+		rand4k /dev/mapper/bk $qd pers.$1.bkP.qd$qd slow
+		expect_running bk
+		dm_remove bk
+		emit pers.$1.bkP.qd$qd.metaw "$(($(writes_of "$4") - w0))"
+	done
+	# The floor of a persistent first write: the chunk's read, its durable
+	# backup write, a commit (a bitmap block and a superblock, flushed),
+	# the 4k write itself; each alone at qd1 on the same devices.
+	fio_lat_us pers.$1.floor.read "--filename=$2" --rw=randread --bs=64k \
+		--size=64M --number_ios=256
+	fio_lat_us pers.$1.floor.bwrite "--filename=$3" --rw=randwrite --bs=64k \
+		--size=64M --number_ios=256 --fdatasync=1
+	fio_lat_us pers.$1.floor.commit "--filename=$4" --rw=randwrite --bs=4k \
+		--size=4M --number_ios=256 --fdatasync=1
+	fio_lat_us pers.$1.floor.write "--filename=$2" --rw=randwrite --bs=4k \
+		--size=64M --number_ios=256
+}
+
 T_BENCH0=$(now)
 RUN=1
 while [ $RUN -le "$RUNS" ]; do
@@ -354,6 +422,43 @@ while [ $RUN -le "$RUNS" ]; do
 			s=$(secs "$t0" "$t1")
 			emit kcopyd.rs$rs.s "$s"
 			emit kcopyd.rs$rs.mbs "$(calc "$WALK_MB * 1.048576 / $s")"
+		done
+	fi
+
+	# ---- case 9: persistent jobs ---------------------------------------------------
+	if has_case 9; then
+		dm_create bmeta "0 $META_SZ linear $B $WALK_SZ"
+		info "case 9: walk without and with meta"
+		for m in none meta; do
+			w0=$(writes_of /dev/mapper/bmeta)
+			t0=$(now)
+			if [ $m = meta ]; then
+				dd if=/dev/zero of=/dev/mapper/bmeta bs=4096 count=2 \
+					oflag=direct status=none || fail "zeroing the metadata"
+				dm_create bk "0 $WALK_SZ backup $O $B full 2 meta /dev/mapper/bmeta"
+			else
+				dm_create bk "0 $WALK_SZ backup $O $B full"
+			fi
+			wait_completed bk 600
+			t1=$(now)
+			dm_remove bk
+			emit pers.walk.$m.s "$(secs "$t0" "$t1")"
+			emit pers.walk.$m.mbs "$(calc "$WALK_MB * 1.048576 / $(secs "$t0" "$t1")")"
+			emit pers.walk.$m.metaw_gib \
+				"$(calc "($(writes_of /dev/mapper/bmeta) - $w0) * 1024 / $WALK_MB")"
+		done
+		first_writes_persistent brd $O $B /dev/mapper/bmeta $B
+		dm_remove bmeta
+		# null_blk, memory backed, completions after a timer: NVMe-like
+		# (20 us) and disk-like (2 ms); origin, backup and metadata.
+		for lat in nvme:20000 disk:2000000; do
+			modprobe null_blk nr_devices=3 memory_backed=1 irqmode=2 \
+				completion_nsec=${lat#*:} gb=1 bs=4096 ||
+				fail "modprobe null_blk"
+			fill_random /dev/nullb0 9 $((SLOW_CHUNKS * 65536))
+			first_writes_persistent ${lat%%:*} /dev/nullb0 /dev/nullb1 \
+				/dev/nullb2 /dev/nullb1
+			rmmod null_blk || fail "rmmod null_blk"
 		done
 	fi
 
