@@ -37,11 +37,15 @@ o=/dev/mapper/po b=/dev/mapper/pb m=/dev/mapper/pm
 
 # power_cut: every disk answers with errors from the same instant on.
 # All three are suspended first (noflush: what is in flight below them
-# completes, nothing new reaches a disk; the origin first, so that what
-# the backup and metadata devices take meanwhile is newer than the
-# origin's last write), then all get the error target.
+# completes, nothing new reaches a disk), then all get the error target.
+# The metadata disk first: from then on no commit completes, so a correct
+# module lets no write reach an uncopied chunk of the origin, while a
+# module that lets writes go before their commit keeps writing the origin
+# until its suspend (the origin first would give the commits in flight
+# the time of two suspends to land, and hide that).  The backup disk last:
+# what it takes meanwhile is newer than the commits, as in a real cut.
 power_cut() {
-	for d in po pb pm; do
+	for d in pm po pb; do
 		run dmsetup suspend --noflush "$d"
 	done
 	for d in pm pb po; do

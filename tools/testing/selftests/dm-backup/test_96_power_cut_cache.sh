@@ -29,11 +29,12 @@ fill_random "$o" 96
 save_image "$o" "$DMBT_TMP/t0"
 save_image "$b" "$DMBT_TMP/b0"
 save_image "$m" "$DMBT_TMP/m0"
-# The metadata disk delays writes by 20 ms (a slow metadata device): a
+# The metadata disk delays writes by 200 ms (a slow metadata device): a
 # write that reached the origin before its chunk's commit (a broken
-# module) would sit in the origin's log well before the commit, where a
-# mark can fall between them.
-run dmsetup create slowm --table "0 $(sectors "$m") delay $m 0 0 $m 0 20"
+# module) sits in the origin's log some 400 ms before the commit, longer
+# than the gap between a mark in the origin's log and the next in the
+# metadata's, so marks fall between them.
+run dmsetup create slowm --table "0 $(sectors "$m") delay $m 0 0 $m 0 200"
 for d in o:"$o":"$ol" b:"$b":"$bl" m:/dev/mapper/slowm:"$ml"; do
 	dev=${d#*:}
 	run dmsetup create "lw${d%%:*}" --table \
