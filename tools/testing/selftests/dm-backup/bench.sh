@@ -319,7 +319,12 @@ setup_bk_meta() {	# <origin> <backup> <meta> [<len>]
 }
 # writes_of <dev>: write requests completed by a block device.
 writes_of() {
-	awk '{ print $5 }' "/sys/block/$(basename "$(readlink -f "$1")")/stat"
+	# /dev/mapper/X is a plain node here (no udev): find it by number.
+	_wo_n=$(stat -L -c '%t %T' "$1") || fail "stat $1"
+	# shellcheck disable=SC2086 # word splitting wanted
+	set -- $_wo_n
+	awk '{ print $5 }' "/sys/dev/block/$((0x$1)):$((0x$2))/stat" ||
+		fail "no stat for $1"
 }
 # fio_lat_us <key> <fio args...>: one qd1 pattern, emit its mean latency.
 fio_lat_us() {
