@@ -619,6 +619,11 @@ static void copy_submit_write(struct backup_copy *copy, unsigned int pos,
 	}
 	bio->bi_iter.bi_sector = backup_chunk_to_sector(bc, copy->cell.chunk) +
 				 (pos >> SECTOR_SHIFT);
+	/* WRITE_ZEROES takes no FUA: the commit flushes such a copy. */
+	if (zeroes)
+		copy->fua = false;
+	else if (copy->fua)
+		bio->bi_opf |= REQ_FUA;
 	bio->bi_end_io = copy_write_endio;
 	bio->bi_private = copy;
 	atomic_inc(&copy->pending_writes);
@@ -682,6 +687,12 @@ static void copy_write(struct backup_copy *copy)
 	use_zeroes = backup_can_write_zeroes(copy->bc);
 	if (copy_may_release_early(copy))
 		copy_release_saved(copy);
+	/*
+	 * A persistent first write waits for its copy's data to be durable:
+	 * FUA makes it so without a flush of the whole backup device.  The
+	 * walk's copies share one flush per commit instead.
+	 */
+	copy->fua = !copy->for_walk && copy->bc->job->meta;
 
 	copy->nr_zero = 0;
 	/* Held until every write is submitted, so finish cannot run early. */

@@ -477,6 +477,8 @@ int backup_job_open_meta(struct backup_c *bc, char **error)
 	if (backup_meta_has_job(job->meta)) {
 		backup_meta_get_record(job->meta, &rec);
 		backup_job_load_record(job, &rec);
+		job->super_state = rec.state;
+		job->super_written = jiffies;
 	}
 	return 0;
 }
@@ -501,6 +503,8 @@ int backup_job_start(struct backup_c *bc)
 	backup_job_fill_record_locked(job, &rec);
 	spin_unlock(&job->lock);
 	r = backup_meta_format(job->meta, &rec, backup_job_copied_bits(job));
+	job->super_state = rec.state;
+	job->super_written = jiffies;
 	if (r) {
 		DMERR("%s: cannot format the metadata device: error %d",
 		      bc->name, r);
@@ -543,12 +547,15 @@ static int backup_job_commit_copies(struct backup_job *job,
 	struct backup_copy *copy;
 	int r;
 
-	if (list_empty(batch))
-		return 0;
-	copy = list_first_entry(batch, struct backup_copy, list);
-	r = blkdev_issue_flush(copy->bc->backup_bdev);
-	if (r)
-		return r;
+	/* One flush for the copies whose data did not go with FUA. */
+	list_for_each_entry(copy, batch, list) {
+		if (copy->fua)
+			continue;
+		r = blkdev_issue_flush(copy->bc->backup_bdev);
+		if (r)
+			return r;
+		break;
+	}
 	list_for_each_entry(copy, batch, list)
 		backup_meta_set_copied(job->meta, copy->cell.chunk,
 				       copy->cell.nr_chunks);
@@ -558,6 +565,7 @@ static int backup_job_commit_copies(struct backup_job *job,
 static int backup_job_commit_record(struct backup_job *job)
 {
 	struct backup_meta_record rec;
+	bool super;
 	int r;
 
 	if (READ_ONCE(job->meta_broken))
@@ -565,7 +573,17 @@ static int backup_job_commit_record(struct backup_job *job)
 	spin_lock(&job->lock);
 	backup_job_fill_record_locked(job, &rec);
 	spin_unlock(&job->lock);
-	r = backup_meta_commit(job->meta, &rec);
+	/*
+	 * The bits are what a crash must find; the superblock only when the
+	 * state changed, and for the counters at most once a second.
+	 */
+	super = rec.state != job->super_state ||
+		time_after_eq(jiffies, job->super_written + HZ);
+	r = backup_meta_commit(job->meta, &rec, super);
+	if (!r && super) {
+		job->super_state = rec.state;
+		job->super_written = jiffies;
+	}
 	if (r) {
 		WRITE_ONCE(job->meta_broken, true);
 		DMERR("cannot commit to the metadata device %u:%u: error %d",

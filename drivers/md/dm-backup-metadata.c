@@ -7,9 +7,9 @@
  * copies or writes; the job decides when to commit and what may wait.
  *
  * All I/O is synchronous and serialised by meta->lock: a commit writes the
- * bitmap blocks that changed since the last one in place, then the next
- * superblock with a preflush (the bitmap blocks are durable before it) and
- * FUA (it is durable when the commit returns).
+ * bitmap blocks that changed since the last one in place, with FUA (a bit
+ * is durable when the commit returns), and when asked the next superblock
+ * with a preflush and FUA.
  *
  * Copyright (C) 2026 The dm-backup authors
  */
@@ -449,12 +449,13 @@ static void backup_meta_encode_super(struct backup_meta *meta,
 }
 
 /*
- * Write the bitmap blocks marked dirty, then the next superblock: the
- * preflush makes the bitmap durable before the superblock that counts
- * it, FUA the superblock before this returns.  Caller holds meta->lock.
+ * Write the bitmap blocks marked dirty, each durable when written (FUA),
+ * then, if @super, the next superblock: the preflush makes any earlier
+ * write durable before the superblock that counts it, FUA the superblock
+ * before this returns.  Caller holds meta->lock.
  */
 static int backup_meta_write(struct backup_meta *meta,
-			     const struct backup_meta_record *rec)
+			     const struct backup_meta_record *rec, bool super)
 {
 	u64 i;
 	int r;
@@ -462,11 +463,13 @@ static int backup_meta_write(struct backup_meta *meta,
 	for_each_set_bit(i, meta->dirty, meta->nr_blocks) {
 		backup_meta_encode_block(meta, i);
 		r = backup_meta_io(meta, BACKUP_MD_FIRST_BITMAP_BLOCK + i,
-				   REQ_OP_WRITE | REQ_SYNC);
+				   REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
 		if (r)
 			return r;
 		__clear_bit(i, meta->dirty);
 	}
+	if (!super)
+		return 0;
 	meta->seq++;
 	backup_meta_encode_super(meta, rec);
 	return backup_meta_io(meta, meta->seq % BACKUP_MD_NR_SUPERBLOCKS,
@@ -488,7 +491,7 @@ int backup_meta_format(struct backup_meta *meta,
 	meta->nr_copied = bitmap_weight(meta->copied, meta->geo.nr_chunks);
 	bitmap_fill(meta->dirty, meta->nr_blocks);
 	meta->seq = 0;
-	r = backup_meta_write(meta, rec);
+	r = backup_meta_write(meta, rec, true);
 	if (!r) {
 		meta->has_job = true;
 		meta->rec = *rec;
@@ -516,14 +519,17 @@ void backup_meta_set_copied(struct backup_meta *meta, unsigned long chunk,
 	mutex_unlock(&meta->lock);
 }
 
-/* Commit the bits set since the last commit and @rec; 0 once durable. */
+/*
+ * Commit the bits set since the last commit, and if @super @rec; 0 once
+ * durable.
+ */
 int backup_meta_commit(struct backup_meta *meta,
-		       const struct backup_meta_record *rec)
+		       const struct backup_meta_record *rec, bool super)
 {
 	int r;
 
 	mutex_lock(&meta->lock);
-	r = backup_meta_write(meta, rec);
+	r = backup_meta_write(meta, rec, super);
 	mutex_unlock(&meta->lock);
 	return r;
 }

@@ -16,8 +16,10 @@
  * The copied bitmap (BACKUP_MD_BITMAP_COPIED) has one bit per chunk, set
  * once the chunk's point-in-time data is durable on the backup device.
  * Bits only ever go from 0 to 1 within a job, so a bitmap block is written
- * in place: a torn write leaves each sector old or new, a superset of what
- * was committed before and never a bit whose data is not durable.
+ * in place, with FUA: a torn write leaves each sector old or new, a
+ * superset of what was committed before and never a bit whose data is not
+ * durable.  The superblock is written when the state changes, and for its
+ * counters at most once a second: they may lag the bitmap after a crash.
  *
  * A device whose superblocks are both all zeroes holds no job: the first
  * resume of a table naming it formats it.
@@ -126,6 +128,6 @@ int backup_meta_format(struct backup_meta *meta,
 void backup_meta_set_copied(struct backup_meta *meta, unsigned long chunk,
 			    unsigned int nr);
 int backup_meta_commit(struct backup_meta *meta,
-		       const struct backup_meta_record *rec);
+		       const struct backup_meta_record *rec, bool super);
 
 #endif /* DM_BACKUP_METADATA_H */

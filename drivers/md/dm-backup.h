@@ -191,6 +191,13 @@ struct backup_job {
 	struct workqueue_struct *commit_wq;
 	struct work_struct commit_work;
 	/*
+	 * The state the superblock holds and when it was last written:
+	 * commits write it only for a new state, or a second later for the
+	 * counters.  Commit work only.
+	 */
+	enum backup_state super_state;
+	unsigned long super_written;
+	/*
 	 * The job ended and the metadata says so (or never will: volatile,
 	 * or a stalled or failed device): writes to uncopied chunks go to
 	 * the origin only from then on.  Written under @lock, read locklessly
@@ -454,6 +461,12 @@ struct backup_copy {
 	struct list_head list;		/* on bc->pending_copies */
 	bool for_walk;
 	bool retry_data_write;		/* WRITE_ZEROES failed: write the data */
+	/*
+	 * Every backup write of the copy went with REQ_FUA: its data is
+	 * durable when it ends, and a commit needs no flush for it.  A
+	 * persistent job's copy-before-write, unless it wrote zeroes.
+	 */
+	bool fua;
 	unsigned int nr_zero;		/* chunks written as WRITE_ZEROES */
 	atomic_t pending_writes;
 	blk_status_t status;
