@@ -38,17 +38,22 @@ table0=$(table_of vol)
 WRITER_MAX=48 writer_start /mnt/vol "$DMBT_TMP/stop"
 sleep 1
 
-# 256 KiB/s: most chunks are still to copy when the server stops, so the
-# writer's next files meet them (at 1 MiB/s the debug kernel's walk was at
-# 792/1024 by then, and no write waited for a copy within 60 s).
-run dmbackup start /dev/mapper/vol /dev/nbd0 --speed 256K --cbw-timeout 3000
+run dmbackup start /dev/mapper/vol /dev/nbd0 --speed 1M --cbw-timeout 3000
 dmsetup table vol | grep -q "cbw_timeout 3000" || fail "table: $(dmsetup table vol)"
 wait_copied vol 4 60
 writer_beats "$DMBT_TMP/stop"
 
 info "the NBD server stops answering"
 kill -STOP "$NBD_PID" || fail "cannot stop nbd-server"
+# 24 MiB into the file system: more chunks than the copies in flight may
+# hold buffers for, so writes wait for copies that never end, however far
+# the walk got (on the debug kernel the writer's files alone met only
+# copied chunks, and no write waited).
+dd if=/dev/zero of=/mnt/vol/big bs=1M count=24 conv=fsync status=none &
+big=$!
 wait_state vol failed 60
+wait "$big" || fail "the 24 MiB file could not be written"
+rm -f /mnt/vol/big
 [ "$(backup_status vol last_error)" = -110 ] || fail "last_error: $(backup_status vol)"
 for i in 1 2 3; do
 	writer_beats "$DMBT_TMP/stop"
