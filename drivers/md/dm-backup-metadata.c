@@ -77,7 +77,7 @@ static u32 backup_meta_crc(const void *block)
 	return crc32_le(~0U, block, BACKUP_MD_BLOCK_SIZE) ^ ~0U;
 }
 
-/* Superblock @i in the buffer: its seq if valid, else 0 (seq starts at 1). */
+/* The superblock in the buffer: its seq if valid, else 0 (seq starts at 1). */
 static u64 backup_meta_check_super(struct backup_meta *meta)
 {
 	struct backup_md_super *sb = page_address(meta->page);

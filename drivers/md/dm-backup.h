@@ -5,7 +5,8 @@
  * Shared state of the dm glue (dm-backup-target.c), the job's state
  * machine (dm-backup-job.c), the chunk state (dm-backup-chunks.c), the
  * copy engine (dm-backup-copy.c) and the background walk
- * (dm-backup-walk.c).
+ * (dm-backup-walk.c).  A persistent job's metadata has its own header,
+ * dm-backup-metadata.h, which only the job includes.
  *
  * Copyright (C) 2026 The dm-backup authors
  */
@@ -114,7 +115,8 @@ enum backup_job_flag {
  * backup device takes a reference to it in its constructor (handover), so
  * a reload moves nothing and a table that is loaded but never resumed
  * leaves the job as it was.  Only the live instance (backup_c->live) acts
- * on the job; the others hold it.  Persistence plugs in below this.
+ * on the job; the others hold it.  A persistent job keeps its state on a
+ * metadata device as well (@meta, dm-backup-metadata.c).
  */
 struct backup_job {
 	/* One per backup_c holding the job: the live one, a reloaded one. */
