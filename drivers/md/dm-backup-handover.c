@@ -72,6 +72,10 @@ static int backup_check_reload(struct backup_c *bc, struct backup_c *old,
 		*error = "A reload cannot change the metadata device of the running job";
 		return -EINVAL;
 	}
+	if (bc->track != old->track) {
+		*error = "A reload cannot change track of the running job";
+		return -EINVAL;
+	}
 	if (bc->ti->len != old->ti->len) {
 		*error = "A reload cannot change the length of the running job";
 		return -EINVAL;
@@ -111,7 +115,8 @@ int backup_register_job(struct backup_c *bc, char **error)
 			goto out;
 		}
 	}
-	other = backup_live_job(bc);
+	/* An increment is a new job: it takes nothing over. */
+	other = bc->increment ? NULL : backup_live_job(bc);
 	if (other) {
 		r = backup_check_reload(bc, other, error);
 		if (r)
@@ -173,10 +178,15 @@ void backup_take_over(struct backup_c *bc)
 			DMINFO("%s: reloaded table took over the running job",
 			       dm_device_name(bc->md));
 		}
-		list_for_each_entry(old, &backup_jobs, jobs_entry)
-			if (old->md == bc->md && old->ti->table != bc->ti->table &&
-			    old->live && !backup_table_takes(bc->ti->table, old))
-				WRITE_ONCE(old->live, false);
+		list_for_each_entry(old, &backup_jobs, jobs_entry) {
+			if (old->md != bc->md || old->ti->table == bc->ti->table ||
+			    backup_table_takes(bc->ti->table, old))
+				continue;
+			WRITE_ONCE(old->live, false);
+			/* An increment of @old's job writes its metadata now. */
+			if (bc->increment && old->meta_dev == bc->meta_dev)
+				backup_job_retire_meta(old->job);
+		}
 		WRITE_ONCE(bc->live, true);
 		/* Views pause while the job changes hands, then follow. */
 		backup_job_set_live(bc->job, bc);

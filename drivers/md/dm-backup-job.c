@@ -24,6 +24,9 @@
 #include "dm_backup_trace.h"
 
 static void backup_job_commit_work(struct work_struct *ws);
+static void backup_job_mark_stall_work(struct work_struct *ws);
+static void backup_job_marks_committed(struct backup_job *job, u64 upto,
+				       int err);
 
 /* A new job over @nr_chunks chunks, none copied, running; NULL on ENOMEM. */
 struct backup_job *backup_job_create(unsigned long nr_chunks)
@@ -38,6 +41,8 @@ struct backup_job *backup_job_create(unsigned long nr_chunks)
 	init_waitqueue_head(&job->live_wait);
 	INIT_LIST_HEAD(&job->commit_copies);
 	INIT_WORK(&job->commit_work, backup_job_commit_work);
+	INIT_DELAYED_WORK(&job->mark_stall_work, backup_job_mark_stall_work);
+	bio_list_init(&job->mark_bios);
 	generate_random_uuid(job->uuid);
 	job->nr_chunks = nr_chunks;
 	job->state = BACKUP_RUNNING;
@@ -59,10 +64,15 @@ static void backup_job_release(struct kref *ref)
 {
 	struct backup_job *job = container_of(ref, struct backup_job, ref);
 
-	/* Copies and ends waiting for a commit hold an instance, so the job. */
+	/*
+	 * Copies, ends and marks waiting for a commit hold an instance, so
+	 * the job: none waits now, but the watchdog may still be queued.
+	 */
+	cancel_delayed_work_sync(&job->mark_stall_work);
 	if (job->commit_wq)
 		destroy_workqueue(job->commit_wq);
 	backup_meta_close(job->meta);
+	kvfree(job->changed);
 	backup_job_chunks_free(job);
 	kfree(job);
 }
@@ -423,6 +433,13 @@ static void backup_job_load_record(struct backup_job *job,
 	job->source_errors = rec->source_errors;
 	job->target_errors = rec->target_errors;
 	job->skipped_chunks = rec->skipped_chunks;
+	job->track_lost = rec->track_lost;
+	job->super_track_lost = rec->track_lost;
+	if (job->track) {
+		bitmap_copy(job->changed, backup_meta_changed(job->meta),
+			    job->nr_chunks);
+		job->nr_changed = bitmap_weight(job->changed, job->nr_chunks);
+	}
 	/* An ended job stays as the metadata says: its writes are free. */
 	job->end_committed = !backup_job_active(job->state);
 	backup_job_load_copied(job, backup_meta_copied(job->meta),
@@ -445,6 +462,7 @@ static void backup_job_fill_record_locked(struct backup_job *job,
 	rec->source_errors = job->source_errors;
 	rec->target_errors = job->target_errors;
 	rec->skipped_chunks = job->skipped_chunks;
+	rec->track_lost = job->track_lost;
 }
 
 /*
@@ -461,10 +479,20 @@ int backup_job_open_meta(struct backup_c *bc, char **error)
 		.chunk_sectors = bc->chunk_sectors,
 		.sync_mode = bc->sync_mode,
 		.nr_chunks = bc->nr_chunks,
+		.track = bc->track,
+		.parent = bc->increment ? bc->parent : NULL,
 	};
 	struct backup_meta_record rec;
 	int r;
 
+	if (bc->track) {
+		job->track = true;
+		job->changed = backup_bitmap_alloc(bc->nr_chunks);
+		if (!job->changed) {
+			*error = "Cannot allocate the changed bitmap";
+			return -ENOMEM;
+		}
+	}
 	r = backup_meta_open(bc->meta->bdev, &geo, &job->meta, error);
 	if (r)
 		return r;
@@ -481,6 +509,38 @@ int backup_job_open_meta(struct backup_c *bc, char **error)
 		job->super_written = jiffies;
 	}
 	return 0;
+}
+
+/*
+ * An increment's first resume: it copies the chunks its parent recorded,
+ * and the metadata holds it, not the parent, from now on.  No instance
+ * acts on the job yet: its bitmap is free to load.
+ */
+static int backup_job_start_increment(struct backup_job *job,
+				      struct backup_meta_record *rec)
+{
+	unsigned long unmapped;
+	int r;
+
+	r = backup_meta_start_increment(job->meta, rec, &unmapped);
+	if (!r)
+		backup_job_load_copied(job, backup_meta_copied(job->meta),
+				       unmapped);
+	return r;
+}
+
+/*
+ * An increment of @job's record took its metadata device over: @job's
+ * table is suspended (its writes and their marks are done) and goes, and
+ * nothing of @job may reach the device from now on.  Called before the
+ * increment writes there.
+ */
+void backup_job_retire_meta(struct backup_job *job)
+{
+	if (!job->meta)
+		return;
+	WRITE_ONCE(job->meta_retired, true);
+	flush_workqueue(job->commit_wq);
 }
 
 /*
@@ -502,7 +562,11 @@ int backup_job_start(struct backup_c *bc)
 	spin_lock(&job->lock);
 	backup_job_fill_record_locked(job, &rec);
 	spin_unlock(&job->lock);
-	r = backup_meta_format(job->meta, &rec, backup_job_copied_bits(job));
+	if (backup_meta_increment_pending(job->meta))
+		r = backup_job_start_increment(job, &rec);
+	else
+		r = backup_meta_format(job->meta, &rec,
+				       backup_job_copied_bits(job));
 	job->super_state = rec.state;
 	job->super_written = jiffies;
 	if (r) {
@@ -568,7 +632,7 @@ static int backup_job_commit_record(struct backup_job *job)
 	bool super;
 	int r;
 
-	if (READ_ONCE(job->meta_broken))
+	if (READ_ONCE(job->meta_broken) || READ_ONCE(job->meta_retired))
 		return -EIO;
 	spin_lock(&job->lock);
 	backup_job_fill_record_locked(job, &rec);
@@ -578,10 +642,12 @@ static int backup_job_commit_record(struct backup_job *job)
 	 * state changed, and for the counters at most once a second.
 	 */
 	super = rec.state != job->super_state ||
+		rec.track_lost != job->super_track_lost ||
 		time_after_eq(jiffies, job->super_written + HZ);
 	r = backup_meta_commit(job->meta, &rec, super);
 	if (!r && super) {
 		job->super_state = rec.state;
+		job->super_track_lost = rec.track_lost;
 		job->super_written = jiffies;
 	}
 	if (r) {
@@ -620,10 +686,14 @@ static void backup_job_commit_work(struct work_struct *ws)
 	LIST_HEAD(batch);
 	int r;
 
+	u64 marks;
+
 	spin_lock(&job->lock);
 	list_splice_init(&job->commit_copies, &batch);
 	end_bc = job->end_bc;
 	job->end_bc = NULL;
+	/* The chunks of these marks are in the metadata's bitmap already. */
+	marks = job->marks_requested;
 	spin_unlock(&job->lock);
 
 	r = backup_job_commit_copies(job, &batch);
@@ -633,6 +703,201 @@ static void backup_job_commit_work(struct work_struct *ws)
 		list_del_init(&copy->list);
 		backup_copy_committed(copy, r);
 	}
+	if (job->track)
+		backup_job_marks_committed(job, marks, r);
 	if (end_bc)
 		backup_job_end_committed(job, end_bc);
+}
+
+/*-------------------------------------------------------------------------*/
+/* Change tracking: mark before write */
+
+static u64 *backup_bio_mark(struct bio *bio)
+{
+	struct backup_bio_info *info = dm_per_bio_data(bio, sizeof(*info));
+
+	return &info->mark;
+}
+
+static unsigned long backup_bio_waited_since(struct bio *bio)
+{
+	struct backup_bio_info *info = dm_per_bio_data(bio, sizeof(*info));
+
+	return info->arrival;
+}
+
+/* Are the marks of every chunk @bio writes committed? */
+static bool backup_job_bio_marked(struct backup_c *bc, struct bio *bio)
+{
+	unsigned long first, last;
+
+	backup_bio_chunks(bc, bio, &first, &last);
+	return find_next_zero_bit(bc->job->changed, last + 1, first) > last;
+}
+
+/*
+ * Take the writes waiting for marks: those up to mark @upto (all of them
+ * if @upto is U64_MAX).  With @committed their chunks' marks are durable.
+ * Drops the instance's reference once none waits.  Caller holds job->lock.
+ */
+static struct backup_c *backup_job_take_marked_locked(struct backup_job *job,
+						      u64 upto, bool committed,
+						      struct bio_list *out)
+{
+	struct backup_c *bc = job->mark_bc, *put = NULL;
+	unsigned long first, last;
+	struct bio *bio;
+
+	lockdep_assert_held(&job->lock);
+	while ((bio = bio_list_peek(&job->mark_bios)) &&
+	       *backup_bio_mark(bio) <= upto) {
+		bio_list_pop(&job->mark_bios);
+		bio_list_add(out, bio);
+		if (!committed)
+			continue;
+		backup_bio_chunks(bc, bio, &first, &last);
+		for (; first <= last; first++)
+			if (!test_and_set_bit(first, job->changed))
+				job->nr_changed++;
+	}
+	if (bio_list_empty(&job->mark_bios)) {
+		put = bc;
+		job->mark_bc = NULL;
+	} else {
+		job->mark_since = backup_bio_waited_since(bio);
+	}
+	return put;
+}
+
+/*
+ * The marks could not be committed (@err), or waited too long: under
+ * on_cbw_error fail_write the writes fail and the record stays exact,
+ * otherwise they go on and the record is lost from now on.
+ */
+static void backup_job_marks_failed(struct backup_c *bc, struct bio_list *bios,
+				    int err)
+{
+	struct bio *bio;
+
+	if (bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE) {
+		while ((bio = bio_list_pop(bios))) {
+			bio->bi_status = errno_to_blk_status(err);
+			bio_endio(bio);
+		}
+		return;
+	}
+	backup_resubmit(bc, bios);
+}
+
+/* Writes whose marks a commit (@err 0) recorded go on; see above if not. */
+static void backup_job_marks_committed(struct backup_job *job, u64 upto,
+				       int err)
+{
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct backup_c *bc, *put;
+
+	spin_lock(&job->lock);
+	bc = job->mark_bc;
+	if (!bc) {
+		spin_unlock(&job->lock);
+		return;
+	}
+	if (err && bc->on_cbw_error != BACKUP_CBW_FAIL_WRITE)
+		job->track_lost = true;
+	put = backup_job_take_marked_locked(job, upto, !err, &bios);
+	spin_unlock(&job->lock);
+
+	if (err) {
+		DMERR_LIMIT("%s: cannot record written chunks: error %d: %s",
+			    bc->name, err, bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE ?
+			    "writes failed" : "change record lost");
+		backup_job_marks_failed(bc, &bios, err);
+	} else {
+		backup_resubmit(bc, &bios);
+	}
+	if (put)
+		backup_put(put);
+}
+
+/*
+ * The watchdog of writes waiting for marks: none waits longer than
+ * cbw_timeout, whatever the metadata device does.
+ */
+static void backup_job_mark_stall_work(struct work_struct *ws)
+{
+	struct backup_job *job = container_of(to_delayed_work(ws),
+					      struct backup_job,
+					      mark_stall_work);
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct backup_c *bc, *put;
+	unsigned long deadline;
+	unsigned int ms;
+
+	spin_lock(&job->lock);
+	bc = job->mark_bc;
+	ms = bc ? READ_ONCE(bc->cbw_timeout) : 0;
+	if (!ms) {
+		spin_unlock(&job->lock);
+		return;
+	}
+	deadline = job->mark_since + msecs_to_jiffies(ms);
+	if (time_before(jiffies, deadline)) {
+		queue_delayed_work(system_wq, &job->mark_stall_work,
+				   deadline - jiffies);
+		spin_unlock(&job->lock);
+		return;
+	}
+	if (bc->on_cbw_error != BACKUP_CBW_FAIL_WRITE)
+		job->track_lost = true;
+	put = backup_job_take_marked_locked(job, U64_MAX, false, &bios);
+	spin_unlock(&job->lock);
+
+	DMERR_LIMIT("%s: a write waited more than %u ms for its change record: %s",
+		    bc->name, ms, bc->on_cbw_error == BACKUP_CBW_FAIL_WRITE ?
+		    "write failed (on_cbw_error fail_write)" :
+		    "change record lost (metadata device stalled)");
+	backup_job_marks_failed(bc, &bios, -ETIMEDOUT);
+	if (put)
+		backup_put(put);
+	/* The record says it is lost, once the metadata device answers. */
+	queue_work(job->commit_wq, &job->commit_work);
+}
+
+/*
+ * map() of a write to a tracking job: true if it may go on (every chunk
+ * it writes has its mark committed, or the record is lost), false if it
+ * waits for a commit that records its chunks (mark before write).
+ */
+bool backup_job_mark_write(struct backup_c *bc, struct bio *bio)
+{
+	struct backup_job *job = bc->job;
+	unsigned long first, last;
+	unsigned int ms;
+
+	if (!job->track || READ_ONCE(job->track_lost) ||
+	    backup_job_bio_marked(bc, bio))
+		return true;
+
+	spin_lock(&job->lock);
+	if (job->track_lost || backup_job_bio_marked(bc, bio)) {
+		spin_unlock(&job->lock);
+		return true;
+	}
+	backup_bio_chunks(bc, bio, &first, &last);
+	for (; first <= last; first++)
+		backup_meta_set_changed(job->meta, first);
+	*backup_bio_mark(bio) = ++job->marks_requested;
+	if (bio_list_empty(&job->mark_bios)) {
+		job->mark_since = backup_bio_waited_since(bio);
+		job->mark_bc = bc;
+		kref_get(&bc->ref);
+		ms = READ_ONCE(bc->cbw_timeout);
+		if (ms)
+			queue_delayed_work(system_wq, &job->mark_stall_work,
+					   msecs_to_jiffies(ms));
+	}
+	bio_list_add(&job->mark_bios, bio);
+	spin_unlock(&job->lock);
+	queue_work(job->commit_wq, &job->commit_work);
+	return false;
 }

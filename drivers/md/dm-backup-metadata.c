@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * dm-backup metadata: a persistent job's superblocks and copied bitmap on
- * its metadata device (format: dm-backup-metadata.h), behind a narrow API
- * in the way dm-clone-metadata.c serves dm-clone: open (read and check),
- * format, mark chunks copied in memory, commit.  It knows nothing of
- * copies or writes; the job decides when to commit and what may wait.
+ * dm-backup metadata: a persistent job's superblocks and bitmaps (copied,
+ * and for a tracking job changed) on its metadata device (format:
+ * dm-backup-metadata.h), behind a narrow API in the way
+ * dm-clone-metadata.c serves dm-clone: open (read and check), format,
+ * mark chunks copied or changed in memory, commit, start an increment.
+ * It knows nothing of copies or writes; the job decides when to commit
+ * and what may wait.
  *
  * All I/O is synchronous and serialised by meta->lock: a commit writes the
  * bitmap blocks that changed since the last one in place, with FUA (a bit
@@ -17,6 +19,7 @@
 #include <linux/bitmap.h>
 #include <linux/blkdev.h>
 #include <linux/crc32.h>
+#include <linux/device-mapper.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/uuid.h>
@@ -24,6 +27,19 @@
 #include "dm-backup-metadata.h"
 
 #define DM_MSG_PREFIX "backup"
+
+/*
+ * One bitmap of the job in memory: the next commit writes the blocks
+ * marked in @dirty.  The changed bitmap is marked from map() under the
+ * job's spinlock, so its bits and @dirty are set and cleared with atomic
+ * bitops; a commit clears a block's dirty bit before it encodes the
+ * block, so that a bit set meanwhile dirties it again.
+ */
+struct backup_meta_bits {
+	unsigned long *bits;
+	unsigned long *dirty;		/* one bit per block */
+	u64 first_block;		/* on the device */
+};
 
 struct backup_meta {
 	/*
@@ -36,18 +52,31 @@ struct backup_meta {
 	struct mutex lock;
 	struct page *page;		/* the I/O buffer */
 	struct backup_meta_geometry geo;
-	u64 nr_blocks;			/* of the copied bitmap */
+	u64 nr_blocks;			/* of each bitmap */
 	u64 seq;			/* of the newest superblock */
 	bool has_job;
-	struct backup_meta_record rec;	/* as read by open */
 	/*
-	 * The copied bitmap as the next commit writes it, and one bit per
-	 * bitmap block changed since the last commit.
+	 * The device holds the completed job geo.parent, and the table
+	 * starts an increment of it at its first resume.
 	 */
-	unsigned long *copied;
-	unsigned long *dirty;
+	bool increment_pending;
+	/* An increment: its parent job, and where its map lies (or 0). */
+	u8 parent[16];
+	u64 map_block;
+	struct backup_meta_record rec;	/* as read by open */
+	/* The bitmaps as the next commit writes them. */
+	struct backup_meta_bits copied;
+	struct backup_meta_bits changed;	/* with geo.track only */
 	u64 nr_copied;
 };
+
+/* Error messages too long for the lines they are used on. */
+#define BACKUP_MD_TOO_SMALL \
+	"Metadata device too small: it needs 8 KiB and 4 KiB per 32768 chunks"
+#define BACKUP_MD_TOO_SMALL_TRACK \
+	"Metadata device too small: it needs 8 KiB and 16 KiB per 32768 chunks (track)"
+#define BACKUP_MD_NOT_THE_PARENT \
+	"Metadata holds neither the job to make an increment of nor an increment of it"
 
 /* Bitmap blocks follow the two superblocks. */
 #define BACKUP_MD_FIRST_BITMAP_BLOCK	BACKUP_MD_NR_SUPERBLOCKS
@@ -55,6 +84,17 @@ struct backup_meta {
 static u64 backup_meta_bitmap_blocks(u64 nr_chunks)
 {
 	return DIV_ROUND_UP_ULL(nr_chunks, BACKUP_MD_BITS_PER_BLOCK);
+}
+
+/*
+ * Blocks a job needs: the superblocks, then its bitmaps' areas, one after
+ * the other: one, or with tracking four (BACKUP_MD_TRACK_AREAS).
+ */
+static u64 backup_meta_needed_blocks(const struct backup_meta_geometry *geo)
+{
+	return BACKUP_MD_FIRST_BITMAP_BLOCK +
+	       (geo->track ? BACKUP_MD_TRACK_AREAS : 1) *
+	       backup_meta_bitmap_blocks(geo->nr_chunks);
 }
 
 static int backup_meta_io(struct backup_meta *meta, u64 block,
@@ -136,19 +176,32 @@ static int backup_meta_read_super(struct backup_meta *meta, char **error)
 	return 1;
 }
 
-/* Does the superblock in the buffer describe the job the table names? */
-static int backup_meta_check_geometry(struct backup_meta *meta, char **error)
+/*
+ * Does the superblock in the buffer describe the job the table names?  For
+ * the parent of an increment (@parent) only what the two jobs share must
+ * match: the volume and the chunks, not the sync mode or backup device.
+ */
+static int backup_meta_check_geometry(struct backup_meta *meta, bool parent,
+				      char **error)
 {
 	struct backup_md_super *sb = page_address(meta->page);
 	const struct backup_meta_geometry *geo = &meta->geo;
+	u32 flags = le32_to_cpu(sb->flags);
 
-	if (le64_to_cpu(sb->origin_sectors) != geo->origin_sectors)
+	if (flags & ~BACKUP_MD_FLAGS)
+		*error = "Metadata superblock has unknown flags";
+	else if (!(flags & BACKUP_MD_FLAG_TRACK) != !geo->track)
+		*error = geo->track ?
+			"Metadata holds a job that does not track changes (table has track on)" :
+			"Metadata holds a job that tracks changes (table lacks track on)";
+	else if (le64_to_cpu(sb->origin_sectors) != geo->origin_sectors)
 		*error = "Metadata holds a job of another target length";
 	else if (le32_to_cpu(sb->chunk_sectors) != geo->chunk_sectors)
 		*error = "Metadata holds a job of another chunk_size";
-	else if (le32_to_cpu(sb->sync_mode) != geo->sync_mode)
+	else if (!parent && le32_to_cpu(sb->sync_mode) != geo->sync_mode)
 		*error = "Metadata holds a job of another sync mode";
-	else if (le64_to_cpu(sb->backup_sectors) != geo->backup_sectors)
+	else if (!parent &&
+		 le64_to_cpu(sb->backup_sectors) != geo->backup_sectors)
 		*error = "Metadata holds a job on a backup device of another size";
 	else if (le64_to_cpu(sb->nr_chunks) != geo->nr_chunks)
 		*error = "Metadata holds a job with another number of chunks";
@@ -158,22 +211,25 @@ static int backup_meta_check_geometry(struct backup_meta *meta, char **error)
 }
 
 /*
- * The copied bitmap's descriptor, checked: inside the device, after the
- * superblocks, the size the chunks need.  Descriptors of other kinds are
- * a later format's business; only their place is checked.
+ * The bitmaps' descriptors, checked: inside the device, after the
+ * superblocks, the size the chunks need, one of each kind the job has
+ * (copied; changed if it tracks).  Descriptors of other kinds are a later
+ * format's business; only their place is checked.
  */
-static int backup_meta_find_bitmap(struct backup_meta *meta, u64 *first,
-				   char **error)
+static int backup_meta_find_bitmaps(struct backup_meta *meta, char **error)
 {
 	struct backup_md_super *sb = page_address(meta->page);
 	u64 dev_blocks = bdev_nr_sectors(meta->bdev) / BACKUP_MD_BLOCK_SECTORS;
 	u32 i, n = le32_to_cpu(sb->nr_bitmaps);
-	bool found = false;
+	struct backup_meta_bits *b;
 
 	if (n > BACKUP_MD_MAX_BITMAPS) {
 		*error = "Metadata superblock has too many bitmaps";
 		return -EINVAL;
 	}
+	meta->copied.first_block = 0;
+	meta->changed.first_block = 0;
+	meta->map_block = 0;
 	for (i = 0; i < n; i++) {
 		struct backup_md_bitmap *d = &sb->bitmaps[i];
 		u64 start = le64_to_cpu(d->first_block);
@@ -184,17 +240,45 @@ static int backup_meta_find_bitmap(struct backup_meta *meta, u64 *first,
 			*error = "Metadata bitmap lies outside the metadata device";
 			return -EINVAL;
 		}
-		if (le32_to_cpu(d->kind) != BACKUP_MD_BITMAP_COPIED)
+		switch (le32_to_cpu(d->kind)) {
+		case BACKUP_MD_BITMAP_COPIED:
+			b = &meta->copied;
+			break;
+		case BACKUP_MD_BITMAP_CHANGED:
+			b = meta->geo.track ? &meta->changed : NULL;
+			if (b)
+				break;
+			*error = "Metadata has a changed bitmap but no track flag";
+			return -EINVAL;
+		case BACKUP_MD_BITMAP_MAP:
+			if (len != meta->nr_blocks) {
+				*error = "Metadata bitmap does not fit the job";
+				return -EINVAL;
+			}
+			meta->map_block = start;
 			continue;
-		if (found || len != meta->nr_blocks) {
-			*error = "Metadata copied bitmap does not fit the job";
+		default:
+			continue;
+		}
+		if (b->first_block || len != meta->nr_blocks) {
+			*error = "Metadata bitmap does not fit the job";
 			return -EINVAL;
 		}
-		*first = start;
-		found = true;
+		b->first_block = start;
 	}
-	if (!found) {
+	if (!meta->copied.first_block) {
 		*error = "Metadata superblock has no copied bitmap";
+		return -EINVAL;
+	}
+	if (meta->geo.track && !meta->changed.first_block) {
+		*error = "Metadata superblock has no changed bitmap";
+		return -EINVAL;
+	}
+	/* A commit writes both: one must not land on the other. */
+	if (meta->geo.track &&
+	    meta->copied.first_block < meta->changed.first_block + meta->nr_blocks &&
+	    meta->changed.first_block < meta->copied.first_block + meta->nr_blocks) {
+		*error = "Metadata bitmaps overlap";
 		return -EINVAL;
 	}
 	return 0;
@@ -216,6 +300,8 @@ static void backup_meta_decode_record(struct backup_meta *meta)
 	rec->source_errors = le64_to_cpu(sb->source_errors);
 	rec->target_errors = le64_to_cpu(sb->target_errors);
 	rec->skipped_chunks = le64_to_cpu(sb->skipped_chunks);
+	rec->track_lost = le32_to_cpu(sb->flags) & BACKUP_MD_FLAG_TRACK_LOST;
+	memcpy(meta->parent, sb->parent_uuid, sizeof(meta->parent));
 }
 
 /* Values a corrupt or hostile superblock must not smuggle in. */
@@ -239,25 +325,27 @@ static int backup_meta_check_record(struct backup_meta *meta, char **error)
 	return 0;
 }
 
-/* Bitmap block @i of the buffer to and from meta->copied. */
-static unsigned long *backup_meta_block_bits(struct backup_meta *meta, u64 i)
+/* Block @i of a bitmap, to and from the buffer. */
+static unsigned long *backup_meta_block_bits(struct backup_meta_bits *b, u64 i)
 {
-	return meta->copied + i * (BACKUP_MD_BITS_PER_BLOCK / BITS_PER_LONG);
+	return b->bits + i * (BACKUP_MD_BITS_PER_BLOCK / BITS_PER_LONG);
 }
 
-static void backup_meta_encode_block(struct backup_meta *meta, u64 i)
+static void backup_meta_encode_block(struct backup_meta *meta,
+				     struct backup_meta_bits *b, u64 i)
 {
 	__le64 *disk = page_address(meta->page);
 	u64 *words = page_address(meta->page);
 	unsigned int w;
 
-	bitmap_to_arr64(words, backup_meta_block_bits(meta, i),
+	bitmap_to_arr64(words, backup_meta_block_bits(b, i),
 			BACKUP_MD_BITS_PER_BLOCK);
 	for (w = 0; w < BACKUP_MD_BLOCK_SIZE / sizeof(u64); w++)
 		disk[w] = cpu_to_le64(words[w]);
 }
 
-static void backup_meta_decode_block(struct backup_meta *meta, u64 i)
+static void backup_meta_decode_block(struct backup_meta *meta,
+				     struct backup_meta_bits *b, u64 i)
 {
 	__le64 *disk = page_address(meta->page);
 	u64 *words = page_address(meta->page);
@@ -265,74 +353,143 @@ static void backup_meta_decode_block(struct backup_meta *meta, u64 i)
 
 	for (w = 0; w < BACKUP_MD_BLOCK_SIZE / sizeof(u64); w++)
 		words[w] = le64_to_cpu(disk[w]);
-	bitmap_from_arr64(backup_meta_block_bits(meta, i), words,
+	bitmap_from_arr64(backup_meta_block_bits(b, i), words,
 			  BACKUP_MD_BITS_PER_BLOCK);
 }
 
-static int backup_meta_read_bitmap(struct backup_meta *meta, u64 first,
-				   char **error)
+static int backup_meta_read_bitmap(struct backup_meta *meta,
+				   struct backup_meta_bits *b, char **error)
 {
 	u64 i;
 	int r;
 
 	for (i = 0; i < meta->nr_blocks; i++) {
-		r = backup_meta_io(meta, first + i, REQ_OP_READ);
+		r = backup_meta_io(meta, b->first_block + i, REQ_OP_READ);
 		if (r) {
 			*error = "Cannot read the metadata bitmap";
 			return r;
 		}
-		backup_meta_decode_block(meta, i);
+		backup_meta_decode_block(meta, b, i);
 	}
 	/* Bits past the last chunk mean nothing: a torn tail cannot count. */
-	bitmap_clear(meta->copied, meta->geo.nr_chunks,
+	bitmap_clear(b->bits, meta->geo.nr_chunks,
 		     meta->nr_blocks * BACKUP_MD_BITS_PER_BLOCK - meta->geo.nr_chunks);
-	meta->nr_copied = bitmap_weight(meta->copied, meta->geo.nr_chunks);
+	return 0;
+}
+
+/* A job on the device: check it against the table, load its bitmaps. */
+static int backup_meta_load(struct backup_meta *meta, char **error)
+{
+	int r;
+
+	r = backup_meta_check_geometry(meta, false, error);
+	if (!r)
+		r = backup_meta_find_bitmaps(meta, error);
+	if (r)
+		return r;
+	backup_meta_decode_record(meta);
+	if (!meta->geo.parent != !memchr_inv(meta->parent, 0, sizeof(meta->parent))) {
+		*error = meta->geo.parent ?
+			"Metadata holds a job that is not an increment" :
+			"Metadata holds an increment (table lacks increment <uuid>)";
+		return -EINVAL;
+	}
+	r = backup_meta_check_record(meta, error);
+	if (!r)
+		r = backup_meta_read_bitmap(meta, &meta->copied, error);
+	if (!r && meta->geo.track)
+		r = backup_meta_read_bitmap(meta, &meta->changed, error);
+	if (r)
+		return r;
+	meta->nr_copied = bitmap_weight(meta->copied.bits, meta->geo.nr_chunks);
 	if (meta->nr_copied < meta->rec.unmapped_chunks) {
 		*error = "Metadata bitmap has fewer bits than unmapped chunks";
 		return -EINVAL;
 	}
+	meta->has_job = true;
 	return 0;
 }
 
-/* A job on the device: check it against the table, load its bitmap. */
-static int backup_meta_load(struct backup_meta *meta, char **error)
+/*
+ * The superblock in the buffer is the completed tracking job the table
+ * makes an increment of, with its record whole, on the same volume.
+ */
+static int backup_meta_check_parent(struct backup_meta *meta, char **error)
 {
-	u64 first;
+	struct backup_md_super *sb = page_address(meta->page);
+	u32 flags = le32_to_cpu(sb->flags);
 	int r;
 
-	r = backup_meta_check_geometry(meta, error);
-	if (!r)
-		r = backup_meta_find_bitmap(meta, &first, error);
+	if (memcmp(sb->uuid, meta->geo.parent, sizeof(sb->uuid))) {
+		*error = BACKUP_MD_NOT_THE_PARENT;
+		return -EINVAL;
+	}
+	r = backup_meta_check_geometry(meta, true, error);
 	if (r)
 		return r;
-	backup_meta_decode_record(meta);
-	r = backup_meta_check_record(meta, error);
-	if (!r)
-		r = backup_meta_read_bitmap(meta, first, error);
-	if (!r)
-		meta->has_job = true;
-	return r;
+	if (le32_to_cpu(sb->state) != 2) {	/* BACKUP_COMPLETED */
+		*error = "Job to make an increment of has not completed";
+		return -EINVAL;
+	}
+	if (flags & BACKUP_MD_FLAG_TRACK_LOST) {
+		*error = "Job to make an increment of lost its change record";
+		return -EINVAL;
+	}
+	return backup_meta_find_bitmaps(meta, error);
+}
+
+/*
+ * Table option "increment <parent>": the device holds the parent, to
+ * start an increment of at the first resume, or an increment of it to
+ * continue.
+ */
+static int backup_meta_open_increment(struct backup_meta *meta, char **error)
+{
+	struct backup_md_super *sb = page_address(meta->page);
+
+	if (!memcmp(sb->parent_uuid, meta->geo.parent, sizeof(sb->parent_uuid)))
+		return backup_meta_load(meta, error);
+	if (backup_meta_check_parent(meta, error))
+		return -EINVAL;
+	meta->increment_pending = true;
+	return 0;
+}
+
+static int backup_meta_bits_alloc(struct backup_meta *meta,
+				  struct backup_meta_bits *b)
+{
+	size_t longs = meta->nr_blocks * (BACKUP_MD_BITS_PER_BLOCK / BITS_PER_LONG);
+
+	b->bits = kvcalloc(longs, sizeof(unsigned long),
+			   GFP_KERNEL | __GFP_RETRY_MAYFAIL);
+	b->dirty = bitmap_zalloc(meta->nr_blocks, GFP_KERNEL);
+	return b->bits && b->dirty ? 0 : -ENOMEM;
+}
+
+static void backup_meta_bits_free(struct backup_meta_bits *b)
+{
+	bitmap_free(b->dirty);
+	kvfree(b->bits);
 }
 
 static struct backup_meta *backup_meta_alloc(struct block_device *bdev,
 					     const struct backup_meta_geometry *geo)
 {
 	struct backup_meta *meta = kzalloc(sizeof(*meta), GFP_KERNEL);
-	size_t longs;
+	int r;
 
 	if (!meta)
 		return NULL;
 	mutex_init(&meta->lock);
 	meta->geo = *geo;
 	meta->nr_blocks = backup_meta_bitmap_blocks(geo->nr_chunks);
-	longs = meta->nr_blocks * (BACKUP_MD_BITS_PER_BLOCK / BITS_PER_LONG);
-	meta->copied = kvcalloc(longs, sizeof(unsigned long),
-				GFP_KERNEL | __GFP_RETRY_MAYFAIL);
-	meta->dirty = bitmap_zalloc(meta->nr_blocks, GFP_KERNEL);
+	r = backup_meta_bits_alloc(meta, &meta->copied);
+	if (!r && geo->track)
+		r = backup_meta_bits_alloc(meta, &meta->changed);
 	meta->page = alloc_page(GFP_KERNEL);
 	meta->bdev = bdev;
 	get_device(&bdev->bd_device);
-	if (!meta->copied || !meta->dirty || !meta->page) {
+	if (r || !meta->page) {
 		backup_meta_close(meta);
 		return NULL;
 	}
@@ -353,8 +510,8 @@ int backup_meta_open(struct block_device *bdev,
 	int r;
 
 	if (bdev_nr_sectors(bdev) / BACKUP_MD_BLOCK_SECTORS <
-	    BACKUP_MD_FIRST_BITMAP_BLOCK + backup_meta_bitmap_blocks(geo->nr_chunks)) {
-		*error = "Metadata device too small: it needs 8 KiB and 4 KiB per 32768 chunks";
+	    backup_meta_needed_blocks(geo)) {
+		*error = geo->track ? BACKUP_MD_TOO_SMALL_TRACK : BACKUP_MD_TOO_SMALL;
 		return -EINVAL;
 	}
 	if (bdev_logical_block_size(bdev) > BACKUP_MD_BLOCK_SIZE) {
@@ -368,8 +525,14 @@ int backup_meta_open(struct block_device *bdev,
 	}
 	mutex_lock(&meta->lock);
 	r = backup_meta_read_super(meta, error);
-	if (r > 0)
+	if (r > 0 && geo->parent) {
+		r = backup_meta_open_increment(meta, error);
+	} else if (r > 0) {
 		r = backup_meta_load(meta, error);
+	} else if (!r && geo->parent) {
+		*error = "Metadata device holds no job to make an increment of";
+		r = -EINVAL;
+	}
 	mutex_unlock(&meta->lock);
 	if (r) {
 		backup_meta_close(meta);
@@ -385,8 +548,8 @@ void backup_meta_close(struct backup_meta *meta)
 		return;
 	if (meta->page)
 		__free_page(meta->page);
-	bitmap_free(meta->dirty);
-	kvfree(meta->copied);
+	backup_meta_bits_free(&meta->changed);
+	backup_meta_bits_free(&meta->copied);
 	put_device(&meta->bdev->bd_device);
 	kfree(meta);
 }
@@ -394,6 +557,12 @@ void backup_meta_close(struct backup_meta *meta)
 bool backup_meta_has_job(struct backup_meta *meta)
 {
 	return meta->has_job;
+}
+
+/* The table starts an increment at its first resume: see above. */
+bool backup_meta_increment_pending(struct backup_meta *meta)
+{
+	return meta->increment_pending;
 }
 
 /* The record open found; only with a job. */
@@ -406,7 +575,13 @@ void backup_meta_get_record(struct backup_meta *meta,
 /* The copied bitmap open found; bits past the last chunk are clear. */
 const unsigned long *backup_meta_copied(struct backup_meta *meta)
 {
-	return meta->copied;
+	return meta->copied.bits;
+}
+
+/* The changed bitmap open found, NULL for a job that does not track. */
+const unsigned long *backup_meta_changed(struct backup_meta *meta)
+{
+	return meta->changed.bits;
 }
 
 dev_t backup_meta_dev(struct backup_meta *meta)
@@ -419,6 +594,7 @@ static void backup_meta_encode_super(struct backup_meta *meta,
 {
 	struct backup_md_super *sb = page_address(meta->page);
 	struct backup_md_bitmap *d = &sb->bitmaps[0];
+	u32 flags = 0;
 
 	memset(sb, 0, BACKUP_MD_BLOCK_SIZE);
 	sb->magic = cpu_to_le64(BACKUP_MD_MAGIC);
@@ -441,35 +617,71 @@ static void backup_meta_encode_super(struct backup_meta *meta,
 	sb->source_errors = cpu_to_le64(rec->source_errors);
 	sb->target_errors = cpu_to_le64(rec->target_errors);
 	sb->skipped_chunks = cpu_to_le64(rec->skipped_chunks);
-	sb->nr_bitmaps = cpu_to_le32(1);
 	d->kind = cpu_to_le32(BACKUP_MD_BITMAP_COPIED);
-	d->first_block = cpu_to_le64(BACKUP_MD_FIRST_BITMAP_BLOCK);
+	d->first_block = cpu_to_le64(meta->copied.first_block);
 	d->nr_blocks = cpu_to_le64(meta->nr_blocks);
+	if (meta->geo.track) {
+		d++;
+		d->kind = cpu_to_le32(BACKUP_MD_BITMAP_CHANGED);
+		d->first_block = cpu_to_le64(meta->changed.first_block);
+		d->nr_blocks = cpu_to_le64(meta->nr_blocks);
+		flags |= BACKUP_MD_FLAG_TRACK;
+	}
+	if (rec->track_lost)
+		flags |= BACKUP_MD_FLAG_TRACK_LOST;
+	if (meta->map_block) {
+		d++;
+		d->kind = cpu_to_le32(BACKUP_MD_BITMAP_MAP);
+		d->first_block = cpu_to_le64(meta->map_block);
+		d->nr_blocks = cpu_to_le64(meta->nr_blocks);
+	}
+	sb->nr_bitmaps = cpu_to_le32(d - sb->bitmaps + 1);
+	sb->flags = cpu_to_le32(flags);
+	memcpy(sb->parent_uuid, meta->parent, sizeof(sb->parent_uuid));
 	sb->crc = cpu_to_le32(backup_meta_crc(sb));
 }
 
-/*
- * Write the bitmap blocks marked dirty, each durable when written (FUA),
- * then, if @super, the next superblock: the preflush makes any earlier
- * write durable before the superblock that counts it, FUA the superblock
- * before this returns.  Caller holds meta->lock.
- */
-static int backup_meta_write(struct backup_meta *meta,
-			     const struct backup_meta_record *rec, bool super)
+/* Write the blocks of @b marked dirty, each durable when written (FUA). */
+static int backup_meta_write_bits(struct backup_meta *meta,
+				  struct backup_meta_bits *b)
 {
 	u64 i;
 	int r;
 
-	for_each_set_bit(i, meta->dirty, meta->nr_blocks) {
-		backup_meta_encode_block(meta, i);
-		r = backup_meta_io(meta, BACKUP_MD_FIRST_BITMAP_BLOCK + i,
+	for_each_set_bit(i, b->dirty, meta->nr_blocks) {
+		/*
+		 * Before the encode, and ordered before it: a bit set from
+		 * now on dirties the block again.
+		 */
+		if (!test_and_clear_bit(i, b->dirty))
+			continue;
+		backup_meta_encode_block(meta, b, i);
+		r = backup_meta_io(meta, b->first_block + i,
 				   REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
-		if (r)
+		if (r) {
+			set_bit(i, b->dirty);
 			return r;
-		__clear_bit(i, meta->dirty);
+		}
 	}
-	if (!super)
-		return 0;
+	return 0;
+}
+
+/*
+ * Write the bitmap blocks marked dirty, then, if @super, the next
+ * superblock: the preflush makes any earlier write durable before the
+ * superblock that counts it, FUA the superblock before this returns.
+ * Caller holds meta->lock.
+ */
+static int backup_meta_write(struct backup_meta *meta,
+			     const struct backup_meta_record *rec, bool super)
+{
+	int r;
+
+	r = backup_meta_write_bits(meta, &meta->copied);
+	if (!r && meta->geo.track)
+		r = backup_meta_write_bits(meta, &meta->changed);
+	if (r || !super)
+		return r;
 	meta->seq++;
 	backup_meta_encode_super(meta, rec);
 	return backup_meta_io(meta, meta->seq % BACKUP_MD_NR_SUPERBLOCKS,
@@ -477,8 +689,10 @@ static int backup_meta_write(struct backup_meta *meta,
 }
 
 /*
- * Make a zeroed device the metadata of a new job: the whole bitmap (in top
- * mode the chunks the map leaves out are set), then the first superblock.
+ * Make a zeroed device the metadata of a new job: the whole copied bitmap
+ * (in top mode the chunks the map leaves out are set), the changed bitmap
+ * (empty: nothing was written since the point in time), then the first
+ * superblock.
  */
 int backup_meta_format(struct backup_meta *meta,
 		       const struct backup_meta_record *rec,
@@ -487,15 +701,116 @@ int backup_meta_format(struct backup_meta *meta,
 	int r;
 
 	mutex_lock(&meta->lock);
-	bitmap_copy(meta->copied, copied, meta->geo.nr_chunks);
-	meta->nr_copied = bitmap_weight(meta->copied, meta->geo.nr_chunks);
-	bitmap_fill(meta->dirty, meta->nr_blocks);
+	meta->copied.first_block = BACKUP_MD_FIRST_BITMAP_BLOCK;
+	bitmap_copy(meta->copied.bits, copied, meta->geo.nr_chunks);
+	meta->nr_copied = bitmap_weight(meta->copied.bits, meta->geo.nr_chunks);
+	bitmap_fill(meta->copied.dirty, meta->nr_blocks);
+	if (meta->geo.track) {
+		meta->changed.first_block = meta->copied.first_block +
+					    meta->nr_blocks;
+		bitmap_fill(meta->changed.dirty, meta->nr_blocks);
+	}
 	meta->seq = 0;
 	r = backup_meta_write(meta, rec, true);
 	if (!r) {
 		meta->has_job = true;
 		meta->rec = *rec;
 	}
+	mutex_unlock(&meta->lock);
+	return r;
+}
+
+/* Does area @a of a tracking job's metadata overlap the bitmap at @first? */
+static bool backup_meta_area_overlaps(struct backup_meta *meta, u64 a,
+				      u64 first)
+{
+	u64 start = BACKUP_MD_FIRST_BITMAP_BLOCK + a * meta->nr_blocks;
+
+	return start < first + meta->nr_blocks && first < start + meta->nr_blocks;
+}
+
+/*
+ * An increment's bitmaps go to two areas its parent's do not touch, so
+ * that until the superblock flips, the parent is whole on the device.
+ */
+static int backup_meta_pick_areas(struct backup_meta *meta, u64 *areas)
+{
+	u64 a, n = 0;
+
+	for (a = 0; a < BACKUP_MD_TRACK_AREAS && n < 2; a++) {
+		if (backup_meta_area_overlaps(meta, a, meta->copied.first_block) ||
+		    backup_meta_area_overlaps(meta, a, meta->changed.first_block))
+			continue;
+		areas[n++] = BACKUP_MD_FIRST_BITMAP_BLOCK + a * meta->nr_blocks;
+	}
+	return n == 2 ? 0 : -ENOSPC;
+}
+
+/*
+ * Read the parent again (its table is suspended now: its record is whole
+ * and nothing changes it) and check it is still what the table named.
+ */
+static int backup_meta_reread_parent(struct backup_meta *meta)
+{
+	char *error = NULL;
+	int r;
+
+	r = backup_meta_read_super(meta, &error);
+	if (r == 1)
+		r = backup_meta_check_parent(meta, &error);
+	else if (!r)
+		r = -EINVAL;
+	if (!r)
+		r = backup_meta_read_bitmap(meta, &meta->changed, &error);
+	if (r)
+		DMERR("cannot start the increment: %s",
+		      error ?: "the metadata device changed");
+	return r;
+}
+
+/*
+ * First resume of an increment: the parent's changed chunks are what it
+ * copies (in its copied bitmap, every other chunk starts set: *@nr_unmapped
+ * of them), its own record starts empty, and one superblock write makes
+ * it the job on the device.  The parent's changed bitmap stays as the
+ * increment's map.  @rec: the increment's record; its copied bitmap is
+ * then backup_meta_copied().
+ */
+int backup_meta_start_increment(struct backup_meta *meta,
+				const struct backup_meta_record *rec,
+				unsigned long *nr_unmapped)
+{
+	struct backup_meta_record inc = *rec;
+	unsigned int nr = meta->geo.nr_chunks;
+	u64 areas[2];
+	int r;
+
+	mutex_lock(&meta->lock);
+	r = backup_meta_reread_parent(meta);
+	if (!r)
+		r = backup_meta_pick_areas(meta, areas);
+	if (r)
+		goto out;
+	bitmap_complement(meta->copied.bits, meta->changed.bits, nr);
+	bitmap_clear(meta->copied.bits, nr,
+		     meta->nr_blocks * BACKUP_MD_BITS_PER_BLOCK - nr);
+	meta->nr_copied = bitmap_weight(meta->copied.bits, nr);
+	inc.unmapped_chunks = meta->nr_copied;
+	bitmap_zero(meta->changed.bits, meta->nr_blocks * BACKUP_MD_BITS_PER_BLOCK);
+	meta->map_block = meta->changed.first_block;
+	meta->copied.first_block = areas[0];
+	meta->changed.first_block = areas[1];
+	bitmap_fill(meta->copied.dirty, meta->nr_blocks);
+	bitmap_fill(meta->changed.dirty, meta->nr_blocks);
+	memcpy(meta->parent, meta->geo.parent, sizeof(meta->parent));
+	r = backup_meta_write(meta, &inc, true);
+	if (r)
+		goto out;
+	*nr_unmapped = inc.unmapped_chunks;
+	meta->rec = inc;
+	meta->has_job = true;
+	meta->increment_pending = false;
+out:
 	mutex_unlock(&meta->lock);
 	return r;
 }
@@ -511,12 +826,23 @@ void backup_meta_set_copied(struct backup_meta *meta, unsigned long chunk,
 
 	mutex_lock(&meta->lock);
 	for (i = chunk; i < chunk + nr; i++) {
-		if (__test_and_set_bit(i, meta->copied))
+		if (__test_and_set_bit(i, meta->copied.bits))
 			continue;
 		meta->nr_copied++;
-		__set_bit(i / BACKUP_MD_BITS_PER_BLOCK, meta->dirty);
+		__set_bit(i / BACKUP_MD_BITS_PER_BLOCK, meta->copied.dirty);
 	}
 	mutex_unlock(&meta->lock);
+}
+
+/*
+ * @chunk of a tracking job is to be written: the next commit records it.
+ * Any context (map() calls it under the job's spinlock): atomic bitops,
+ * see struct backup_meta_bits.
+ */
+void backup_meta_set_changed(struct backup_meta *meta, unsigned long chunk)
+{
+	if (!test_and_set_bit(chunk, meta->changed.bits))
+		set_bit(chunk / BACKUP_MD_BITS_PER_BLOCK, meta->changed.dirty);
 }
 
 /*

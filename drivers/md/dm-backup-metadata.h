@@ -21,6 +21,15 @@
  * durable.  The superblock is written when the state changes, and for its
  * counters at most once a second: they may lag the bitmap after a crash.
  *
+ * A job that tracks changes (table option "track", superblock flag
+ * BACKUP_MD_FLAG_TRACK) has a second bitmap, BACKUP_MD_BITMAP_CHANGED,
+ * right after the copied one: one bit per chunk written since the point
+ * in time, committed before the write reaches the origin (mark before
+ * write), so that after any crash it holds every chunk written.  Its bits
+ * too only go from 0 to 1, and its blocks are written in place with FUA.
+ * A job whose record could not be kept (its metadata device stalled or
+ * failed while writes waited) says so with BACKUP_MD_FLAG_TRACK_LOST.
+ *
  * A device whose superblocks are both all zeroes holds no job: the first
  * resume of a table naming it formats it.
  *
@@ -29,6 +38,7 @@
 #ifndef DM_BACKUP_METADATA_H
 #define DM_BACKUP_METADATA_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 
 #define BACKUP_MD_BLOCK_SIZE		4096
@@ -39,12 +49,26 @@
 #define BACKUP_MD_VERSION		1
 #define BACKUP_MD_NR_SUPERBLOCKS	2
 #define BACKUP_MD_MAX_BITMAPS		4
+/*
+ * A tracking job's metadata has room for four bitmaps of the same size,
+ * in areas one after the other from block 2: a job uses two (copied,
+ * changed), the next increment the other two, so that the superblock
+ * flips from one job to the next in one write.
+ */
+#define BACKUP_MD_TRACK_AREAS		4
 
 enum backup_md_bitmap_kind {
 	BACKUP_MD_BITMAP_NONE,
 	BACKUP_MD_BITMAP_COPIED,	/* chunk on the backup device */
-	BACKUP_MD_BITMAP_CHANGED,	/* reserved: written since the point in time */
+	BACKUP_MD_BITMAP_CHANGED,	/* written since the point in time */
+	BACKUP_MD_BITMAP_MAP,		/* an increment: the chunks it copies */
 };
+
+/* Bits of backup_md_super.flags; any other bit set is refused. */
+#define BACKUP_MD_FLAG_TRACK		BIT(0)		/* a changed bitmap */
+#define BACKUP_MD_FLAG_TRACK_LOST	BIT(1)		/* it misses writes */
+#define BACKUP_MD_FLAGS			(BACKUP_MD_FLAG_TRACK | \
+					 BACKUP_MD_FLAG_TRACK_LOST)
 
 struct backup_md_bitmap {
 	__le32 kind;			/* enum backup_md_bitmap_kind */
@@ -82,8 +106,10 @@ struct backup_md_super {
 	__le64 target_errors;
 	__le64 skipped_chunks;
 	__le32 nr_bitmaps;
-	__le32 reserved;
+	__le32 flags;			/* BACKUP_MD_FLAG_* */
 	struct backup_md_bitmap bitmaps[BACKUP_MD_MAX_BITMAPS];
+	/* An increment: the job whose record it copies; else zeroes. */
+	__u8 parent_uuid[16];
 } __packed;
 
 struct block_device;
@@ -96,6 +122,13 @@ struct backup_meta_geometry {
 	u32 chunk_sectors;
 	u32 sync_mode;
 	u64 nr_chunks;
+	bool track;			/* table option "track" */
+	/*
+	 * Table option "increment <uuid>": an increment of the tracking job
+	 * @parent, which the metadata holds completed (the increment starts
+	 * at the first resume) or which it continues.  NULL otherwise.
+	 */
+	const u8 *parent;
 };
 
 /* The job's state as a commit writes it, and as the metadata held it. */
@@ -111,6 +144,7 @@ struct backup_meta_record {
 	u64 source_errors;
 	u64 target_errors;
 	u64 skipped_chunks;
+	bool track_lost;		/* BACKUP_MD_FLAG_TRACK_LOST */
 };
 
 int backup_meta_open(struct block_device *bdev,
@@ -118,15 +152,21 @@ int backup_meta_open(struct block_device *bdev,
 		     struct backup_meta **metap, char **error);
 void backup_meta_close(struct backup_meta *meta);
 bool backup_meta_has_job(struct backup_meta *meta);
+bool backup_meta_increment_pending(struct backup_meta *meta);
 void backup_meta_get_record(struct backup_meta *meta,
 			    struct backup_meta_record *rec);
 const unsigned long *backup_meta_copied(struct backup_meta *meta);
+const unsigned long *backup_meta_changed(struct backup_meta *meta);
 dev_t backup_meta_dev(struct backup_meta *meta);
 int backup_meta_format(struct backup_meta *meta,
 		       const struct backup_meta_record *rec,
 		       const unsigned long *copied);
 void backup_meta_set_copied(struct backup_meta *meta, unsigned long chunk,
 			    unsigned int nr);
+void backup_meta_set_changed(struct backup_meta *meta, unsigned long chunk);
+int backup_meta_start_increment(struct backup_meta *meta,
+				const struct backup_meta_record *rec,
+				unsigned long *nr_unmapped);
 int backup_meta_commit(struct backup_meta *meta,
 		       const struct backup_meta_record *rec, bool super);
 

@@ -15,6 +15,7 @@
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/uuid.h>
 #include <linux/workqueue.h>
 
 #include "dm-backup.h"
@@ -31,6 +32,8 @@ static const char * const backup_error_policy_names[] = {
 	[BACKUP_ERROR_STOP]	= "stop",
 	[BACKUP_ERROR_ENOSPC]	= "enospc",
 };
+
+static const char * const backup_track_names[] = { "off", "on" };
 
 static const char * const backup_cbw_policy_names[] = {
 	[BACKUP_CBW_BREAK_BACKUP]	= "break_backup",
@@ -112,6 +115,8 @@ enum backup_option {
 	BACKUP_OPT_MAP,
 	BACKUP_OPT_CBW_TIMEOUT,
 	BACKUP_OPT_META,
+	BACKUP_OPT_TRACK,
+	BACKUP_OPT_INCREMENT,
 	BACKUP_NR_OPTIONS,
 };
 
@@ -124,6 +129,8 @@ static const char * const backup_option_names[] = {
 	[BACKUP_OPT_MAP]		= "map",
 	[BACKUP_OPT_CBW_TIMEOUT]	= "cbw_timeout",
 	[BACKUP_OPT_META]		= "meta",
+	[BACKUP_OPT_TRACK]		= "track",
+	[BACKUP_OPT_INCREMENT]		= "increment",
 };
 
 /*
@@ -176,6 +183,21 @@ static int backup_parse_option(struct backup_c *bc, enum backup_option opt,
 		r = dm_get_device(bc->ti, arg, BACKUP_OPEN_READ, &bc->map);
 		if (r)
 			*error = "Error opening map device";
+		break;
+	case BACKUP_OPT_TRACK:
+		r = backup_match_name(arg, backup_track_names,
+				      ARRAY_SIZE(backup_track_names));
+		if (r < 0)
+			*error = "Invalid track (on or off)";
+		else
+			bc->track = r;
+		break;
+	case BACKUP_OPT_INCREMENT:
+		r = uuid_parse(arg, (uuid_t *)bc->parent);
+		if (r)
+			*error = "Invalid increment (the uuid of a tracking job)";
+		else
+			bc->increment = true;
 		break;
 	case BACKUP_OPT_META:
 		devt = bc->map ? bc->map->bdev->bd_dev : 0;
@@ -309,12 +331,24 @@ static int backup_get_devices(struct backup_c *bc, char **argv, char **error)
 		*error = "Backup device's logical block size does not divide the target length";
 		return -EINVAL;
 	}
-	if (bc->sync_mode == BACKUP_SYNC_TOP && !bc->map) {
+	/* With meta the job may come from the metadata: see backup_new_job(). */
+	if (bc->sync_mode == BACKUP_SYNC_TOP && !bc->map && !bc->meta) {
 		*error = "Sync mode top needs a map";
+		return -EINVAL;
+	}
+	/* An increment's map is its parent's record, on the metadata device. */
+	if (bc->increment && (bc->sync_mode != BACKUP_SYNC_TOP || bc->map ||
+			      !bc->track)) {
+		*error = "increment needs sync mode top, track on and no map";
 		return -EINVAL;
 	}
 	if (bc->sync_mode != BACKUP_SYNC_TOP && bc->map) {
 		*error = "A map is only for sync mode top";
+		return -EINVAL;
+	}
+	/* The record must survive what it is for: crashes and reboots. */
+	if (bc->track && !bc->meta) {
+		*error = "track on needs a metadata device (meta)";
 		return -EINVAL;
 	}
 	return 0;
@@ -359,10 +393,17 @@ static int backup_new_job(struct backup_c *bc, char **error)
 		return -ENOMEM;
 	}
 	if (bc->meta) {
-		/* A job on the metadata device brings its own bits. */
+		/*
+		 * A job on the metadata device brings its own bits, and an
+		 * increment takes them from its parent's record when it starts.
+		 */
 		r = backup_job_open_meta(bc, error);
-		if (r || backup_job_persisted(bc->job))
+		if (r || backup_job_persisted(bc->job) || bc->increment)
 			return r;
+	}
+	if (bc->sync_mode == BACKUP_SYNC_TOP && !bc->map) {
+		*error = "Sync mode top needs a map";
+		return -EINVAL;
 	}
 	return bc->map ? backup_read_map(bc, error) : 0;
 }
@@ -512,13 +553,23 @@ static void backup_release_now(struct kref *ref)
  *   on_source_error <report|ignore|stop>         walk read errors
  *   on_target_error <report|ignore|stop|enospc>  walk write errors
  *   on_cbw_error <break_backup|fail_write>       copy-before-write errors
- *   map <dev>                  top: one bit per chunk, set = copy it
+ *   map <dev>                  top: one bit per chunk, set = copy it;
+ *                              not needed to continue a persistent job
  *   cbw_timeout <ms>           longest wait of a write for its copy,
  *                              0 = no limit, default 30000
  *   meta <dev>                 a persistent job: its state on this
  *                              device (dm-backup-metadata.h); a zeroed
  *                              device starts a new job, one that holds
  *                              a matching job continues it
+ *   track <on|off>             with meta: record every chunk written
+ *                              since the point in time on the metadata
+ *                              device before the write goes on, also
+ *                              after the job completed
+ *   increment <uuid>           top with track on, no map: copy the
+ *                              chunks the completed tracking job <uuid>
+ *                              on the metadata device recorded, and
+ *                              record anew from this point in time (or
+ *                              continue such an increment)
  *
  * The point in time of the backup is the first resume of the table.  A
  * reloaded table naming the same origin and backup device takes the
@@ -720,9 +771,13 @@ static int backup_map(struct dm_target *ti, struct bio *bio)
 {
 	struct backup_c *bc = ti->private;
 
-	if (backup_bio_changes_data(bio) && backup_job_guards_writes(bc->job)) {
+	if (backup_bio_changes_data(bio)) {
 		backup_bio_arrived(bio);
-		if (!backup_cow_bio(bc, bio, NULL))
+		/* Mark before write: the record first, then the copy. */
+		if (!backup_job_mark_write(bc, bio))
+			return DM_MAPIO_SUBMITTED;
+		if (backup_job_guards_writes(bc->job) &&
+		    !backup_cow_bio(bc, bio, NULL))
 			return DM_MAPIO_SUBMITTED;
 	}
 
@@ -796,7 +851,7 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 	unsigned int timeout = READ_ONCE(bc->cbw_timeout);
 	bool cbw_timeout = timeout != BACKUP_DEFAULT_CBW_TIMEOUT_MS;
 	unsigned int nr = !!speed + chunk_size + src + tgt + cbw + !!bc->map_dev +
-			  cbw_timeout + !!bc->meta_dev;
+			  cbw_timeout + !!bc->meta_dev + bc->track + bc->increment;
 	unsigned int sz = 0;
 
 	DMEMIT("%s %s %s", bc->origin->name, bc->backup->name,
@@ -822,14 +877,34 @@ static void backup_emit_table(struct backup_c *bc, char *result,
 		DMEMIT(" cbw_timeout %u", timeout);
 	if (bc->meta_dev)
 		DMEMIT(" meta %u:%u", MAJOR(bc->meta_dev), MINOR(bc->meta_dev));
+	if (bc->track)
+		DMEMIT(" track on");
+	if (bc->increment)
+		DMEMIT(" increment %pUb", bc->parent);
 }
 
 /*
  * <sync_mode> <state> <copied_chunks>/<total_chunks> <chunk_sectors>
  * <cbw_chunks> <zero_chunks> <last_error> <last_error_chunk>
  * <source_errors> <target_errors> <skipped_chunks> <speed> <job_uuid>
- * <persistent|volatile>
+ * <persistent|volatile> <changed_chunks>
+ *
+ * changed_chunks: with track on, the chunks written since the point in
+ * time (the pending increment), "lost" if the record misses writes; "-"
+ * without track.
  */
+/* The status line's last field: @sz is where it goes. */
+static void backup_emit_changed(struct backup_job *job, char *result,
+				unsigned int maxlen, unsigned int sz)
+{
+	if (!job->track)
+		DMEMIT(" -");
+	else if (job->track_lost)
+		DMEMIT(" lost");
+	else
+		DMEMIT(" %lu", job->nr_changed);
+}
+
 static void backup_status(struct dm_target *ti, status_type_t type,
 			  unsigned int status_flags, char *result,
 			  unsigned int maxlen)
@@ -852,6 +927,7 @@ static void backup_status(struct dm_target *ti, status_type_t type,
 		       bc->job->target_errors, bc->job->skipped_chunks,
 		       READ_ONCE(bc->speed), bc->job->uuid,
 		       bc->job->meta ? "persistent" : "volatile");
+		backup_emit_changed(bc->job, result, maxlen, sz);
 		spin_unlock(&bc->job->lock);
 		break;
 	case STATUSTYPE_TABLE:

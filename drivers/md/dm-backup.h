@@ -210,6 +210,38 @@ struct backup_job {
 	struct backup_c *end_bc;
 	/* A commit failed: nothing is written to the metadata any more. */
 	bool meta_broken;
+
+	/*
+	 * Change tracking (table option "track", a persistent job): a bit
+	 * of @changed per chunk whose mark is committed: writes to it go on
+	 * at once (map() tests it without the lock; bits are set with
+	 * set_bit() under @lock).  A write to another chunk waits on
+	 * @mark_bios, under @lock like the rest here, for the commit that
+	 * records its chunks: each carries the number of its mark
+	 * (backup_bio_info.mark, @marks_requested the last one given), and
+	 * a commit releases the writes up to the number it saw when it
+	 * began.  @mark_bc: the instance whose writes wait, with a
+	 * reference while any does; @mark_stall_work (system_wq: the commit
+	 * may hang in commit_wq) ends waits longer than cbw_timeout.
+	 * @track_lost: a mark could not be committed and its write went on
+	 * (or failed): the record misses writes from then on.
+	 */
+	bool track;
+	bool track_lost;
+	unsigned long *changed;
+	unsigned long nr_changed;
+	struct bio_list mark_bios;
+	unsigned long mark_since;
+	u64 marks_requested;
+	struct backup_c *mark_bc;
+	struct delayed_work mark_stall_work;
+	/* What the superblock holds of @track_lost (commit work only). */
+	bool super_track_lost;
+	/*
+	 * An increment took the metadata device over from this job (whose
+	 * table is suspended and goes): nothing is written to it any more.
+	 */
+	bool meta_retired;
 };
 
 /* Bits of backup_c->flags. */
@@ -267,6 +299,7 @@ struct backup_engine_ops {
 /* Per-bio data of the backup target, for the writes it may hold. */
 struct backup_bio_info {
 	unsigned long arrival;	/* jiffies when map() first saw the write */
+	u64 mark;		/* a tracking job's mark it waits for */
 };
 
 struct backup_c {
@@ -319,6 +352,10 @@ struct backup_c {
 	 */
 	struct dm_dev *meta;
 	dev_t meta_dev;
+	bool track;			/* table option "track on" */
+	/* Table option "increment <uuid>": of this tracking job. */
+	bool increment;
+	u8 parent[16];
 	dev_t dev;			/* of the dm device, for trace events */
 
 	enum backup_sync_mode sync_mode;
@@ -614,7 +651,9 @@ backup_job_copy_ended_locked(struct backup_copy *copy, int err,
 bool backup_job_write_stalled_locked(struct backup_c *bc, unsigned long chunk);
 void backup_job_break_locked(struct backup_c *bc, int err, unsigned long chunk);
 bool backup_job_copy_written(struct backup_copy *copy);
+bool backup_job_mark_write(struct backup_c *bc, struct bio *bio);
 int backup_job_open_meta(struct backup_c *bc, char **error);
+void backup_job_retire_meta(struct backup_job *job);
 bool backup_job_persisted(struct backup_job *job);
 int backup_job_start(struct backup_c *bc);
 struct backup_c *backup_job_live_lock(struct backup_job *job, int *idx)

@@ -186,3 +186,47 @@ expect_ctr_error() {
 		fail "table '$_ec_table': log lacks '$_ec_msg': $(dmesg | tail -n 3)"
 	echo "refused as expected: '$_ec_table' -> $_ec_msg"
 }
+
+# bits_set <file>: the numbers of the bits set in a bitmap (bit n is bit
+# n % 8 of byte n / 8: the kernel's metadata bitmaps and dmbackup map's
+# maps), one per line, ascending.  Busybox awk has no "^": halve instead.
+bits_set() {
+	od -An -v -tu1 "$1" |
+		awk '{ for (i = 1; i <= NF; i++) { v = $i; for (k = 0; k < 8; k++) {
+			if (v % 2) print n * 8 + k; v = int(v / 2) } n++ } }'
+}
+
+# md_bitmap <meta_dev> <kind> <file>: copy the bitmap of that kind (1
+# copied, 2 changed, 3 an increment's map) that the newer superblock on a
+# persistent job's metadata device describes (dm-backup-metadata.h) into
+# <file>.  Read with O_DIRECT, past the page cache: what a crash would
+# find (and no sync, which would wait for a frozen file system).  Sequence
+# and block numbers below 2^32 (a test's).
+md_bitmap() {
+	dd if="$1" of="$DMBT_TMP/md_sb" bs=4096 count=2 iflag=direct status=none ||
+		fail "cannot read the superblocks of $1"
+	_mb_sb=0
+	_mb_s0=$(od -An -tu4 -j 16 -N 4 "$DMBT_TMP/md_sb" | tr -d ' ')
+	_mb_s1=$(od -An -tu4 -j 4112 -N 4 "$DMBT_TMP/md_sb" | tr -d ' ')
+	[ "$_mb_s1" -gt "$_mb_s0" ] && _mb_sb=1
+	# shellcheck disable=SC2046 # word splitting wanted
+	set -- "$1" "$2" "$3" $(od -An -v -tu4 -j $((_mb_sb * 4096 + 160)) -N 96 "$DMBT_TMP/md_sb")
+	_mb_dev=$1 _mb_kind=$2 _mb_out=$3
+	shift 3
+	while [ $# -ge 6 ]; do
+		if [ "$1" = "$_mb_kind" ]; then
+			dd if="$_mb_dev" of="$_mb_out" bs=4096 skip="$3" count="$5" \
+				iflag=direct status=none ||
+				fail "cannot read bitmap $_mb_kind of $_mb_dev"
+			return 0
+		fi
+		shift 6
+	done
+	fail "no bitmap of kind $_mb_kind on $_mb_dev (superblock $_mb_sb)"
+}
+
+# md_chunks <meta_dev> <kind>: the chunks set in that bitmap, one per line.
+md_chunks() {
+	md_bitmap "$1" "$2" "$DMBT_TMP/md_chunks.bits"
+	bits_set "$DMBT_TMP/md_chunks.bits"
+}

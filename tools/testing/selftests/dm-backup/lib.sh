@@ -225,7 +225,7 @@ same() {
 # the target's own status words, named as in dm-backup.rst ("Status"):
 # sync_mode state progress (copied/total) chunk_sectors cbw_chunks
 # zero_chunks last_error last_error_chunk source_errors target_errors
-# skipped_chunks speed job_uuid persistence.  The one table of these
+# skipped_chunks speed job_uuid persistence changed.  The one table of these
 # names: backup_status and status_word use it.
 status_field_pos() {
 	case $1 in
@@ -243,6 +243,7 @@ status_field_pos() {
 	speed)			echo 12 ;;
 	job_uuid)		echo 13 ;;
 	persistence)		echo 14 ;;
+	changed)		echo 15 ;;
 	*) fail "no backup status field '$1'" ;;
 	esac
 }
