@@ -857,10 +857,10 @@ static void backup_job_mark_stall_work(struct work_struct *ws)
 		    "write failed (on_cbw_error fail_write)" :
 		    "change record lost (metadata device stalled)");
 	backup_job_marks_failed(bc, &bios, -ETIMEDOUT);
-	if (put)
-		backup_put(put);
 	/* The record says it is lost, once the metadata device answers. */
 	queue_work(job->commit_wq, &job->commit_work);
+	if (put)
+		backup_put(put);
 }
 
 /*

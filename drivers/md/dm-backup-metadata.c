@@ -331,11 +331,11 @@ static unsigned long *backup_meta_block_bits(struct backup_meta_bits *b, u64 i)
 	return b->bits + i * (BACKUP_MD_BITS_PER_BLOCK / BITS_PER_LONG);
 }
 
-static void backup_meta_encode_block(struct backup_meta *meta,
-				     struct backup_meta_bits *b, u64 i)
+static void backup_meta_encode_block(struct backup_meta_bits *b, u64 i,
+				     void *buf)
 {
-	__le64 *disk = page_address(meta->page);
-	u64 *words = page_address(meta->page);
+	__le64 *disk = buf;
+	u64 *words = buf;
 	unsigned int w;
 
 	bitmap_to_arr64(words, backup_meta_block_bits(b, i),
@@ -344,11 +344,11 @@ static void backup_meta_encode_block(struct backup_meta *meta,
 		disk[w] = cpu_to_le64(words[w]);
 }
 
-static void backup_meta_decode_block(struct backup_meta *meta,
-				     struct backup_meta_bits *b, u64 i)
+static void backup_meta_decode_block(struct backup_meta_bits *b, u64 i,
+				     void *buf)
 {
-	__le64 *disk = page_address(meta->page);
-	u64 *words = page_address(meta->page);
+	__le64 *disk = buf;
+	u64 *words = buf;
 	unsigned int w;
 
 	for (w = 0; w < BACKUP_MD_BLOCK_SIZE / sizeof(u64); w++)
@@ -357,19 +357,79 @@ static void backup_meta_decode_block(struct backup_meta *meta,
 			  BACKUP_MD_BITS_PER_BLOCK);
 }
 
+/*
+ * Whole bitmaps (open, format, an increment's start) move in bios of up
+ * to this many blocks (1 MiB), not a block at a time: a 1 TiB origin's
+ * bitmap is 512 blocks.
+ */
+#define BACKUP_MD_BULK_BLOCKS		256
+
+/*
+ * Blocks [@i, @i + @n) of bitmap @b, @n <= BACKUP_MD_BULK_BLOCKS, read
+ * into or written from @b->bits in one bio, a buffer page per block.
+ */
+static int backup_meta_bulk_bio(struct backup_meta *meta,
+				struct backup_meta_bits *b, u64 i,
+				unsigned int n, struct page **pages,
+				blk_opf_t opf)
+{
+	bool write = op_is_write(opf);
+	struct bio *bio;
+	unsigned int k;
+	int r;
+
+	bio = bio_alloc(meta->bdev, n, opf, GFP_KERNEL);
+	bio->bi_iter.bi_sector = (b->first_block + i) * BACKUP_MD_BLOCK_SECTORS;
+	for (k = 0; k < n; k++) {
+		if (write)
+			backup_meta_encode_block(b, i + k, page_address(pages[k]));
+		__bio_add_page(bio, pages[k], BACKUP_MD_BLOCK_SIZE, 0);
+	}
+	r = submit_bio_wait(bio);
+	bio_put(bio);
+	for (k = 0; !r && !write && k < n; k++)
+		backup_meta_decode_block(b, i + k, page_address(pages[k]));
+	return r;
+}
+
+/* Read or write (@opf) every block of bitmap @b. */
+static int backup_meta_bulk_io(struct backup_meta *meta,
+			       struct backup_meta_bits *b, blk_opf_t opf)
+{
+	unsigned int nr = min_t(u64, meta->nr_blocks, BACKUP_MD_BULK_BLOCKS);
+	unsigned int k, got = 0;
+	struct page **pages;
+	int r = -ENOMEM;
+	u64 i;
+
+	pages = kcalloc(nr, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	for (got = 0; got < nr; got++) {
+		pages[got] = alloc_page(GFP_KERNEL);
+		if (!pages[got])
+			goto out;
+	}
+	for (i = 0, r = 0; i < meta->nr_blocks && !r; i += nr) {
+		nr = min_t(u64, meta->nr_blocks - i, BACKUP_MD_BULK_BLOCKS);
+		r = backup_meta_bulk_bio(meta, b, i, nr, pages, opf);
+	}
+out:
+	for (k = 0; k < got; k++)
+		__free_page(pages[k]);
+	kfree(pages);
+	return r;
+}
+
 static int backup_meta_read_bitmap(struct backup_meta *meta,
 				   struct backup_meta_bits *b, char **error)
 {
-	u64 i;
 	int r;
 
-	for (i = 0; i < meta->nr_blocks; i++) {
-		r = backup_meta_io(meta, b->first_block + i, REQ_OP_READ);
-		if (r) {
-			*error = "Cannot read the metadata bitmap";
-			return r;
-		}
-		backup_meta_decode_block(meta, b, i);
+	r = backup_meta_bulk_io(meta, b, REQ_OP_READ);
+	if (r) {
+		*error = "Cannot read the metadata bitmap";
+		return r;
 	}
 	/* Bits past the last chunk mean nothing: a torn tail cannot count. */
 	bitmap_clear(b->bits, meta->geo.nr_chunks,
@@ -655,7 +715,7 @@ static int backup_meta_write_bits(struct backup_meta *meta,
 		 */
 		if (!test_and_clear_bit(i, b->dirty))
 			continue;
-		backup_meta_encode_block(meta, b, i);
+		backup_meta_encode_block(b, i, page_address(meta->page));
 		r = backup_meta_io(meta, b->first_block + i,
 				   REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
 		if (r) {
@@ -667,18 +727,47 @@ static int backup_meta_write_bits(struct backup_meta *meta,
 }
 
 /*
- * Write the bitmap blocks marked dirty, then, if @super, the next
- * superblock: the preflush makes any earlier write durable before the
- * superblock that counts it, FUA the superblock before this returns.
- * Caller holds meta->lock.
+ * The whole bitmaps of a new superblock (a format, an increment's start),
+ * without FUA: the superblock's preflush makes them durable before it
+ * counts them, so a 1 TiB origin's megabytes of bitmap cost a few large
+ * writes and one flush.  Nothing marks them meanwhile (no instance acts
+ * on the job yet).
  */
-static int backup_meta_write(struct backup_meta *meta,
-			     const struct backup_meta_record *rec, bool super)
+static int backup_meta_write_whole(struct backup_meta *meta)
 {
 	int r;
 
-	r = backup_meta_write_bits(meta, &meta->copied);
+	r = backup_meta_bulk_io(meta, &meta->copied, REQ_OP_WRITE);
 	if (!r && meta->geo.track)
+		r = backup_meta_bulk_io(meta, &meta->changed, REQ_OP_WRITE);
+	if (r)
+		return r;
+	bitmap_zero(meta->copied.dirty, meta->nr_blocks);
+	if (meta->geo.track)
+		bitmap_zero(meta->changed.dirty, meta->nr_blocks);
+	return 0;
+}
+
+/*
+ * Write the bitmap blocks marked dirty, then, if @super, the next
+ * superblock: the preflush makes any earlier write durable before the
+ * superblock that counts it, FUA the superblock before this returns.
+ * A commit's bitmap blocks go with FUA, as they matter before any
+ * superblock counts them; @whole: write the whole bitmaps of a new
+ * superblock instead (backup_meta_write_whole()).  Caller holds
+ * meta->lock.
+ */
+static int backup_meta_write(struct backup_meta *meta,
+			     const struct backup_meta_record *rec, bool super,
+			     bool whole)
+{
+	int r;
+
+	if (whole)
+		r = backup_meta_write_whole(meta);
+	else
+		r = backup_meta_write_bits(meta, &meta->copied);
+	if (!r && !whole && meta->geo.track)
 		r = backup_meta_write_bits(meta, &meta->changed);
 	if (r || !super)
 		return r;
@@ -704,14 +793,11 @@ int backup_meta_format(struct backup_meta *meta,
 	meta->copied.first_block = BACKUP_MD_FIRST_BITMAP_BLOCK;
 	bitmap_copy(meta->copied.bits, copied, meta->geo.nr_chunks);
 	meta->nr_copied = bitmap_weight(meta->copied.bits, meta->geo.nr_chunks);
-	bitmap_fill(meta->copied.dirty, meta->nr_blocks);
-	if (meta->geo.track) {
+	if (meta->geo.track)
 		meta->changed.first_block = meta->copied.first_block +
 					    meta->nr_blocks;
-		bitmap_fill(meta->changed.dirty, meta->nr_blocks);
-	}
 	meta->seq = 0;
-	r = backup_meta_write(meta, rec, true);
+	r = backup_meta_write(meta, rec, true, true);
 	if (!r) {
 		meta->has_job = true;
 		meta->rec = *rec;
@@ -800,10 +886,8 @@ int backup_meta_start_increment(struct backup_meta *meta,
 	meta->map_block = meta->changed.first_block;
 	meta->copied.first_block = areas[0];
 	meta->changed.first_block = areas[1];
-	bitmap_fill(meta->copied.dirty, meta->nr_blocks);
-	bitmap_fill(meta->changed.dirty, meta->nr_blocks);
 	memcpy(meta->parent, meta->geo.parent, sizeof(meta->parent));
-	r = backup_meta_write(meta, &inc, true);
+	r = backup_meta_write(meta, &inc, true, true);
 	if (r)
 		goto out;
 	*nr_unmapped = inc.unmapped_chunks;
@@ -855,7 +939,7 @@ int backup_meta_commit(struct backup_meta *meta,
 	int r;
 
 	mutex_lock(&meta->lock);
-	r = backup_meta_write(meta, rec, super);
+	r = backup_meta_write(meta, rec, super, false);
 	mutex_unlock(&meta->lock);
 	return r;
 }
