@@ -15,6 +15,7 @@
 # zeroed device: it holds the recorded chunks at their offsets, zeroes
 # elsewhere.  Refusals: an increment of a job that is not the one on the
 # metadata device, or not in sync mode top.
+# tier: user
 # timeout: 400
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"

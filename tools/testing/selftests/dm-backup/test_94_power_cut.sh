@@ -10,7 +10,13 @@
 # the image the origin held when the job started, whatever instant the
 # cut hit (a walk copy whose bit was not committed is copied again; a
 # write never reached the origin before its chunk's data and bit were
-# durable).  Short slice in CI, the long form with `make check-long`.
+# durable).  Every other round the job tracks changes ("track on"): the
+# record on the metadata device must then hold the chunk of every write
+# that completed before the cut, and an increment started from it after
+# the job completed must leave the backup equal to the origin (a write
+# that reached the origin before its mark was committed would be missing
+# from it); then a second cut hits the increment's record between backups,
+# and after the same table is loaded again the next increment is exact.  Short slice in CI, the long form with `make check-long`.
 # tier: crash
 # timeout: 900
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
@@ -105,22 +111,80 @@ completed_writes_kept() {
 }
 # 1024 chunks of 4 KiB, the walk at 512 KiB/s (8 s): at every instant
 # below it is under way, with writes hitting chunks it has not reached.
-opts="6 chunk_size 8 speed 524288 meta $m"
 completed_at_cut=0
+
+# record_holds_completed_writes: the record on the metadata device holds
+# the chunk (4 KiB chunks) of every write seq_writer logged.
+record_holds_completed_writes() {
+	_rh_n=$(cat "$DMBT_TMP/seq.done")
+	md_chunks "$m" 2 >"$DMBT_TMP/record"
+	_rh_j=0
+	while [ "$_rh_j" -lt "${_rh_n:-0}" ]; do
+		grep -qx "$((seq_base + _rh_j))" "$DMBT_TMP/record" ||
+			fail "round $r: write $_rh_j completed before the cut, its chunk is not recorded"
+		_rh_j=$((_rh_j + 1))
+	done
+}
+# increment_exact: an increment of the completed job onto the same backup
+# device makes it equal to the origin (nothing writes now).
+increment_exact() {
+	_ie_uuid=$(backup_status bk job_uuid)
+	run dmsetup load bk --table "$(bk_table "$o" "$b" top 8 chunk_size 8 meta "$m" \
+		track on increment "$_ie_uuid")"
+	run dmsetup suspend bk
+	run dmsetup resume bk
+	info "round $r: increment of $(bk_total bk) recorded chunks"
+	wait_state bk completed 120
+	same "$b" "$o"
+}
+# writers_start <round>: the random writers and seq_writer, in the
+# background ($writer, $seqw).
+writers_start() {
+	(i=0; while bkp-io write /dev/mapper/bk "$DMBT_TMP/junk" "$1$i" 20 1 \
+		4096 8192 100 5 5 0 $((bytes - 1048576)) >/dev/null 2>&1; do
+		i=$((i + 1)); done) &
+	writer=$!
+	seq_writer "$1" &
+	seqw=$!
+}
+# sleep_ms <ms>
+sleep_ms() {
+	sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"
+}
+# cut_while_tracking: between backups (the increment completed, the target
+# records): writers, a cut at another instant, the disks back, the same
+# table loaded again (what `dmbackup reinstate` does after a reboot); the
+# record holds every completed write and the next increment is exact.
+cut_while_tracking() {
+	_ct_table=$(dmsetup table bk)
+	writers_start "$((r + 100))"
+	_ct_ms=$((50 + (r * 577) % 1500))
+	sleep_ms "$_ct_ms"
+	power_cut
+	wait "$writer" "$seqw" 2>/dev/null
+	info "round $r: cut while tracking at $_ct_ms ms"
+	run dmsetup remove bk
+	power_on
+	completed_writes_kept
+	run dmsetup create bk --table "$_ct_table"
+	[ "$(backup_state bk)" = completed ] || fail "round $r: the increment came back $(backup_status bk)"
+	record_holds_completed_writes
+	increment_exact
+}
+
 r=1
 while [ "$r" -le "$rounds" ]; do
 	dd if=/dev/zero of="$m" bs=4096 count=2 status=none
 	save_image "$o" "$DMBT_TMP/t0"
-	bk_create bk "$o" "$b" full $opts
-	(i=0; while bkp-io write /dev/mapper/bk "$DMBT_TMP/junk" "$r$i" 20 1 \
-		4096 8192 100 5 5 0 $((bytes - 1048576)) >/dev/null 2>&1; do
-		i=$((i + 1)); done) &
-	writer=$!
-	seq_writer "$r" &
-	seqw=$!
+	track=
+	[ $((r % 2)) -eq 1 ] && track="track on"
+	# shellcheck disable=SC2086 # word splitting wanted
+	set -- $track
+	bk_create bk "$o" "$b" full $((6 + $#)) chunk_size 8 speed 524288 meta "$m" $track
+	writers_start "$r"
 	# From 0.05 s to 2.4 s after the start, a different instant each round.
 	cut_ms=$((50 + (r * 373) % 2350))
-	sleep "$((cut_ms / 1000)).$(printf %03d $((cut_ms % 1000)))"
+	sleep_ms "$cut_ms"
 	before=$(backup_status bk)
 	power_cut
 	wait "$writer" "$seqw" 2>/dev/null
@@ -130,7 +194,7 @@ while [ "$r" -le "$rounds" ]; do
 	power_on
 	completed_writes_kept
 	run dmsetup create bk --notable
-	run dmsetup load bk --table "$(bk_table "$o" "$b" full 4 chunk_size 8 meta "$m")"
+	run dmsetup load bk --table "$(bk_table "$o" "$b" full $((4 + $#)) chunk_size 8 meta "$m" $track)"
 	state=$(loaded_state)
 	info "round $r: the metadata says $state: $(dmsetup status --inactive bk)"
 	case $state in
@@ -141,6 +205,11 @@ while [ "$r" -le "$rounds" ]; do
 	[ "$state" != paused ] || run dmsetup message bk 0 resume
 	wait_state bk completed 120
 	same "$b" "$DMBT_TMP/t0"
+	if [ -n "$track" ]; then
+		record_holds_completed_writes
+		increment_exact
+		cut_while_tracking
+	fi
 	run dmsetup remove bk
 	r=$((r + 1))
 done
