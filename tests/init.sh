@@ -68,8 +68,8 @@ for w in $(cat /proc/cmdline); do
 	# make check-long: the campaign tests run their long form (lib.sh
 	# campaign()).
 	dmbt.long=1)  export DMBT_LONG=1 ;;
-	# Leave out the user-space tier (run.sh, "# tier: user").
-	dmbt.tier=kernel) export DMBT_TIER=kernel ;;
+	# Run only these tiers (run.sh, "# tier: ..."; untagged: kernel).
+	dmbt.tier=*) export DMBT_TIER=${w#dmbt.tier=} ;;
 	esac
 done
 
