@@ -14,7 +14,7 @@
 #
 # Kernel command line knobs (tests/bench.sh sets them):
 #   dmbt.bench_runs=N       repetitions of every case (3)
-#   dmbt.bench_cases=1,2,.. cases to run (all: 1-9)
+#   dmbt.bench_cases=1,2,.. cases to run (all: 1-10)
 #   dmbt.bench_walk_mb=M    walk/throttle/"during walk" region (1024)
 #   dmbt.bench_rand_mb=M    4k random / 1M sequential region (512)
 #
@@ -27,6 +27,9 @@
 #   9 persistent jobs: first 4k writes against dm-snapshot P and the volatile
 #     job, on brd and on null_blk with NVMe-like and disk-like latency, with
 #     the physical floor; the walk with and without meta, metadata writes
+#  10 change tracking: writes to recorded chunks against dm-linear, first
+#     writes to unrecorded chunks against dm-era, an increment that copies
+#     nothing on a 1 TiB origin
 
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 export DMBT_DIR
@@ -37,7 +40,7 @@ export DMBT_TMP
 . "$DMBT_DIR/backup.sh"
 cd "$DMBT_TMP" || exit 1
 
-RUNS=3 CASES=1,2,3,4,5,6,7,8,9 WALK_MB=1024 RAND_MB=512
+RUNS=3 CASES=1,2,3,4,5,6,7,8,9,10 WALK_MB=1024 RAND_MB=512
 for w in $(cat /proc/cmdline); do
 	case $w in
 	dmbt.bench_runs=*)    RUNS=${w#*=} ;;
@@ -378,6 +381,51 @@ first_writes_persistent() {
 		--size=64M --number_ios=256
 }
 
+# Case 10: a tracking job over the random-write region whose copy is done
+# (its metadata on a slice of the backup disk past the walk region), so
+# that writes only meet the record.
+setup_tracker() {	# prints the device
+	dd if=/dev/zero of=/dev/mapper/bmeta bs=4096 count=2 oflag=direct status=none ||
+		fail "zeroing the metadata"
+	dm_create bk "0 $RAND_SZ backup $O $B full 4 meta /dev/mapper/bmeta track on"
+	wait_completed bk 600
+	echo /dev/mapper/bk
+}
+# dm-era over the origin, its metadata on the next slice of the backup disk.
+setup_era() {	# prints the device
+	dd if=/dev/zero of=/dev/mapper/emeta bs=64k count=4 oflag=direct status=none ||
+		fail "zeroing era's metadata"
+	dm_create era "0 $RAND_SZ era /dev/mapper/emeta $O 128"
+	echo /dev/mapper/era
+}
+# increment_1t: a tracking job over 1 TiB (dm-zero origin and backup, sync
+# mode top with an empty map: it completes at once), then the time from
+# loading its increment to the increment's completion; nothing to copy,
+# so this is the cost of the switch: a 2 MiB record read, 4 MiB of
+# bitmaps written, the walk over 16 Mi chunks of set bits.
+increment_1t() {
+	_t1=$((1 << 31))	# sectors
+	dd if=/dev/zero of="$DMBT_TMP/map1t" bs=1M count=2 status=none || fail "map file"
+	_map=$(losetup --show -f "$DMBT_TMP/map1t") || fail "losetup"
+	dm_create z1 "0 $_t1 zero"
+	dm_create z2 "0 $_t1 zero"
+	dd if=/dev/zero of=/dev/mapper/imeta bs=4096 count=2 oflag=direct status=none ||
+		fail "zeroing the metadata"
+	dm_create bk "0 $_t1 backup /dev/mapper/z1 /dev/mapper/z2 top 6 map $_map meta /dev/mapper/imeta track on"
+	wait_completed bk 600
+	_uuid=$(backup_status bk job_uuid)
+	t0=$(now)
+	dmsetup load bk --table "0 $_t1 backup /dev/mapper/z1 /dev/mapper/z2 top 6 meta /dev/mapper/imeta track on increment $_uuid" ||
+		fail "load the increment"
+	dmsetup suspend bk && dmsetup resume bk || fail "switch to the increment"
+	wait_completed bk 600
+	t1=$(now)
+	[ "$(bk_total bk)" = 0 ] || fail "the increment copies $(bk_total bk) chunks"
+	emit track.inc1t.s "$(secs "$t0" "$t1")"
+	dm_remove bk z1 z2
+	losetup -d "$_map"
+}
+
 T_BENCH0=$(now)
 RUN=1
 while [ $RUN -le "$RUNS" ]; do
@@ -465,6 +513,36 @@ while [ $RUN -le "$RUNS" ]; do
 				/dev/nullb2 /dev/nullb1
 			rmmod null_blk || fail "rmmod null_blk"
 		done
+	fi
+
+	# ---- case 10: change tracking --------------------------------------------------
+	if has_case 10; then
+		dm_create bmeta "0 $META_SZ linear $B $WALK_SZ"
+		dm_create emeta "0 $META_SZ linear $B $((WALK_SZ + META_SZ))"
+		dm_create imeta "0 $((4 * META_SZ)) linear $B $((WALK_SZ + 2 * META_SZ))"
+		for qd in 1 16; do
+			info "case 10: qd$qd dm-linear"
+			dev=$(setup_linear) || exit 1
+			rand4k "$dev" $qd track.linear.qd$qd many
+			dm_remove lin
+			info "case 10: qd$qd dm-era: first writes, then written blocks"
+			dev=$(setup_era) || exit 1
+			rand4k "$dev" $qd track.era.qd$qd
+			rand4k "$dev" $qd track.era_again.qd$qd many
+			dm_remove era
+			info "case 10: qd$qd tracking job: first writes, then recorded chunks"
+			dev=$(setup_tracker) || exit 1
+			w0=$(writes_of /dev/mapper/bmeta)
+			rand4k "$dev" $qd track.first.qd$qd
+			emit track.first.qd$qd.metaw "$(($(writes_of /dev/mapper/bmeta) - w0))"
+			rand4k "$dev" $qd track.again.qd$qd many
+			[ "$(backup_status bk changed)" = "$RAND_CHUNKS" ] ||
+				fail "the record holds $(backup_status bk changed) chunks, not $RAND_CHUNKS"
+			dm_remove bk
+		done
+		info "case 10: an increment that copies nothing, 1 TiB"
+		increment_1t
+		dm_remove imeta emeta bmeta
 	fi
 
 	# ---- case 2: 4k random writes ------------------------------------------------
