@@ -58,7 +58,9 @@ void verr(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
  * Every subcommand takes -h/--help on top of @opts.  An option with a
  * printable val also has that letter as its short form.
  */
-#define CMD_MAX_POS 2
+/* start's pairs of a group of GROUP_MAX volumes; wait, finish: the volumes. */
+#define GROUP_MAX 8
+#define CMD_MAX_POS (2 * GROUP_MAX)
 struct cmd_line {
 	const char *name;		/* "start" */
 	const char *usage;		/* for --help (stdout), errors (stderr) */
