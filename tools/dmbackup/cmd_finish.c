@@ -5,6 +5,7 @@
  * remove the hidden device.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dmbackup.h"
@@ -12,13 +13,15 @@
 /* ---- finish ------------------------------------------------------------- */
 
 static const char finish_usage[] =
-"usage: dmbackup finish [--force] <volume>\n"
+"usage: dmbackup finish [--force] <volume>...\n"
 "\n"
 "End the backup job on <volume>: put the volume's original table (read from\n"
 "<name>" HIDDEN_SUFFIX ") back under its name in one suspend/resume, and\n"
 "remove the hidden device.  Refuses while the job is running or paused\n"
 "unless --force is given (which abandons the job: the backup is incomplete).\n"
-"On any failure the volume is left as it was.\n";
+"On any failure the volume is left as it was.  Several volumes (a group's):\n"
+"each is checked first, and if one is refused none is finished; then each\n"
+"is finished in turn.\n";
 
 /* ---- the steps ----------------------------------------------------------- */
 
@@ -284,47 +287,61 @@ static bool finish_refuses(struct finish *c, bool force, bool *done,
 	return false;
 }
 
+/* finish_one - the steps of finish on a volume that finish_refuses() let by. */
+static int finish_one(struct finish *c, const struct bstatus *s)
+{
+	switch (run_steps(finish_steps, ARRAY_SIZE(finish_steps), c)) {
+	case STEPS_DONE:
+		printf("%s: original table restored (job %s, %" PRIu64 "/%" PRIu64
+		       " chunks)\n", c->v.name, s->state, s->copied, s->total);
+		return EX_OK;
+	case STEPS_UNDONE:
+		if (c->resume_tried)
+			err("%s is restored as it was (the job goes on)", c->v.name);
+		break;
+	case STEPS_UNDO_FAILED:
+		break;		/* the undo said what to do */
+	}
+	return EX_ERR;
+}
+
 int cmd_finish(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	bool force = false, done = false;
+	bool force = false, done[CMD_MAX_POS] = { false };
 	struct cmd_line cl = {
 		.name = "finish", .usage = finish_usage, .opts = opts,
-		.min_pos = 1, .max_pos = 1, .opt = flag_opt, .ctx = &force,
+		.min_pos = 1, .max_pos = CMD_MAX_POS, .opt = flag_opt,
+		.ctx = &force,
 	};
-	struct finish c = { 0 };
-	struct bstatus s;
-	int r;
+	struct bstatus s[CMD_MAX_POS];
+	struct finish *c;
+	int i, n, r;
 
 	r = parse_args(&cl, argc, argv);
 	if (r != ARGS_OK)
 		return r;
-	if (!resolve_volume(cl.pos[0], &c.v))
+	c = calloc(cl.npos, sizeof(*c));
+	if (!c) {
+		err("out of memory");
 		return EX_ERR;
-	r = EX_ERR;
-	if (finish_refuses(&c, force, &done, &s)) {
-		if (done)
-			r = EX_OK;
-		goto out;
 	}
-	switch (run_steps(finish_steps, ARRAY_SIZE(finish_steps), &c)) {
-	case STEPS_DONE:
-		printf("%s: original table restored (job %s, %" PRIu64 "/%" PRIu64
-		       " chunks)\n", c.v.name, s.state, s.copied, s.total);
-		r = EX_OK;
-		break;
-	case STEPS_UNDONE:
-		if (c.resume_tried)
-			err("%s is restored as it was (the job goes on)", c.v.name);
-		break;
-	case STEPS_UNDO_FAILED:
-		break;		/* the undo said what to do */
+	/* Every volume is checked before any is changed. */
+	r = EX_OK;
+	for (n = 0; n < cl.npos && r == EX_OK; n++)
+		if (!resolve_volume(cl.pos[n], &c[n].v) ||
+		    (finish_refuses(&c[n], force, &done[n], &s[n]) && !done[n]))
+			r = EX_ERR;
+	for (i = 0; i < n && r == EX_OK; i++)
+		if (!done[i])
+			r = finish_one(&c[i], &s[i]);
+	for (i = 0; i < n; i++) {
+		table_free(&c[i].orig);
+		table_free(&c[i].live);
 	}
-out:
-	table_free(&c.orig);
-	table_free(&c.live);
+	free(c);
 	return r;
 }

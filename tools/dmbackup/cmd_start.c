@@ -164,7 +164,8 @@ static void resuspend_after_restore(const struct volume *v)
 }
 
 static const char start_usage[] =
-"usage: dmbackup start <volume> <backup_device> [--mode full|none]\n"
+"usage: dmbackup start <volume> <backup_device> [<volume> <backup_device>...]\n"
+"           [--mode full|none]\n"
 "           [--mode top --map MAP_DEVICE] [--suspended] [--speed RATE]\n"
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
@@ -194,7 +195,14 @@ static const char start_usage[] =
 "RAID or LVM member or a partition table (maybe the last good backup) unless\n"
 "--force is given (--mode top updates the last backup: not looked at).  On\n"
 "any failure the volume is left exactly as it was; with --suspended, still\n"
-"suspended.\n";
+"suspended.\n"
+"Several pairs <volume> <backup_device> start a group (up to 8): one point\n"
+"in time for all.  Every volume is suspended before any is resumed with its\n"
+"job; a failure leaves every volume as it was.  The options apply to every\n"
+"job; --meta, --map and --suspended are refused.  Refuses a volume named\n"
+"twice, volumes stacked on each other, a shared backup device and a backup\n"
+"device that is a volume of the group.  status, wait, pause, resume, cancel\n"
+"and finish take the group's volumes.\n";
 
 /* The options of start; NULL or 0: left out of the table (the default). */
 struct start_args {
@@ -853,6 +861,203 @@ static bool start_refuses(struct start *c, const char *bdev_arg)
 	       backup_dev_holds_data(bdev_arg, c->a->force);
 }
 
+/* ---- a group: one point in time for several volumes --------------------- */
+
+/*
+ * A group start runs the steps of start for every volume, phase by phase:
+ * every hidden device is created, every backup table loaded, then every
+ * volume suspended (each suspend flushes the volume and freezes its
+ * filesystem, as for one volume), and only then is each resumed with its
+ * job.  A write held back by one suspended volume cannot complete before
+ * every volume is suspended, so no write that waited for it can reach
+ * another volume before that: the point in time is the moment the last
+ * volume was suspended, for all.  A failure anywhere undoes every step
+ * done, of every volume, in reverse.
+ */
+enum { G_CREATE, G_LOAD, G_SUSPEND, G_RESUME, G_RESUME_AFTER, G_PHASES };
+
+struct group {
+	int n;
+	struct start m[GROUP_MAX];
+	const char *bdev[GROUP_MAX];	/* the backup device arguments */
+	dev_t bdevs[GROUP_MAX];
+	struct step steps[GROUP_MAX * G_PHASES];
+	char names[GROUP_MAX * G_PHASES][DM_NAME_LEN + 16];
+};
+
+/* stacked_on - @lower is under @dev: a slave of it, or of its slaves. */
+static bool stacked_on(dev_t dev, dev_t lower, int depth)
+{
+	char dir[64], path[384];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/slaves",
+		 major(dev), minor(dev));
+	d = depth < 16 ? opendir(dir) : NULL;
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		unsigned int ma, mi;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/dev", dir, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%u:%u", &ma, &mi) == 2)
+			found = makedev(ma, mi) == lower ||
+				stacked_on(makedev(ma, mi), lower, depth + 1);
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+static dev_t vol_dev(const struct volume *v)
+{
+	return makedev(v->info.major, v->info.minor);
+}
+
+/*
+ * group_refuses - what only a group can get wrong, before anything is
+ * changed: a volume named twice, volumes stacked on each other (suspending
+ * the upper one would hang on the lower one's suspend, and one job would
+ * copy what the other's origin is), a backup device shared or one of the
+ * group's volumes.
+ */
+static bool group_refuses(struct group *g)
+{
+	struct stat st;
+	int i, j;
+
+	for (i = 0; i < g->n; i++) {
+		if (stat(g->bdev[i], &st) || !S_ISBLK(st.st_mode)) {
+			err("backup device %s is not a block device", g->bdev[i]);
+			return true;
+		}
+		g->bdevs[i] = st.st_rdev;
+	}
+	for (i = 0; i < g->n; i++) {
+		const struct volume *v = &g->m[i].v;
+
+		for (j = 0; j < g->n; j++) {
+			const struct volume *w = &g->m[j].v;
+
+			if (j > i && vol_dev(v) == vol_dev(w)) {
+				err("group: %s is named twice", v->name);
+				return true;
+			}
+			if (j != i && stacked_on(vol_dev(v), vol_dev(w), 0)) {
+				err("group: %s is stacked on %s (which is under it: "
+				    "/sys/block/dm-%u/slaves): a group's volumes must "
+				    "be independent", v->name, w->name, v->info.minor);
+				return true;
+			}
+			if (j > i && g->bdevs[i] == g->bdevs[j]) {
+				err("group: %s and %s share backup device %s",
+				    v->name, w->name, g->bdev[j]);
+				return true;
+			}
+			if (g->bdevs[i] == vol_dev(w)) {
+				err("group: the backup device %s of %s is %s, a volume "
+				    "of the group", g->bdev[i], v->name, w->name);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* add_step - start's step @phase for volume @i of @g, the @k-th step. */
+static void add_step(struct group *g, int k, int phase, int i)
+{
+	struct step *s = &g->steps[k];
+	char name[sizeof(g->names[k])];
+
+	*s = start_steps[1 + phase];	/* [0] is wipe-meta, not for a group */
+	snprintf(name, sizeof(name), "%s:%s", s->name, g->m[i].v.name);
+	memcpy(g->names[k], name, sizeof(name));
+	s->name = g->names[k];
+	s->ctx = &g->m[i];
+}
+
+/*
+ * group_steps - the steps of every volume, phase by phase, named
+ * "<step>:<volume>" for DMBACKUP_FAIL_AT: create, load, suspend of all,
+ * then the resume of each with its checkpoint.  Returns their number.
+ */
+static int group_steps(struct group *g)
+{
+	int i, p, k = 0;
+
+	for (p = G_CREATE; p <= G_SUSPEND; p++)
+		for (i = 0; i < g->n; i++)
+			add_step(g, k++, p, i);
+	for (i = 0; i < g->n; i++) {
+		add_step(g, k++, G_RESUME, i);
+		add_step(g, k++, G_RESUME_AFTER, i);
+	}
+	return k;
+}
+
+static int start_group(const struct start_args *a, const char **pos, int npos)
+{
+	struct group *g = calloc(1, sizeof(*g));
+	int i, r = EX_ERR;
+
+	if (!g) {
+		err("out of memory");
+		return EX_ERR;
+	}
+	g->n = npos / 2;
+	if (a->meta || a->map || a->suspended) {
+		err("a group start takes neither --meta, --map nor --suspended: "
+		    "they are one volume's; start such volumes on their own");
+		free(g);
+		return EX_USAGE;
+	}
+	for (i = 0; i < g->n; i++) {
+		g->m[i].a = a;
+		g->bdev[i] = pos[2 * i + 1];
+		start_table_args(a, g->m[i].targs, sizeof(g->m[i].targs));
+		if (!resolve_volume(pos[2 * i], &g->m[i].v))
+			goto out;
+	}
+	if (group_refuses(g))
+		goto out;
+	for (i = 0; i < g->n; i++)
+		if (start_refuses(&g->m[i], g->bdev[i]))
+			goto out;
+	switch (run_steps(g->steps, group_steps(g), NULL)) {
+	case STEPS_DONE:
+		for (i = 0; i < g->n; i++)
+			printf("%s: backup to %s started: %" PRIu64 " sectors, "
+			       "origin moved to %s\n", g->m[i].v.name, g->bdev[i],
+			       g->m[i].size, g->m[i].v.hidden);
+		printf("group of %d volumes started: one point in time for all\n",
+		       g->n);
+		r = EX_OK;
+		break;
+	case STEPS_UNDONE:
+		err("group start failed: every volume of the group is restored "
+		    "as it was");
+		break;
+	case STEPS_UNDO_FAILED:
+		for (i = 0; i < g->n; i++)
+			say_restore_failed(&g->m[i]);
+		break;
+	}
+out:
+	for (i = 0; i < g->n; i++)
+		table_free(&g->m[i].orig);
+	free(g);
+	return r;
+}
+
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -872,7 +1077,7 @@ int cmd_start(int argc, char **argv)
 	struct start_args a = { .mode = "full" };
 	struct cmd_line cl = {
 		.name = "start", .usage = start_usage, .opts = opts,
-		.min_pos = 2, .max_pos = 2, .opt = start_opt, .ctx = &a,
+		.min_pos = 2, .max_pos = CMD_MAX_POS, .opt = start_opt, .ctx = &a,
 	};
 	struct start c = { .a = &a };
 	const char *bdev_arg;
@@ -882,10 +1087,17 @@ int cmd_start(int argc, char **argv)
 	if (r != ARGS_OK)
 		return r;
 	bdev_arg = cl.pos[1];
+	if (cl.npos % 2) {
+		err("start: a volume and its backup device, in pairs");
+		fputs(start_usage, stderr);
+		return EX_USAGE;
+	}
 	if (!strcmp(a.mode, "top") != !!a.map) {
 		err("--mode top needs --map, and --map is only for --mode top");
 		return EX_USAGE;
 	}
+	if (cl.npos > 2)
+		return start_group(&a, cl.pos, cl.npos);
 	start_table_args(&a, c.targs, sizeof(c.targs));
 
 	if (!resolve_volume(cl.pos[0], &c.v))

@@ -16,12 +16,13 @@
 /* ---- status ------------------------------------------------------------- */
 
 static const char status_usage[] =
-"usage: dmbackup status [--interval SECONDS] [<volume>]\n"
+"usage: dmbackup status [--interval SECONDS] [<volume>...]\n"
 "\n"
 "Show every backup job (every dm device whose table has a backup target),\n"
-"or the one on <volume>: mode, state, progress, copied/total chunks, rate\n"
-"and ETA, copy-before-write and zero chunks, errors.  The rate is measured\n"
-"over --interval seconds (default 1; 0 skips it) while a job runs.\n";
+"or those on the <volume>s (a group's): mode, state, progress, copied/total\n"
+"chunks, rate and ETA, copy-before-write and zero chunks, errors.  The rate\n"
+"is measured over --interval seconds (default 1; 0 skips it) while a job\n"
+"runs.\n";
 
 struct job {
 	char name[DM_NAME_LEN];
@@ -66,9 +67,9 @@ int cmd_status(int argc, char **argv)
 	double interval = 1, t0, t1;
 	struct cmd_line cl = {
 		.name = "status", .usage = status_usage, .opts = interval_opts,
-		.min_pos = 0, .max_pos = 1, .opt = interval_opt, .ctx = &interval,
+		.min_pos = 0, .max_pos = CMD_MAX_POS, .opt = interval_opt,
+		.ctx = &interval,
 	};
-	const char *vol_arg;
 	struct job *jobs = NULL;
 	int njobs = 0, orphans = 0, i;
 	bool running = false;
@@ -76,19 +77,21 @@ int cmd_status(int argc, char **argv)
 	i = parse_args(&cl, argc, argv);
 	if (i != ARGS_OK)
 		return i;
-	vol_arg = cl.npos ? cl.pos[0] : NULL;
-	if (vol_arg) {
-		struct volume v;
+	if (cl.npos) {
+		jobs = calloc(cl.npos, sizeof(*jobs));
+		for (njobs = 0; jobs && njobs < cl.npos; njobs++) {
+			struct volume v;
 
-		if (!resolve_volume(vol_arg, &v))
-			return EX_ERR;
-		jobs = calloc(1, sizeof(*jobs));
-		if (!jobs || !job_status(&v, &jobs[0].s, NULL)) {
+			if (!resolve_volume(cl.pos[njobs], &v) ||
+			    !job_status(&v, &jobs[njobs].s, NULL))
+				break;
+			snprintf(jobs[njobs].name, sizeof(jobs[njobs].name), "%s",
+				 v.name);
+		}
+		if (!jobs || njobs < cl.npos) {
 			free(jobs);
 			return EX_ERR;
 		}
-		snprintf(jobs[0].name, sizeof(jobs[0].name), "%s", v.name);
-		njobs = 1;
 	} else {
 		struct job_list jl = { NULL, 0, 0 };
 
@@ -165,42 +168,38 @@ static void *waiter_thread(void *arg)
 }
 
 static const char wait_usage[] =
-"usage: dmbackup wait [--interval SECONDS] <volume>\n"
+"usage: dmbackup wait [--interval SECONDS] <volume>...\n"
 "\n"
 "Wait for the backup job on <volume> to end, sleeping on dm events.  On a\n"
 "terminal, shows a progress bar (percentage, rate, ETA); otherwise prints a\n"
 "plain line at the start, at every event and every --interval seconds\n"
 "(default 10; 0: only at events).  Exit code: 0 completed, 3 failed,\n"
-"4 cancelled, 5 completed with skipped chunks, 1 error.\n";
+"4 cancelled, 5 completed with skipped chunks, 1 error.  With several\n"
+"volumes (a group), waits for each job in turn, and exits with the code\n"
+"of the first that did not end with 0.\n";
 
-int cmd_wait(int argc, char **argv)
+/*
+ * wait_one - wait for the job on volume @vol_arg to end; @w: its waiter,
+ * which outlives the call (detached, it may sit in its ioctl until exit).
+ */
+static int wait_one(const char *vol_arg, double interval, struct waiter *w)
 {
-	double interval = 10, t_prev, rate = -1;
-	struct cmd_line cl = {
-		.name = "wait", .usage = wait_usage, .opts = interval_opts,
-		.min_pos = 1, .max_pos = 1, .opt = interval_opt, .ctx = &interval,
-	};
-	const char *vol_arg;
-	static struct waiter w;	/* the detached waiter outlives this frame */
+	double t_prev, rate = -1;
 	struct volume v;
 	struct bstatus s;
 	pthread_t thr;
-	int pfd[2] = { -1, -1 }, i, timeout;
+	int pfd[2] = { -1, -1 }, timeout;
 	uint64_t c_prev;
 	bool tty = isatty(STDOUT_FILENO), drawn = false;
 
-	i = parse_args(&cl, argc, argv);
-	if (i != ARGS_OK)
-		return i;
-	vol_arg = cl.pos[0];
 	if (!resolve_volume(vol_arg, &v))
 		return EX_ERR;
 	/* The event number first, then the status: no event can be missed. */
 	if (!get_info(v.name, &v.info) || !job_status(&v, &s, NULL))
 		return EX_ERR;
 	if (!job_ended(&s)) {
-		snprintf(w.name, sizeof(w.name), "%s", v.name);
-		w.event_nr = v.info.event_nr;
+		snprintf(w->name, sizeof(w->name), "%s", v.name);
+		w->event_nr = v.info.event_nr;
 		/*
 		 * The pipe stays open until the process exits: the detached
 		 * waiter may sit in its ioctl and write to it at any time
@@ -210,8 +209,8 @@ int cmd_wait(int argc, char **argv)
 			err("cannot start the event waiter");
 			return EX_ERR;
 		}
-		w.fd = pfd[1];
-		if (pthread_create(&thr, NULL, waiter_thread, &w)) {
+		w->fd = pfd[1];
+		if (pthread_create(&thr, NULL, waiter_thread, w)) {
 			close(pfd[0]);
 			close(pfd[1]);
 			err("cannot start the event waiter");
@@ -289,4 +288,26 @@ int cmd_wait(int argc, char **argv)
 	if (!strcmp(s.state, "cancelled"))
 		return EX_JOB_CANCELLED;
 	return EX_JOB_FAILED;
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	static struct waiter w[CMD_MAX_POS];	/* outlive the waits */
+	double interval = 10;
+	struct cmd_line cl = {
+		.name = "wait", .usage = wait_usage, .opts = interval_opts,
+		.min_pos = 1, .max_pos = CMD_MAX_POS, .opt = interval_opt,
+		.ctx = &interval,
+	};
+	int i, r, first = EX_OK;
+
+	i = parse_args(&cl, argc, argv);
+	if (i != ARGS_OK)
+		return i;
+	for (i = 0; i < cl.npos; i++) {
+		r = wait_one(cl.pos[i], interval, &w[i]);
+		if (first == EX_OK)
+			first = r;
+	}
+	return first;
 }

@@ -8,7 +8,7 @@
  *   cmd_*.c, map.c one command (or a group) each: its usage, options, and
  *                  what it does, in terms of the calls below
  *   steps.c        the step runner of start, finish and view;
- *                  DMBACKUP_FAIL_AT
+ *                  DMBACKUP_FAIL_AT, DMBACKUP_HOOK_AT
  *   volume.c       a volume argument -> dm name, hidden origin, job, views
  *   print.c        the one-line report of a job (status, wait, messages)
  *   dm.c           libdevmapper glue: the only file that makes dm_tasks
@@ -58,7 +58,9 @@ void verr(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
  * Every subcommand takes -h/--help on top of @opts.  An option with a
  * printable val also has that letter as its short form.
  */
-#define CMD_MAX_POS 2
+/* start's pairs of a group of GROUP_MAX volumes; wait, finish: the volumes. */
+#define GROUP_MAX 8
+#define CMD_MAX_POS (2 * GROUP_MAX)
 struct cmd_line {
 	const char *name;		/* "start" */
 	const char *usage;		/* for --help (stdout), errors (stderr) */
@@ -198,13 +200,16 @@ bool fail_at(const char *step);
  * A NULL @run is a checkpoint that only DMBACKUP_FAIL_AT fails (the
  * "-after" steps: the step before succeeded, then "failed").  Once a
  * @commit step is done, a later failure does not undo it or any step before.
+ * @ctx, if set, is passed to the step's functions instead of run_steps()'s
+ * (a group start runs the same steps for each of its volumes).
  */
 struct step {
-	const char *name;		/* for DMBACKUP_FAIL_AT */
+	const char *name;		/* for DMBACKUP_FAIL_AT, DMBACKUP_HOOK_AT */
 	bool (*run)(void *ctx);
 	bool (*failed)(void *ctx);
 	bool (*undo)(void *ctx);
 	bool commit;
+	void *ctx;
 };
 
 enum steps_result {

@@ -2,12 +2,13 @@
 /*
  * dmbackup - run dm-backup jobs on live device-mapper volumes.
  *
- *   dmbackup start <volume> <backup_device> [options]   (cmd_start.c)
- *   dmbackup status [<volume>]                         (cmd_status.c)
- *   dmbackup wait <volume>                             (cmd_status.c)
- *   dmbackup speed <volume> RATE | pause | resume | cancel <volume>
+ *   dmbackup start <volume> <backup_device> [<volume> <backup_device>...]
+ *                  [options]                           (cmd_start.c)
+ *   dmbackup status [<volume>...]                      (cmd_status.c)
+ *   dmbackup wait <volume>...                          (cmd_status.c)
+ *   dmbackup speed <volume> RATE | pause | resume | cancel <volume>...
  *                                                      (cmd_message.c)
- *   dmbackup finish <volume>                           (cmd_finish.c)
+ *   dmbackup finish <volume>...                        (cmd_finish.c)
  *   dmbackup view <volume> <name> | view --remove <name>  (cmd_view.c)
  *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
  *   dmbackup info <meta_device>                        (cmd_info.c)
@@ -37,12 +38,13 @@ static void usage(FILE *f)
 "usage: dmbackup <command> [args]   (dmbackup <command> --help for details)\n"
 "\n"
 "  start <volume> <backup_device> [options]  start a backup of a live volume\n"
-"  status [<volume>]                         show the backup jobs\n"
-"  wait <volume>                             wait for the job to end\n"
+"  start <v1> <bk1> <v2> <bk2>... [options]  a group: one point in time\n"
+"  status [<volume>...]                      show the backup jobs\n"
+"  wait <volume>...                          wait for the jobs to end\n"
 "  speed <volume> RATE                       change the rate limit\n"
-"  pause <volume> | resume <volume>          pause / resume the background copy\n"
-"  cancel <volume>                           cancel the job\n"
-"  finish <volume>                           restore the volume's own table\n"
+"  pause <volume>... | resume <volume>...    pause / resume the background copy\n"
+"  cancel <volume>...                        cancel the jobs\n"
+"  finish <volume>...                        restore the volumes' own tables\n"
 "  view <volume> <name> | view --remove <name>\n"
 "                                            a read-only device of the image\n"
 "  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
