@@ -155,12 +155,27 @@ static bool read_state(struct export *x, const char *vol)
 	return true;
 }
 
+/*
+ * client_host - the host a client connects to: the address nbd-server
+ * listens on, or this host's name when that is a wildcard (all addresses).
+ */
+static const char *client_host(const struct export *x)
+{
+	static char host[256];
+
+	if ((!strcmp(x->addr, "0.0.0.0") || !strcmp(x->addr, "::")) &&
+	    !gethostname(host, sizeof(host) - 1) && *host && strcmp(host, "(none)"))
+		return host;
+	return x->addr;
+}
+
 /* The URI a client connects to, e.g. nbd://127.0.0.1:10809/vol. */
 static void print_uri(FILE *f, const struct export *x)
 {
-	bool v6 = strchr(x->addr, ':');
+	const char *host = client_host(x);
+	bool v6 = strchr(host, ':');
 
-	fprintf(f, "nbd://%s%s%s:%s/%s", v6 ? "[" : "", x->addr, v6 ? "]" : "",
+	fprintf(f, "nbd://%s%s%s:%s/%s", v6 ? "[" : "", host, v6 ? "]" : "",
 		x->port, x->name);
 }
 
@@ -570,23 +585,56 @@ static bool wait_server_gone(const struct export *x, int tenths)
 	return !is_nbd_server(x->pid);
 }
 
+/* has_children - some process has @pid as its parent. */
+static bool has_children(pid_t pid)
+{
+	char path[300], stat[256];
+	bool found = false;
+	struct dirent *d;
+	DIR *dir = opendir("/proc");
+
+	while (dir && !found && (d = readdir(dir))) {
+		const char *end;
+		int ppid;
+		FILE *f;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(stat, sizeof(stat), f) && (end = strrchr(stat, ')')) &&
+		    sscanf(end + 1, " %*c %d", &ppid) == 1)
+			found = ppid == pid;
+		fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
 /*
- * stop_server - SIGTERM: nbd-server kills the processes serving its
- * clients and exits.  It acts on SIGTERM only once it serves: a server
- * that is still starting (it generates its TLS parameters, which waits for
- * the kernel's random pool after a boot) gets SIGKILL after 3 s; it has no
- * clients yet.
+ * stop_server - SIGTERM, if the server has children (one per connection):
+ * it kills them and exits.  Without children, SIGKILL: a server still
+ * starting acts on SIGTERM only once it serves, which can take seconds (it
+ * generates its TLS parameters first), and has nothing to clean up but
+ * its pid file.
  */
 static bool stop_server(struct export *x)
 {
 	if (x->pid && is_nbd_server(x->pid)) {
-		kill(x->pid, SIGTERM);
-		if (!wait_server_gone(x, 30)) {
+		bool term = has_children(x->pid);
+
+		kill(x->pid, term ? SIGTERM : SIGKILL);
+		if (!wait_server_gone(x, 30) && term) {
+			err("nbd-server (pid %d) ignored SIGTERM for 3 s: SIGKILL",
+			    (int)x->pid);
 			kill(x->pid, SIGKILL);
-			if (!wait_server_gone(x, 50)) {
-				err("nbd-server (pid %d) does not end", (int)x->pid);
-				return false;
-			}
+		}
+		if (!wait_server_gone(x, 50)) {
+			err("nbd-server (pid %d) does not end", (int)x->pid);
+			return false;
 		}
 	}
 	unlink(x->pidf);
@@ -637,7 +685,7 @@ static int export_start(struct export *x)
 	printf("  URI: ");
 	print_uri(stdout, x);
 	printf("\n  client: nbd-client -N %s %s %s /dev/nbdX\n", x->name,
-	       x->addr, x->port);
+	       client_host(x), x->port);
 	printf("  stop: dmbackup export --stop %s\n", x->v.name);
 	return EX_OK;
 }

@@ -291,14 +291,14 @@ app_fs() {
 }
 
 # view_dd <dd args>: dd of a pull-style recipe; when it reads a view
-# (if=/dev/mapper/...), the application (app_start) writes the mounted
-# volume before and after the read, so that the view is read while the
-# volume is written; it leaves $DMBT_TMP/view-busy for app_pulled (in a
-# pipeline, a failure here would not stop the recipe).  The test defines
-# dd() { view_dd "$@"; }.
+# (if=/dev/mapper/...) or an export (if=/dev/nbd...), the application
+# (app_start) writes the mounted volume before and after the read, so that
+# the image is read while the volume is written; it leaves
+# $DMBT_TMP/view-busy for app_pulled (in a pipeline, a failure here would
+# not stop the recipe).  The test defines dd() { view_dd "$@"; }.
 view_dd() {
 	case $1 in
-	if=/dev/mapper/*)
+	if=/dev/mapper/*|if=/dev/nbd*)
 		rm -f "$DMBT_TMP/view-busy"
 		writer_beats "$DMBT_TMP/stop"
 		command dd "$@" || return
