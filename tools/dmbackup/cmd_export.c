@@ -181,7 +181,8 @@ static void print_uri(FILE *f, const struct export *x)
 
 /*
  * export_refuses - for finish: true (and why) while an export of volume
- * @vol is live, or if its state cannot be told.
+ * @vol is live.  The state of an export whose server is gone does not
+ * refuse (a view it left does: finish names it).
  */
 bool export_refuses(const char *vol)
 {
@@ -523,9 +524,11 @@ static bool conf_undo(void *ctx)
 /* launch - run nbd-server, which forks its daemon and exits. */
 static bool launch(struct export *x)
 {
-	int status;
+	int status = 0;
 	pid_t pid;
 
+	/* serve_run() must not take a stale pid for the new daemon's. */
+	unlink(x->pidf);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {

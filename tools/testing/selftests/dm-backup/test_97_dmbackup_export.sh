@@ -9,10 +9,12 @@
 #   refused; export --stop ends the server, removes the view and the state;
 #   then finish gives the volume its table back with the writes intact.
 #   completed job (--mode full): export is refused while the job runs (the
-#   backup device is not complete), serves the backup device once it
-#   completed (--listen, --name), and finish waits for --stop there too.
-#   Refusals: no job, a port in use; failures injected into each step of
-#   export are rolled back (no view, no state, no server left).
+#   backup device is not complete), serves the backup device (T0) once it
+#   completed (--listen, --name; no client: each server takes long to
+#   serve under TCG), and finish waits for --stop there too.
+#   Refusals: no job, a port in use (the other export's), a bad name;
+#   failures injected into each step of export are rolled back (no view,
+#   no state, no server left).
 # Oracles: T0 images (nothing writes the volumes between the image and
 # start), the writes mirrored into an expected image (bkp-io), md5sums of
 # what the clients read; the volume's table; nbd-server's pid.
@@ -25,16 +27,14 @@
 
 command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
 command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
-# nbd0 is nbd.sh's; this test uses nbd1 and nbd2.
+# nbd0 is nbd.sh's; this test uses nbd1.
 grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
-for d in nbd1 nbd2; do
-	[ -b /dev/$d ] || fail "/dev/$d does not exist (nbds_max: $(cat \
-		/sys/module/nbd/parameters/nbds_max 2>/dev/null))"
-	[ ! -e /sys/block/$d/pid ] || fail "/dev/$d is already connected"
-done
+[ -b /dev/nbd1 ] ||
+	fail "/dev/nbd1 does not exist (nbds_max: $(cat /sys/module/nbd/parameters/nbds_max))"
+[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
 lo_up
 RUN=/run/dmbackup
-trap 'nbd-client -d /dev/nbd1 >/dev/null 2>&1; nbd-client -d /dev/nbd2 >/dev/null 2>&1
+trap 'nbd-client -d /dev/nbd1 >/dev/null 2>&1
 	for p in $RUN/export-*.pid; do [ -e "$p" ] && kill "$(cat "$p")"; done' EXIT
 
 # server_gone <pid>: the process ended (gone, or a zombie init has not
@@ -54,11 +54,16 @@ no_nbd_server() {
 	done
 }
 
-# no_export <volume>: no state, no view, no nbd-server of an export of it.
-no_export() {
+# no_export_state <volume>: no state and no view of an export of it.
+no_export_state() {
 	[ ! -e "$RUN/export-$1.conf" ] || fail "$RUN/export-$1.conf is left"
 	[ ! -e "$RUN/export-$1.pid" ] || fail "$RUN/export-$1.pid is left"
 	! dmsetup info "$1-dmbackup-export" >/dev/null 2>&1 || fail "the view of $1 is left"
+}
+
+# no_export <volume>: that, and no nbd-server runs at all.
+no_export() {
+	no_export_state "$1"
 	wait_until 5 'an nbd-server runs: $(pidof nbd-server)' no_nbd_server
 }
 
@@ -73,18 +78,35 @@ md5() {
 	md5sum <"$1" | cut -d' ' -f1
 }
 
+# Each nbd-server spends 10 to 30 s under TCG on its TLS parameters before
+# it serves a client: only the first export gets one, and the second one
+# starts once the first serves (not to slow it down).
 o=$(mkloop 8) || exit 1
 b=$(mkloop 8) || exit 1
+o2=$(mkloop 4) || exit 1
+b2=$(mkloop 4) || exit 1
 n=$(sectors "$o")
 fill_random "$o" 971
 fill_random "$b" 972
+fill_random "$o2" 981
+fill_random "$b2" 982
 mkvol vol "$o"
+mkvol vol2 "$o2"
 table0=$(table_of vol)
+table2=$(table_of vol2)
 
 info "export refuses a volume without a job, and changes nothing"
 expect_refusal "no backup job runs on this volume" dmbackup export vol
 no_export vol
 vol_untouched vol "$table0"
+
+info "a --mode full job: export refused while it runs"
+save_image /dev/mapper/vol2 "$DMBT_TMP/t0-2"
+run dmbackup start vol2 "$b2" --speed 256K
+expect_refusal "the backup device is not complete yet" dmbackup export vol2
+no_export vol2
+run dmbackup speed vol2 0
+run dmbackup wait vol2 --interval 0
 
 info "export of a --mode none job: the view, served by nbd-server"
 save_image /dev/mapper/vol "$DMBT_TMP/t0"
@@ -112,7 +134,8 @@ jobdevs=$(table_of vol | awk '{ print $4 " " $5 }')
 	fail "the export's view: $(table_of vol-dmbackup-export)"
 expect_refusal "vol is exported already" dmbackup export vol --listen 127.0.0.1:10811
 expect_refusal "exported already" dmbackup export /dev/mapper/vol --name other
-dmbackup status --interval 0 vol | grep -q "export: nbd://127.0.0.1:10809/vol (nbd-server pid $pid" ||
+dmbackup status --interval 0 vol |
+	grep -q "export: nbd://127.0.0.1:10809/vol (nbd-server pid $pid" ||
 	fail "status does not show the export: $(dmbackup status vol --interval 0)"
 
 connect vol 10809 nbd1
@@ -161,6 +184,30 @@ expect_refusal "exported over NBD" dmbackup finish --force vol
 [ -e /sys/block/nbd1/pid ] || fail "the client lost its connection"
 ! server_gone "$pid" || fail "nbd-server is gone"
 
+info "the completed job's backup device, exported beside it"
+expect_refusal "something listens on 127.0.0.1:10809" dmbackup export vol2
+no_export_state vol2
+dmbackup export vol2 --name "a]b" 2>&1 | grep -q "not an export name" ||
+	fail "export --name a]b was not refused"
+run dmbackup export vol2 --listen 127.0.0.1:10810 --name full
+! dmsetup info vol2-dmbackup-export >/dev/null 2>&1 || fail "a view for a completed job"
+# What it serves is the backup device, which holds T0.
+served=$(sed -n 's/^[[:space:]]*exportname = //p' "$RUN/export-vol2.conf")
+[ "$(stat -L -c %t:%T "$served")" = "$(stat -L -c %t:%T "$b2")" ] ||
+	fail "vol2's export serves $served, not the backup device $b2"
+grep -q "readonly = true" "$RUN/export-vol2.conf" || fail "vol2's export is not read-only"
+[ "$(md5 "$served")" = "$(md5 "$DMBT_TMP/t0-2")" ] || fail "the backup device is not T0"
+grep -q ':2A3A 00000000:0000 0A' /proc/net/tcp || fail "nothing listens on 10810"
+
+info "the completed job's export: finish waits for --stop"
+expect_refusal "exported over NBD" dmbackup finish vol2
+run dmbackup export --stop /dev/mapper/vol2
+no_export_state vol2
+run dmbackup finish vol2
+vol_untouched vol2 "$table2" "$DMBT_TMP/t0-2"
+same "$b2" "$DMBT_TMP/t0-2"
+run dmsetup remove vol2
+
 info "export --stop; finish restores the volume with the writes"
 run nbd-client -d /dev/nbd1
 run dmbackup export --stop vol
@@ -171,48 +218,3 @@ run dmbackup cancel vol
 run dmbackup finish vol
 vol_untouched vol "$table0" "$DMBT_TMP/expect"
 run dmsetup remove vol
-
-info "a --mode full job: refused while it runs, its backup device once completed"
-o2=$(mkloop 4) || exit 1
-b2=$(mkloop 4) || exit 1
-fill_random "$o2" 981
-fill_random "$b2" 982
-mkvol vol2 "$o2"
-table2=$(table_of vol2)
-save_image /dev/mapper/vol2 "$DMBT_TMP/t0-2"
-run dmbackup start vol2 "$b2" --speed 256K
-expect_refusal "the backup device is not complete yet" dmbackup export vol2
-no_export vol2
-run dmbackup speed vol2 0
-run dmbackup wait vol2 --interval 0
-# Something listens on the port: refused.
-printf '[generic]\n\tlistenaddr = 127.0.0.1\n\tport = 10810\n[x]\n\texportname = %s\n' \
-	"$b2" >"$DMBT_TMP/other.conf"
-run nbd-server -C "$DMBT_TMP/other.conf" -p "$DMBT_TMP/other.pid"
-# It listens on 10810 = 0x2A3A.
-wait_until 10 'the other nbd-server does not listen: $(cat /proc/net/tcp)' \
-	grep -q ':2A3A 00000000:0000 0A' /proc/net/tcp
-expect_refusal "something listens on 127.0.0.1:10810" \
-	dmbackup export vol2 --listen 127.0.0.1:10810
-kill -9 "$(cat "$DMBT_TMP/other.pid")"
-wait_until 10 "the other nbd-server still runs" server_gone "$(cat "$DMBT_TMP/other.pid")"
-no_export vol2
-dmbackup export vol2 --name "a]b" 2>&1 | grep -q "not an export name" ||
-	fail "export --name a]b was not refused"
-run dmbackup export vol2 --listen 127.0.0.1:10810 --name full
-! dmsetup info vol2-dmbackup-export >/dev/null 2>&1 || fail "a view for a completed job"
-grep -q "exportname = /dev/" "$RUN/export-vol2.conf" ||
-	fail "not the backup device: $(cat "$RUN/export-vol2.conf")"
-connect full 10810 nbd2
-dd if=/dev/nbd2 of="$DMBT_TMP/pulled2" bs=1M iflag=direct status=none ||
-	fail "reading /dev/nbd2 failed"
-[ "$(md5 "$DMBT_TMP/pulled2")" = "$(md5 "$DMBT_TMP/t0-2")" ] ||
-	{ same "$DMBT_TMP/pulled2" "$DMBT_TMP/t0-2"; fail "md5 differs"; }
-run nbd-client -d /dev/nbd2
-expect_refusal "exported over NBD" dmbackup finish vol2
-run dmbackup export --stop /dev/mapper/vol2
-no_export vol2
-run dmbackup finish vol2
-vol_untouched vol2 "$table2" "$DMBT_TMP/t0-2"
-same "$b2" "$DMBT_TMP/t0-2"
-run dmsetup remove vol2
