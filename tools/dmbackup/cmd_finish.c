@@ -19,6 +19,8 @@ static const char finish_usage[] =
 "<name>" HIDDEN_SUFFIX ") back under its name in one suspend/resume, and\n"
 "remove the hidden device.  Refuses while the job is running or paused\n"
 "unless --force is given (which abandons the job: the backup is incomplete).\n"
+"Refuses, even with --force, while a view of the job exists or its image is\n"
+"exported (dmbackup export).\n"
 "On any failure the volume is left as it was.  Several volumes (a group's):\n"
 "each is checked first, and if one is refused none is finished; then each\n"
 "is finished in turn.\n";
@@ -251,8 +253,11 @@ static bool finish_refuses(struct finish *c, bool force, bool *done,
 	}
 	/*
 	 * The original table would cut a view off its job (its reads fail
-	 * from then on): even --force leaves that to the view's owner.
+	 * from then on): even --force leaves that to the view's owner.  An
+	 * export's clients read it (or the backup device) too: say so first.
 	 */
+	if (export_refuses(v->name))
+		return true;
 	switch (find_views(v, &vs)) {
 	case -1:
 		return true;

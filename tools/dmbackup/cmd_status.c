@@ -134,6 +134,7 @@ int cmd_status(int argc, char **argv)
 			table_free(&st);
 		}
 		print_job(stdout, jobs[i].name, &s2, rate);
+		export_status(stdout, jobs[i].name);
 	}
 	free(jobs);
 	return orphans ? EX_ERR : EX_OK;

@@ -213,7 +213,8 @@ static bool view_refuses(struct view *c, const char *vol_arg)
 	return false;
 }
 
-static int view_create(const char *vol_arg, const char *name)
+/* view_create - the view @name of the job on @vol_arg (also export's). */
+int view_create(const char *vol_arg, const char *name)
 {
 	struct view c = { .name = name };
 
@@ -226,7 +227,8 @@ static int view_create(const char *vol_arg, const char *name)
 	return EX_OK;
 }
 
-static int view_remove(const char *arg)
+/* view_remove - remove the view @arg, refusing anything else (also export's). */
+int view_remove(const char *arg)
 {
 	struct volume w;
 	struct table tb;

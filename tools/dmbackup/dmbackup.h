@@ -6,7 +6,9 @@
  *
  *   main.c         dispatch: the command table, libdevmapper set-up
  *   cmd_*.c, map.c one command (or a group) each: its usage, options, and
- *                  what it does, in terms of the calls below
+ *                  what it does, in terms of the calls below (export
+ *                  creates its view with cmd_view.c's calls; finish and
+ *                  status ask cmd_export.c whether an export is live)
  *   steps.c        the step runner of start, finish and view;
  *                  DMBACKUP_FAIL_AT, DMBACKUP_HOOK_AT
  *   volume.c       a volume argument -> dm name, hidden origin, job, views
@@ -81,7 +83,7 @@ int parse_args(struct cmd_line *cl, int argc, char **argv);
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
 	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT, OPT_FORCE,
-	OPT_META,
+	OPT_META, OPT_STOP, OPT_LISTEN, OPT_NAME,
 };
 
 bool parse_rate(const char *s, uint64_t *out);
@@ -269,6 +271,13 @@ int cmd_status(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_message(int argc, char **argv);
 int cmd_view(int argc, char **argv);
+/* cmd_view.c: also for export's view */
+int view_create(const char *vol_arg, const char *name);
+int view_remove(const char *arg);
+int cmd_export(int argc, char **argv);
+/* cmd_export.c: for finish and status */
+bool export_refuses(const char *vol);
+void export_status(FILE *f, const char *vol);
 int cmd_map(int argc, char **argv);
 
 #endif

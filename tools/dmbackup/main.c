@@ -10,6 +10,8 @@
  *                                                      (cmd_message.c)
  *   dmbackup finish <volume>...                        (cmd_finish.c)
  *   dmbackup view <volume> <name> | view --remove <name>  (cmd_view.c)
+ *   dmbackup export <volume> [--listen A:P] [--name N] | export --stop <volume>
+ *                                                      (cmd_export.c)
  *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
  *   dmbackup info <meta_device>                        (cmd_info.c)
  *
@@ -47,6 +49,8 @@ static void usage(FILE *f)
 "  finish <volume>...                        restore the volumes' own tables\n"
 "  view <volume> <name> | view --remove <name>\n"
 "                                            a read-only device of the image\n"
+"  export <volume> [--listen ADDR:PORT] [--name EXPORT] | export --stop <volume>\n"
+"                                            serve the image read-only over NBD\n"
 "  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
 "                                            the map of a --mode top backup\n"
 "  info <meta_device>                        a persistent job's metadata (offline)\n"
@@ -68,6 +72,7 @@ static const struct {
 	{ "resume", cmd_message },
 	{ "cancel", cmd_message },
 	{ "view", cmd_view },
+	{ "export", cmd_export },
 	{ "map", cmd_map },
 	{ "info", cmd_info },
 };

@@ -345,6 +345,13 @@ dmbt_cleanup() {
 	# A test that failed with dm-backup's fault injection on (test_37).
 	_cl_f=/sys/kernel/debug/fail_dm_backup_alloc/probability
 	[ -e "$_cl_f" ] && echo 0 >"$_cl_f"
+	# The nbd-server of a `dmbackup export` a test left running (test_97):
+	# it holds the export's view open.
+	for _cl_p in /run/dmbackup/export-*.pid; do
+		[ -e "$_cl_p" ] || continue
+		kill "$(cat "$_cl_p")" 2>/dev/null && echo "cleanup: stopped $_cl_p" && _cl_rc=1
+		rm -f "$_cl_p" "${_cl_p%.pid}.conf"
+	done
 	for _cl_i in 1 2 3 4 5; do
 		_cl_left=$(dmsetup info -c --noheadings -o name 2>/dev/null |
 			   grep -v '^No devices found')

@@ -291,14 +291,14 @@ app_fs() {
 }
 
 # view_dd <dd args>: dd of a pull-style recipe; when it reads a view
-# (if=/dev/mapper/...), the application (app_start) writes the mounted
-# volume before and after the read, so that the view is read while the
-# volume is written; it leaves $DMBT_TMP/view-busy for app_pulled (in a
-# pipeline, a failure here would not stop the recipe).  The test defines
-# dd() { view_dd "$@"; }.
+# (if=/dev/mapper/...) or an export (if=/dev/nbd...), the application
+# (app_start) writes the mounted volume before and after the read, so that
+# the image is read while the volume is written; it leaves
+# $DMBT_TMP/view-busy for app_pulled (in a pipeline, a failure here would
+# not stop the recipe).  The test defines dd() { view_dd "$@"; }.
 view_dd() {
 	case $1 in
-	if=/dev/mapper/*)
+	if=/dev/mapper/*|if=/dev/nbd*)
 		rm -f "$DMBT_TMP/view-busy"
 		writer_beats "$DMBT_TMP/stop"
 		command dd "$@" || return
@@ -325,4 +325,52 @@ app_pulled() {
 	_ap_n=$(cat "$DMBT_TMP/stop.count" 2>/dev/null || echo 0)
 	[ "$_ap_n" -gt 0 ] || fail "the application wrote no file"
 	files_intact /mnt/data "$_ap_n"
+}
+
+# ---- the pull-over-NBD recipes (test_88, test_98) -------------------------
+
+# export_recipe_setup: nbd-server and nbd-client, /dev/nbd1 free, volhost
+# (the volume's host in the recipes) is 127.0.0.1, a backup device
+# /dev/sdc, dmbackup start freezing /mnt/data (the T0 image), dd of
+# /dev/nbd* wrapped by view_dd.  Small volumes (8 MiB, 2 MiB of files):
+# under TCG each nbd-server spends 10 to 30 s on its TLS parameters before
+# it serves, and NBD over the loopback interface reads about 1.5 MB/s.
+# Source nbd.sh first.
+export_recipe_setup() {
+	command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
+	command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
+	grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
+	[ -b /dev/nbd1 ] || fail "/dev/nbd1 does not exist"
+	[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
+	lo_up
+	grep -q volhost /etc/hosts 2>/dev/null || echo "127.0.0.1 volhost" >>/etc/hosts
+	trap 'fs_release /mnt/data; nbd-client -d /dev/nbd1 >/dev/null 2>&1
+		for p in /run/dmbackup/export-*.pid; do [ -e "$p" ] && kill "$(cat "$p")"; done' EXIT
+	_er_disk=$(mkloop 8) || exit 1
+	_er_bdisk=$(mkloop 8) || exit 1
+	recipe_node /dev/sdc "$_er_bdisk"
+	mkdir -p /dev/vg /mnt/data /backup
+	start_freezes
+	dd() { view_dd "$@"; }
+}
+
+# export_recipe <doc> <recipe> <lv>: the recipe on a fresh mounted ext4 on
+# /dev/vg/<lv> while the application writes it; the archive
+# /backup/<lv>.img.gz is the point-in-time image, no export is left.
+export_recipe() {
+	info "$1 $2: /dev/vg/$3 pulled over NBD while it is written"
+	fill_random /dev/sdc 881
+	run dmsetup create "vg-$3" --table "0 $(sectors "$_er_disk") linear $_er_disk 0"
+	ln -sf "../mapper/vg-$3" "/dev/vg/$3"
+	app_fs "/dev/vg/$3"
+	WRITER_MAX=8 app_start
+	recipe_run "$1" "$2"
+	app_stop
+	[ ! -e /sys/block/nbd1/pid ] || fail "the recipe left /dev/nbd1 connected"
+	[ -z "$(ls /run/dmbackup/ 2>/dev/null)" ] ||
+		fail "the recipe left an export: $(ls /run/dmbackup/)"
+	app_pulled "/backup/$3.img.gz"
+	run umount /mnt/data
+	run e2fsck -fn "/dev/vg/$3"
+	run dmsetup remove "vg-$3"
 }
