@@ -15,8 +15,9 @@
 # that completed before the cut, and an increment started from it after
 # the job completed must leave the backup equal to the origin (a write
 # that reached the origin before its mark was committed would be missing
-# from it); then a second cut hits the increment's record between backups,
-# and after the same table is loaded again the next increment is exact.  Short slice in CI, the long form with `make check-long`.
+# from it); then two more cuts hit the increment's record between backups
+# (20 such instants in all), and after the same table is loaded again
+# each time the next increment is exact.  Short slice in CI, the long form with `make check-long`.
 # tier: crash
 # timeout: 900
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
@@ -151,14 +152,14 @@ writers_start() {
 sleep_ms() {
 	sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"
 }
-# cut_while_tracking: between backups (the increment completed, the target
-# records): writers, a cut at another instant, the disks back, the same
-# table loaded again (what `dmbackup reinstate` does after a reboot); the
-# record holds every completed write and the next increment is exact.
+# cut_while_tracking <n>: between backups (the increment completed, the
+# target records): writers, a cut at another instant, the disks back, the
+# same table loaded again (what `dmbackup reinstate` does after a reboot);
+# the record holds every completed write and the next increment is exact.
 cut_while_tracking() {
 	_ct_table=$(dmsetup table bk)
-	writers_start "$((r + 100))"
-	_ct_ms=$((50 + (r * 577) % 1500))
+	writers_start "$((r * 10 + $1 + 100))"
+	_ct_ms=$((50 + (r * 577 + $1 * 701) % 1500))
 	sleep_ms "$_ct_ms"
 	power_cut
 	wait "$writer" "$seqw" 2>/dev/null
@@ -208,7 +209,8 @@ while [ "$r" -le "$rounds" ]; do
 	if [ -n "$track" ]; then
 		record_holds_completed_writes
 		increment_exact
-		cut_while_tracking
+		cut_while_tracking 1
+		cut_while_tracking 2
 	fi
 	run dmsetup remove bk
 	r=$((r + 1))
