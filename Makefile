@@ -74,8 +74,10 @@
 #                               source for DKMS, and dmbackup, the CLI and
 #                               its man page.  Version: debian/changelog.
 #   make check-deb [KVER=<kver>|all]
-#       Not part of `make check` (about 10 minutes, 12 with KVER=all; the
-#       first run builds a cached chroot, 8 more): tests/deb-test.sh
+#       Not part of `make check` (about 10 minutes, 12 with KVER=all, on
+#       two idle cores; the first run builds a cached chroot, 8 more; it
+#       boots the VM like make demo, so not at once with a make check of
+#       the same KVER in this checkout): tests/deb-test.sh
 #       installs both packages into a clean Debian 12 chroot with the 6.1
 #       and 6.12 headers, checks that DKMS built dm-backup.ko for both,
 #       runs the demo in the VM on DKMS's module (default kernel: the 6.1
