@@ -68,6 +68,21 @@
 #       /lib/modules/<kver>/updates; it runs depmod), the CLI to
 #       /usr/local/sbin and its man page to /usr/local/share/man/man8.
 #   make uninstall [KVER=...] [DESTDIR=...]   Remove what install installed.
+#   make deb                    Debian packages in build/deb/ (tests/mkdeb.sh,
+#                               from a copy of the tree in build/deb/src;
+#                               lintian clean): dm-backup-dkms, the module's
+#                               source for DKMS, and dmbackup, the CLI and
+#                               its man page.  Version: debian/changelog.
+#   make check-deb [KVER=<kver>|all]
+#       Not part of `make check` (about 10 minutes, 12 with KVER=all, on
+#       two idle cores; the first run builds a cached chroot, 8 more; it
+#       boots the VM like make demo, so not at once with a make check of
+#       the same KVER in this checkout): tests/deb-test.sh
+#       installs both packages into a clean Debian 12 chroot with the 6.1
+#       and 6.12 headers, checks that DKMS built dm-backup.ko for both,
+#       runs the demo in the VM on DKMS's module (default kernel: the 6.1
+#       one; KVER=all: both), then purges the packages and checks that
+#       nothing is left.  Needs root and the network.
 #   make clean
 #
 # The module is built once per kernel, so every kernel gets its own copy of
@@ -159,6 +174,13 @@ uninstall:
 	      $(MODDEST)/$(MODNAME).ko.zst $(MODDEST)/$(MODNAME).ko.gz \
 	      $(DESTDIR)$(SBINDIR)/dmbackup $(DESTDIR)$(MAN8DIR)/dmbackup.8
 	$(if $(DESTDIR),,depmod -a $(KVER))
+
+.PHONY: deb check-deb
+deb:
+	@tests/mkdeb.sh
+
+check-deb:
+	@tests/deb-test.sh $(if $(USER_KVER),--kver "$(USER_KVER)")
 
 # check/demo/shell: tests/check.sh builds the module for each kernel (via
 # `make modules KVER=...`), builds the initramfs and boots the VM.

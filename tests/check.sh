@@ -27,6 +27,8 @@
 # "reboot": a persistent job continued across a real reboot of the VM
 # (make check-reboot, about two minutes).  CHECK_REBOOT=0 skips it,
 # CHECK_REBOOT=1 runs it even with --tests.
+# DMBT_MODULE=<path>: boot this dm-backup.ko(.xz) instead of building the
+# tree's ("@KVER@" in it is replaced by each kernel's release).
 set -uo pipefail
 
 MODE=check KVER_ARG= TESTS=
@@ -91,14 +93,20 @@ for k in $KVERS; do
 	fi
 	echo "=== $k ==="
 	out=build/$k
+	ko=$out/src/dm-backup.ko
+	if [ -n "${DMBT_MODULE:-}" ]; then
+		# A module built elsewhere (make check-deb: the one DKMS built);
+		# @KVER@ in the path stands for the kernel.
+		ko=${DMBT_MODULE//@KVER@/$k}
+		echo "check: module $ko (DMBT_MODULE), not the tree's build"
 	# Any number in KVER=... inherited through MAKEFLAGS is overridden here.
-	if ! make --no-print-directory -C "$TOP" modules KVER="$k" "${KDIR_ARG[@]}"; then
+	elif ! make --no-print-directory -C "$TOP" modules KVER="$k" "${KDIR_ARG[@]}"; then
 		echo "FAIL build ($k: module build failed)"; RECAP+=("$k: the module build")
 		echo "$k: 0 passed, 1 failed"
 		TOTAL_F=$((TOTAL_F + 1))
 		continue
 	fi
-	if ! tests/mkinitramfs.sh "$k" "$out/src/dm-backup.ko" "$out/initramfs.cpio.gz"; then
+	if ! tests/mkinitramfs.sh "$k" "$ko" "$out/initramfs.cpio.gz"; then
 		echo "FAIL initramfs ($k: initramfs build failed)"; RECAP+=("$k: the initramfs build")
 		echo "$k: 0 passed, 1 failed"
 		TOTAL_F=$((TOTAL_F + 1))
