@@ -19,7 +19,7 @@
 # (20 such instants in all), and after the same table is loaded again
 # each time the next increment is exact.  Short slice in CI, the long form with `make check-long`.
 # tier: crash
-# timeout: 900
+# timeout: 1800
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
