@@ -15,7 +15,7 @@
 # cbw_timeout: the write goes on and the record says "lost" (also after a
 # reload), or under on_cbw_error fail_write the write fails and the record
 # stays exact.
-# timeout: 300
+# timeout: 600
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
