@@ -12,12 +12,17 @@
 /* ---- finish ------------------------------------------------------------- */
 
 static const char finish_usage[] =
-"usage: dmbackup finish [--force] <volume>\n"
+"usage: dmbackup finish [--force] [--stop-tracking] <volume>\n"
 "\n"
 "End the backup job on <volume>: put the volume's original table (read from\n"
 "<name>" HIDDEN_SUFFIX ") back under its name in one suspend/resume, and\n"
 "remove the hidden device.  Refuses while the job is running or paused\n"
 "unless --force is given (which abandons the job: the backup is incomplete).\n"
+"A job that tracks changes (start --track, start --incremental) stays on\n"
+"the volume after it completed to record what is written for the next\n"
+"increment: finish refuses it unless --stop-tracking is given, which ends\n"
+"the record (the next backup is a full one) and removes the job's entry for\n"
+"dmbackup reinstate.\n"
 "On any failure the volume is left as it was.\n";
 
 /* ---- the steps ----------------------------------------------------------- */
@@ -210,8 +215,8 @@ static const struct step finish_steps[] = {
  * that got as far as the swap has only the removal left: that is done
  * here, and *@done says so.
  */
-static bool finish_refuses(struct finish *c, bool force, bool *done,
-			   struct bstatus *s)
+static bool finish_refuses(struct finish *c, bool force, bool stop_tracking,
+			   bool *done, struct bstatus *s)
 {
 	struct volume *v = &c->v;
 	struct view_search vs;
@@ -268,6 +273,14 @@ static bool finish_refuses(struct finish *c, bool force, bool *done,
 		    s->copied, s->total);
 		return true;
 	}
+	if (job_tracks(s) && !stop_tracking) {
+		err("%s: job %s tracks changes: finishing it ends its record, and "
+		    "the next backup must be a full one; for the next increment run "
+		    "'dmbackup start --incremental %s' instead, or, to end the "
+		    "record, 'dmbackup finish --stop-tracking %s'", v->name,
+		    s->uuid, v->name, v->name);
+		return true;
+	}
 	if (v->info.inactive_table) {
 		err("%s has an inactive table loaded (another tool is changing it): "
 		    "clear it first", v->name);
@@ -284,16 +297,34 @@ static bool finish_refuses(struct finish *c, bool force, bool *done,
 	return false;
 }
 
+struct finish_args {
+	bool force;		/* --force: abandon a running job */
+	bool stop_tracking;	/* --stop-tracking: end a tracking job */
+};
+
+static int finish_opt(void *ctx, int key, const char *val)
+{
+	struct finish_args *a = ctx;
+
+	if (key == 'f')
+		a->force = true;
+	else
+		a->stop_tracking = true;
+	return EX_OK;
+}
+
 int cmd_finish(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "stop-tracking", no_argument, NULL, OPT_STOP_TRACKING },
 		{ NULL, 0, NULL, 0 }
 	};
-	bool force = false, done = false;
+	struct finish_args a = { false, false };
+	bool done = false;
 	struct cmd_line cl = {
 		.name = "finish", .usage = finish_usage, .opts = opts,
-		.min_pos = 1, .max_pos = 1, .opt = flag_opt, .ctx = &force,
+		.min_pos = 1, .max_pos = 1, .opt = finish_opt, .ctx = &a,
 	};
 	struct finish c = { 0 };
 	struct bstatus s;
@@ -305,7 +336,7 @@ int cmd_finish(int argc, char **argv)
 	if (!resolve_volume(cl.pos[0], &c.v))
 		return EX_ERR;
 	r = EX_ERR;
-	if (finish_refuses(&c, force, &done, &s)) {
+	if (finish_refuses(&c, a.force, a.stop_tracking, &done, &s)) {
 		if (done)
 			r = EX_OK;
 		goto out;
@@ -314,6 +345,11 @@ int cmd_finish(int argc, char **argv)
 	case STEPS_DONE:
 		printf("%s: original table restored (job %s, %" PRIu64 "/%" PRIu64
 		       " chunks)\n", c.v.name, s.state, s.copied, s.total);
+		if (job_tracks(&s)) {
+			printf("%s: change tracking stopped (job %s)\n", c.v.name,
+			       s.uuid);
+			jobconf_remove(c.v.name);
+		}
 		r = EX_OK;
 		break;
 	case STEPS_UNDONE:

@@ -10,7 +10,9 @@
  *   dmbackup finish <volume>                           (cmd_finish.c)
  *   dmbackup view <volume> <name> | view --remove <name>  (cmd_view.c)
  *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
+ *   dmbackup start --incremental <volume> [<backup>]   (cmd_incremental.c)
  *   dmbackup info <meta_device>                        (cmd_info.c)
+ *   dmbackup reinstate                                 (cmd_reinstate.c)
  *
  * A job is stacked over a live volume the way LVM stacks a snapshot: the
  * volume's current table moves to a hidden device "<name>-dmbackup-origin",
@@ -37,6 +39,7 @@ static void usage(FILE *f)
 "usage: dmbackup <command> [args]   (dmbackup <command> --help for details)\n"
 "\n"
 "  start <volume> <backup_device> [options]  start a backup of a live volume\n"
+"  start --incremental <volume> [<backup>]   the next backup of a tracking job\n"
 "  status [<volume>]                         show the backup jobs\n"
 "  wait <volume>                             wait for the job to end\n"
 "  speed <volume> RATE                       change the rate limit\n"
@@ -47,7 +50,8 @@ static void usage(FILE *f)
 "                                            a read-only device of the image\n"
 "  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
 "                                            the map of a --mode top backup\n"
-"  info <meta_device>                        a persistent job's metadata (offline)\n"
+"  info [--list changed|map] <meta_device>   a persistent job's metadata (offline)\n"
+"  reinstate                                 after a boot: the tracking jobs back\n"
 "\n"
 "<volume>: /dev/mapper/NAME, /dev/dm-N, a /dev/VG/LV link, or a dm name.\n"
 "See dmbackup(8).\n");
@@ -68,6 +72,7 @@ static const struct {
 	{ "view", cmd_view },
 	{ "map", cmd_map },
 	{ "info", cmd_info },
+	{ "reinstate", cmd_reinstate },
 };
 
 int main(int argc, char **argv)
