@@ -458,11 +458,17 @@ int cmd_incremental(int argc, char **argv)
 		if (say_increment(&c, s.uuid, &a, bdev_arg))
 			r = EX_OK;
 		break;
-	case STEPS_UNDONE:
+	case STEPS_UNDONE: {
+		struct bstatus now;
+
 		/* A resume that failed may have swapped the increment in. */
-		if (job_status(&c.v, &s, NULL) && strstr(s.uuid, "-"))
-			err("%s: the job on the volume is %s", c.v.name, s.uuid);
+		if (job_status(&c.v, &now, NULL) && strcmp(now.uuid, s.uuid))
+			err("%s: the increment %s is the volume's job all the same "
+			    "(the resume swapped it in)", c.v.name, now.uuid);
+		else
+			err("%s: job %s goes on unchanged", c.v.name, s.uuid);
 		break;
+	}
 	case STEPS_UNDO_FAILED:
 		break;		/* the undo said what to do */
 	}

@@ -14,7 +14,9 @@
 # the two images and every chunk `info --list changed` listed just before.
 # Refusals (exit 1, the volume unchanged): an increment without a backup
 # job, of a job that does not track changes, while the full backup still
-# runs; finish of a tracking job without --stop-tracking.  finish
+# runs; finish of a tracking job without --stop-tracking.  A failure
+# injected at each step of start --incremental (DMBACKUP_FAIL_AT) leaves
+# the tracking job's table live and the volume active.  finish
 # --stop-tracking puts the original table back and removes the job's file
 # for reinstate.
 # tier: user
@@ -124,6 +126,14 @@ table_job=$(table_of vol)
 info "refused: finish of a tracking job"
 expect_refusal "tracks changes" dmbackup finish /dev/mapper/vol
 [ "$(table_of vol)" = "$table_job" ] || fail "a refused finish changed the table"
+
+info "a failed suspend or resume leaves the tracking job as it was"
+for step in inc-load inc-suspend inc-resume; do
+	expect_injected "$step" start --incremental /dev/mapper/vol
+	[ "$(table_of vol)" = "$table_job" ] || fail "$step: the table is $(table_of vol)"
+	dmsetup info vol | grep -q '^Tables present: *LIVE$' || fail "$step: $(dmsetup info vol)"
+	dmsetup info vol | grep -q '^State: *ACTIVE' || fail "$step: vol is not active"
+done
 
 k=1
 while [ $k -le 2 ]; do
