@@ -159,6 +159,8 @@ tools-asan:
 # DESTDIR stages an install (packaging, tests).
 SBINDIR := /usr/local/sbin
 MAN8DIR := /usr/local/share/man/man8
+# systemd's directory for locally installed units.
+UNITDIR := /usr/local/lib/systemd/system
 MODDEST := $(DESTDIR)/lib/modules/$(KVER)/updates
 
 install: modules tools
@@ -168,11 +170,14 @@ install: modules tools
 		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR))
 	install -D -m 755 tools/dmbackup/dmbackup $(DESTDIR)$(SBINDIR)/dmbackup
 	install -D -m 644 tools/dmbackup/dmbackup.8 $(DESTDIR)$(MAN8DIR)/dmbackup.8
+	install -D -m 644 tools/dmbackup/dmbackup-reinstate.service \
+		$(DESTDIR)$(UNITDIR)/dmbackup-reinstate.service
 
 uninstall:
 	rm -f $(MODDEST)/$(MODNAME).ko $(MODDEST)/$(MODNAME).ko.xz \
 	      $(MODDEST)/$(MODNAME).ko.zst $(MODDEST)/$(MODNAME).ko.gz \
-	      $(DESTDIR)$(SBINDIR)/dmbackup $(DESTDIR)$(MAN8DIR)/dmbackup.8
+	      $(DESTDIR)$(SBINDIR)/dmbackup $(DESTDIR)$(MAN8DIR)/dmbackup.8 \
+	      $(DESTDIR)$(UNITDIR)/dmbackup-reinstate.service
 	$(if $(DESTDIR),,depmod -a $(KVER))
 
 .PHONY: deb check-deb

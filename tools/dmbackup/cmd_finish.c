@@ -13,12 +13,17 @@
 /* ---- finish ------------------------------------------------------------- */
 
 static const char finish_usage[] =
-"usage: dmbackup finish [--force] <volume>...\n"
+"usage: dmbackup finish [--force] [--stop-tracking] <volume>...\n"
 "\n"
 "End the backup job on <volume>: put the volume's original table (read from\n"
 "<name>" HIDDEN_SUFFIX ") back under its name in one suspend/resume, and\n"
 "remove the hidden device.  Refuses while the job is running or paused\n"
 "unless --force is given (which abandons the job: the backup is incomplete).\n"
+"A job that tracks changes (start --track, start --incremental) stays on\n"
+"the volume after it completed to record what is written for the next\n"
+"increment: finish refuses it unless --stop-tracking is given, which ends\n"
+"the record (the next backup is a full one) and removes the job's entry for\n"
+"dmbackup reinstate.\n"
 "Refuses, even with --force, while a view of the job exists or its image is\n"
 "exported (dmbackup export).\n"
 "On any failure the volume is left as it was.  Several volumes (a group's):\n"
@@ -215,8 +220,8 @@ static const struct step finish_steps[] = {
  * that got as far as the swap has only the removal left: that is done
  * here, and *@done says so.
  */
-static bool finish_refuses(struct finish *c, bool force, bool *done,
-			   struct bstatus *s)
+static bool finish_refuses(struct finish *c, bool force, bool stop_tracking,
+			   bool *done, struct bstatus *s)
 {
 	struct volume *v = &c->v;
 	struct view_search vs;
@@ -276,6 +281,14 @@ static bool finish_refuses(struct finish *c, bool force, bool *done,
 		    s->copied, s->total);
 		return true;
 	}
+	if (job_tracks(s) && !stop_tracking) {
+		err("%s: job %s tracks changes: finishing it ends its record, and "
+		    "the next backup must be a full one; for the next increment run "
+		    "'dmbackup start --incremental %s' instead, or, to end the "
+		    "record, 'dmbackup finish --stop-tracking %s'", v->name,
+		    s->uuid, v->name, v->name);
+		return true;
+	}
 	if (v->info.inactive_table) {
 		err("%s has an inactive table loaded (another tool is changing it): "
 		    "clear it first", v->name);
@@ -299,6 +312,11 @@ static int finish_one(struct finish *c, const struct bstatus *s)
 	case STEPS_DONE:
 		printf("%s: original table restored (job %s, %" PRIu64 "/%" PRIu64
 		       " chunks)\n", c->v.name, s->state, s->copied, s->total);
+		if (job_tracks(s)) {
+			printf("%s: change tracking stopped (job %s)\n", c->v.name,
+			       s->uuid);
+			jobconf_remove(c->v.name);
+		}
 		return EX_OK;
 	case STEPS_UNDONE:
 		if (c->resume_tried)
@@ -310,17 +328,35 @@ static int finish_one(struct finish *c, const struct bstatus *s)
 	return EX_ERR;
 }
 
+struct finish_args {
+	bool force;		/* --force: abandon a running job */
+	bool stop_tracking;	/* --stop-tracking: end a tracking job */
+};
+
+static int finish_opt(void *ctx, int key, const char *val)
+{
+	struct finish_args *a = ctx;
+
+	if (key == 'f')
+		a->force = true;
+	else
+		a->stop_tracking = true;
+	return EX_OK;
+}
+
 int cmd_finish(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "stop-tracking", no_argument, NULL, OPT_STOP_TRACKING },
 		{ NULL, 0, NULL, 0 }
 	};
-	bool force = false, done[CMD_MAX_POS] = { false };
+	struct finish_args a = { false, false };
+	bool done[CMD_MAX_POS] = { false };
 	struct cmd_line cl = {
 		.name = "finish", .usage = finish_usage, .opts = opts,
-		.min_pos = 1, .max_pos = CMD_MAX_POS, .opt = flag_opt,
-		.ctx = &force,
+		.min_pos = 1, .max_pos = CMD_MAX_POS, .opt = finish_opt,
+		.ctx = &a,
 	};
 	struct bstatus s[CMD_MAX_POS];
 	struct finish *c;
@@ -338,7 +374,8 @@ int cmd_finish(int argc, char **argv)
 	r = EX_OK;
 	for (n = 0; n < cl.npos && r == EX_OK; n++)
 		if (!resolve_volume(cl.pos[n], &c[n].v) ||
-		    (finish_refuses(&c[n], force, &done[n], &s[n]) && !done[n]))
+		    (finish_refuses(&c[n], a.force, a.stop_tracking, &done[n],
+				    &s[n]) && !done[n]))
 			r = EX_ERR;
 	for (i = 0; i < n && r == EX_OK; i++)
 		if (!done[i])

@@ -170,7 +170,8 @@ static const char start_usage[] =
 "           [--on-source-error report|ignore|stop]\n"
 "           [--on-target-error report|ignore|stop|enospc]\n"
 "           [--on-cbw-error break_backup|fail_write] [--chunk-size SECTORS]\n"
-"           [--cbw-timeout MS] [--meta META_DEVICE] [--force]\n"
+"           [--cbw-timeout MS] [--meta META_DEVICE [--track]] [--force]\n"
+"       dmbackup start --incremental <volume> [<backup_device>] [options]\n"
 "\n"
 "Start a point-in-time backup of a live device-mapper volume (which may be\n"
 "mounted and busy) to <backup_device>.  The volume's table moves to a hidden\n"
@@ -186,6 +187,10 @@ static const char start_usage[] =
 "blank one starts a new job; one holding a running or paused job continues\n"
 "it (same point in time, progress: see dmbackup info); one holding an ended\n"
 "job or something else is refused unless --force, which wipes it.\n"
+"--track (with --meta): the job records every chunk written since its point\n"
+"in time, and stays under the volume after it completed, recording, so that\n"
+"start --incremental copies only those (see dmbackup start --incremental\n"
+"--help).  The metadata device then needs 8 KiB + 16 KiB per 32768 chunks.\n"
 "--suspended: the caller suspended the volume (dmsetup suspend), e.g. to\n"
 "compute the map while nothing writes; start does not suspend it, and its\n"
 "resume, which puts the job in place, is the point in time.  Without\n"
@@ -212,6 +217,7 @@ struct start_args {
 	uint64_t speed, chunk;
 	bool suspended;		/* --suspended: the caller suspended the volume */
 	bool force;		/* --force: write over a signature */
+	bool track;		/* --track: table option "track on" */
 };
 static int start_opt(void *ctx, int key, const char *val)
 {
@@ -258,6 +264,9 @@ static int start_opt(void *ctx, int key, const char *val)
 	case OPT_FORCE:
 		a->force = true;
 		break;
+	case OPT_TRACK:
+		a->track = true;
+		break;
 	case OPT_SPEED:
 		if (!parse_rate(val, &a->speed))
 			return bad_value("speed", val, "not a rate (e.g. 33554432, 32M, 1G)");
@@ -302,6 +311,8 @@ static void start_table_args(const struct start_args *a, char *buf, size_t len)
 		ADD_OPT(" cbw_timeout %s", a->cbw_timeout);
 	if (a->meta)
 		ADD_OPT(" meta %s", a->meta);
+	if (a->track)
+		ADD_OPT(" track %s", "on");
 #undef ADD_OPT
 	if (nopt)
 		snprintf(buf, len, "%s %d%s", a->mode, nopt, opts);
@@ -713,12 +724,12 @@ static bool meta_refuses(struct start *c, uint64_t bbytes)
 	if (!check_dev("metadata device", a->meta, &c->v, 0, &mdev, &bytes))
 		return true;
 	nr_chunks = (c->size + chunk - 1) / chunk;
-	need = meta_min_bytes(nr_chunks);
+	need = meta_min_bytes(nr_chunks, a->track);
 	if (bytes < need) {
 		err("metadata device %s is too small: %" PRIu64 " bytes; a job of %"
 		    PRIu64 " chunks needs at least %" PRIu64 " bytes (%" PRIu64
-		    " KiB: two superblocks, two bitmaps)", a->meta, bytes, nr_chunks,
-		    need, need / 1024);
+		    " KiB: two superblocks, %s bitmaps)", a->meta, bytes, nr_chunks,
+		    need, need / 1024, a->track ? "four (--track)" : "two");
 		return true;
 	}
 	switch (meta_read(a->meta, &j, why, sizeof(why))) {
@@ -1072,6 +1083,7 @@ int cmd_start(int argc, char **argv)
 		{ "suspended", no_argument, NULL, OPT_SUSPENDED },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "meta", required_argument, NULL, OPT_META },
+		{ "track", no_argument, NULL, OPT_TRACK },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct start_args a = { .mode = "full" };
@@ -1083,10 +1095,18 @@ int cmd_start(int argc, char **argv)
 	const char *bdev_arg;
 	int r;
 
+	/* start --incremental is a command of its own (cmd_incremental.c). */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--incremental"))
+			return cmd_incremental(argc, argv);
 	r = parse_args(&cl, argc, argv);
 	if (r != ARGS_OK)
 		return r;
 	bdev_arg = cl.pos[1];
+	if (a.track && !a.meta) {
+		err("--track needs --meta: the record is kept on the metadata device");
+		return EX_USAGE;
+	}
 	if (cl.npos % 2) {
 		err("start: a volume and its backup device, in pairs");
 		fputs(start_usage, stderr);
@@ -1115,6 +1135,8 @@ int cmd_start(int argc, char **argv)
 		       a.suspended ? ", volume resumed" : "");
 		if (a.meta)
 			say_job(&c.v, a.meta);
+		if (a.track)
+			jobconf_save(c.v.name, a.meta, bdev_arg, c.targs);
 		r = EX_OK;
 		break;
 	case STEPS_UNDONE:

@@ -264,13 +264,14 @@ static int wait_one(const char *vol_arg, double interval, struct waiter *w)
 			break;
 		if (tty) {
 			char r[32], e[32], bar[31];
-			int fill = (int)(30 * s.copied / s.total);
+			int fill = s.total ? (int)(30 * s.copied / s.total) : 30;
 
 			memset(bar, '#', fill);
 			memset(bar + fill, '-', 30 - fill);
 			bar[30] = 0;
 			printf("\r%s [%s] %5.1f%% %s/s ETA %s %s\033[K", v.name, bar,
-			       100.0 * s.copied / s.total, human(rate > 0 ? rate : 0, r, 32),
+			       s.total ? 100.0 * s.copied / s.total : 100.0,
+			       human(rate > 0 ? rate : 0, r, 32),
 			       rate > 0 ? hms((s.total - s.copied) * s.chunk_sectors * 512.0 /
 					      rate, e, 32) : "-", s.state);
 			drawn = true;

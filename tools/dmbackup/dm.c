@@ -37,20 +37,31 @@ bool job_ended(const struct bstatus *s)
 	return strcmp(s->state, "running") && strcmp(s->state, "paused");
 }
 
+/* job_tracks - the job records the chunks written (table option track). */
+bool job_tracks(const struct bstatus *s)
+{
+	return s->changed[0] && strcmp(s->changed, "-");
+}
+
 bool parse_status(const char *params, struct bstatus *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->nfields = sscanf(params,
 		"%15s %15s %" SCNu64 "/%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
 		" %" SCNd64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-		" %39s %15s",
+		" %39s %15s %23s",
 		s->mode, s->state, &s->copied, &s->total, &s->chunk_sectors, &s->cbw,
 		&s->zero, &s->last_error, &s->last_error_chunk, &s->source_errors,
-		&s->target_errors, &s->skipped, &s->speed, s->uuid, s->persistence);
+		&s->target_errors, &s->skipped, &s->speed, s->uuid, s->persistence,
+		s->changed);
 	/* A kernel without persistent jobs stops at speed. */
 	if (s->nfields < 15)
 		s->uuid[0] = s->persistence[0] = '\0';
-	return s->nfields >= 5 && s->total > 0;
+	/* Nor changed_chunks: a kernel without change tracking. */
+	if (s->nfields < 16)
+		s->changed[0] = '\0';
+	/* An increment of a record of no chunks copies none. */
+	return s->nfields >= 5 && (s->total > 0 || job_tracks(s));
 }
 
 /* ---- libdevmapper ------------------------------------------------------- */

@@ -16,7 +16,8 @@
  *   dm.c           libdevmapper glue: the only file that makes dm_tasks
  *   probe.c        what a device holds (libblkid): start's signature check
  *   meta.c         a persistent job's metadata device, read offline (info,
- *                  start --meta, probe.c)
+ *                  start --meta, start --incremental, reinstate, probe.c)
+ *   jobconf.c      the tracking jobs reinstate puts back after a boot
  *   args.c         the command line (parse_args, option values), err()
  *
  * A command calls volume.c, print.c, steps.c and dm.c, volume.c calls dm.c,
@@ -83,7 +84,8 @@ int parse_args(struct cmd_line *cl, int argc, char **argv);
 enum {
 	OPT_MODE = 256, OPT_MAP, OPT_SPEED, OPT_CHUNK, OPT_SRC, OPT_TGT, OPT_CBW,
 	OPT_INTERVAL, OPT_REMOVE, OPT_SUSPENDED, OPT_CBW_TIMEOUT, OPT_FORCE,
-	OPT_META, OPT_STOP, OPT_LISTEN, OPT_NAME,
+	OPT_META, OPT_STOP, OPT_LISTEN, OPT_NAME, OPT_LIST, OPT_TRACK,
+	OPT_INCREMENTAL, OPT_STOP_TRACKING, OPT_OR_FULL,
 };
 
 bool parse_rate(const char *s, uint64_t *out);
@@ -118,10 +120,13 @@ struct bstatus {
 	uint64_t last_error_chunk, source_errors, target_errors, skipped, speed;
 	/* A kernel with persistent jobs: the job's uuid, persistent|volatile. */
 	char uuid[40], persistence[16];
+	/* changed_chunks: a count, "lost", "-" (no tracking), "" (old kernel). */
+	char changed[24];
 	int nfields;
 };
 
 bool job_ended(const struct bstatus *s);
+bool job_tracks(const struct bstatus *s);
 bool parse_status(const char *params, struct bstatus *s);
 
 void dm_setup(void);
@@ -232,6 +237,7 @@ enum signature meta_signature(const char *path, char *uuid);
 /* meta.c: the format is drivers/md/dm-backup-metadata.h's. */
 #define MD_BLOCK_SIZE		4096
 #define MD_BITS_PER_BLOCK	(MD_BLOCK_SIZE * 8)
+enum { MD_BITMAP_COPIED = 1, MD_BITMAP_CHANGED, MD_BITMAP_MAP };
 enum { MD_STATE_RUNNING, MD_STATE_PAUSED, MD_STATE_COMPLETED, MD_STATE_FAILED,
        MD_STATE_CANCELLED };
 
@@ -247,6 +253,11 @@ struct meta_job {
 	uint64_t cbw, zero, source_errors, target_errors, skipped;
 	uint64_t bitmap_set;		/* set bits of the copied bitmap */
 	uint64_t copied, total;		/* progress: without the unmapped chunks */
+	bool track, track_lost;		/* flags: a changed bitmap; it misses writes */
+	bool increment;			/* parent_uuid is set */
+	uint8_t parent_uuid[16];	/* an increment: the job it copies the record of */
+	/* By bitmap kind (MD_BITMAP_*): where it is (0: absent), its set bits. */
+	uint64_t bitmap_first[4], bitmap_blocks[4], bitmap_count[4];
 };
 
 enum meta_result { META_JOB, META_EMPTY, META_CORRUPT, META_IOERR };
@@ -261,10 +272,30 @@ const char *meta_state_name(uint32_t state);
 const char *meta_mode_name(uint32_t mode);
 void meta_uuid_str(const uint8_t uuid[16], char *buf);	/* 37 bytes */
 void meta_pit_str(uint64_t ns, char *buf, size_t len);
-/* The smallest metadata device for @nr_chunks: superblocks, two bitmaps. */
-uint64_t meta_min_bytes(uint64_t nr_chunks);
+/*
+ * The smallest metadata device for @nr_chunks: superblocks and two bitmaps,
+ * with @track (table option "track on") four.
+ */
+uint64_t meta_min_bytes(uint64_t nr_chunks, bool track);
+int meta_bitmap_kind(const char *name);
+bool meta_list(const char *path, const struct meta_job *j, int kind, FILE *f,
+	       char *why, size_t len);
 
 int cmd_start(int argc, char **argv);
+int cmd_incremental(int argc, char **argv);
+int cmd_reinstate(int argc, char **argv);
+/* jobconf.c: what reinstate needs to put a tracking job back after a boot. */
+struct jobconf {
+	char volume[DM_NAME_LEN];
+	char meta[256], backup[256];	/* paths */
+	char options[512];		/* "<key> <value>..." of the table */
+};
+
+const char *jobconf_dir(void);
+void jobconf_save(const char *volume, const char *meta, const char *backup,
+		  const char *targs);
+void jobconf_remove(const char *volume);
+bool jobconf_load(const char *path, struct jobconf *jc);
 int cmd_info(int argc, char **argv);
 int cmd_finish(int argc, char **argv);
 int cmd_status(int argc, char **argv);

@@ -13,7 +13,9 @@
  *   dmbackup export <volume> [--listen A:P] [--name N] | export --stop <volume>
  *                                                      (cmd_export.c)
  *   dmbackup map --chunk-sectors N --sectors LEN -o MAP SOURCE  (map.c)
+ *   dmbackup start --incremental <volume> [<backup>]   (cmd_incremental.c)
  *   dmbackup info <meta_device>                        (cmd_info.c)
+ *   dmbackup reinstate                                 (cmd_reinstate.c)
  *
  * A job is stacked over a live volume the way LVM stacks a snapshot: the
  * volume's current table moves to a hidden device "<name>-dmbackup-origin",
@@ -40,6 +42,7 @@ static void usage(FILE *f)
 "usage: dmbackup <command> [args]   (dmbackup <command> --help for details)\n"
 "\n"
 "  start <volume> <backup_device> [options]  start a backup of a live volume\n"
+"  start --incremental <volume> [<backup>]   the next backup of a tracking job\n"
 "  start <v1> <bk1> <v2> <bk2>... [options]  a group: one point in time\n"
 "  status [<volume>...]                      show the backup jobs\n"
 "  wait <volume>...                          wait for the jobs to end\n"
@@ -53,7 +56,8 @@ static void usage(FILE *f)
 "                                            serve the image read-only over NBD\n"
 "  map --chunk-sectors N --sectors LEN -o MAP SOURCE\n"
 "                                            the map of a --mode top backup\n"
-"  info <meta_device>                        a persistent job's metadata (offline)\n"
+"  info [--list changed|map] <meta_device>   a persistent job's metadata (offline)\n"
+"  reinstate                                 after a boot: the tracking jobs back\n"
 "\n"
 "<volume>: /dev/mapper/NAME, /dev/dm-N, a /dev/VG/LV link, or a dm name.\n"
 "See dmbackup(8).\n");
@@ -75,6 +79,7 @@ static const struct {
 	{ "export", cmd_export },
 	{ "map", cmd_map },
 	{ "info", cmd_info },
+	{ "reinstate", cmd_reinstate },
 };
 
 int main(int argc, char **argv)

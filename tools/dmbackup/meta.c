@@ -31,8 +31,12 @@
 #define MD_VERSION		1
 #define MD_MAX_BITMAPS		4
 #define MD_BITMAP_NONE		0
-#define MD_BITMAP_COPIED	1
-#define MD_BITMAP_CHANGED	2
+/* The kinds (MD_BITMAP_COPIED...) are in dmbackup.h. */
+#define MD_FLAG_TRACK		0x1
+#define MD_FLAG_TRACK_LOST	0x2
+#define MD_FLAGS		(MD_FLAG_TRACK | MD_FLAG_TRACK_LOST)
+/* With tracking: four bitmap areas of the same size from block 2. */
+#define MD_TRACK_AREAS		4
 
 struct md_bitmap {
 	uint32_t kind;
@@ -65,14 +69,17 @@ struct md_super {
 	uint64_t target_errors;
 	uint64_t skipped_chunks;
 	uint32_t nr_bitmaps;
-	uint32_t reserved;
+	uint32_t flags;			/* MD_FLAG_* */
 	struct md_bitmap bitmaps[MD_MAX_BITMAPS];
+	uint8_t parent_uuid[16];	/* an increment: its parent; else 0 */
 } __attribute__((packed));
 
-/* The kernel's struct is 256 bytes: a field added there must be added here. */
-_Static_assert(sizeof(struct md_super) == 256, "struct md_super is not the kernel's");
+/* The kernel's struct is 272 bytes: a field added there must be added here. */
+_Static_assert(sizeof(struct md_super) == 272, "struct md_super is not the kernel's");
 _Static_assert(offsetof(struct md_super, crc) == 8, "crc moved");
+_Static_assert(offsetof(struct md_super, flags) == 156, "flags moved");
 _Static_assert(offsetof(struct md_super, bitmaps) == 160, "bitmaps moved");
+_Static_assert(offsetof(struct md_super, parent_uuid) == 256, "parent_uuid moved");
 
 /* ---- crc32 (IEEE, as zlib's crc32()) ------------------------------------- */
 
@@ -149,10 +156,15 @@ void meta_pit_str(uint64_t ns, char *buf, size_t len)
 	snprintf(buf, len, "%s.%09" PRIu64 "Z", date, (uint64_t)(ns % 1000000000ULL));
 }
 
-uint64_t meta_min_bytes(uint64_t nr_chunks)
+/*
+ * meta_min_bytes - the kernel's size rule: two superblocks, then two
+ * bitmaps, or with @track the four areas a tracking job and its next
+ * increment use.
+ */
+uint64_t meta_min_bytes(uint64_t nr_chunks, bool track)
 {
-	return 2 * MD_BLOCK_SIZE +
-	       2 * ((nr_chunks + MD_BITS_PER_BLOCK - 1) / MD_BITS_PER_BLOCK) *
+	return 2 * MD_BLOCK_SIZE + (track ? MD_TRACK_AREAS : 2) *
+	       ((nr_chunks + MD_BITS_PER_BLOCK - 1) / MD_BITS_PER_BLOCK) *
 	       MD_BLOCK_SIZE;
 }
 
@@ -266,20 +278,24 @@ static bool read_all(int fd, void *buf, size_t len, uint64_t off)
 	return true;
 }
 
-static int popcount8(uint8_t b)
-{
-	return __builtin_popcount(b);
-}
+static const char *const kind_names[] = {
+	[MD_BITMAP_COPIED] = "copied", [MD_BITMAP_CHANGED] = "changed",
+	[MD_BITMAP_MAP] = "map",
+};
 
 /*
- * count_copied - the set bits of the copied bitmap @b for chunks below
- * @nr_chunks (bits past the last chunk are not counted).
+ * scan_bitmap - count the set bits of bitmap @b for chunks below
+ * @nr_chunks (bits past the last chunk are not counted) into *@count, and
+ * if @run is given, call it for every run of set bits, in order.
  */
-static enum meta_result count_copied(int fd, const struct md_bitmap *b,
-				     uint64_t nr_chunks, uint64_t *count,
-				     char *why, size_t len)
+static enum meta_result scan_bitmap(int fd, const struct md_bitmap *b,
+				    uint64_t nr_chunks, uint64_t *count,
+				    void (*run)(uint64_t first, uint64_t n,
+						void *ctx),
+				    void *ctx, char *why, size_t len)
 {
-	uint64_t first = le64toh(b->first_block), bit = 0;
+	uint64_t first = le64toh(b->first_block), bit = 0, run_start = 0;
+	bool in_run = false;
 	uint8_t *buf;
 
 	if (posix_memalign((void **)&buf, MD_BLOCK_SIZE, MD_BLOCK_SIZE)) {
@@ -289,8 +305,9 @@ static enum meta_result count_copied(int fd, const struct md_bitmap *b,
 	*count = 0;
 	for (uint64_t blk = 0; bit < nr_chunks; blk++) {
 		if (!read_all(fd, buf, MD_BLOCK_SIZE, (first + blk) * MD_BLOCK_SIZE)) {
-			snprintf(why, len, "cannot read block %" PRIu64 " of the copied "
-				 "bitmap: %s", first + blk, strerror(errno));
+			snprintf(why, len, "cannot read block %" PRIu64 " of the %s "
+				 "bitmap: %s", first + blk,
+				 kind_names[le32toh(b->kind)], strerror(errno));
 			free(buf);
 			return META_IOERR;
 		}
@@ -299,26 +316,43 @@ static enum meta_result count_copied(int fd, const struct md_bitmap *b,
 
 			if (nr_chunks - bit < 8)
 				v &= (1U << (nr_chunks - bit)) - 1;
-			*count += popcount8(v);
-			bit += 8;
+			*count += __builtin_popcount(v);
+			/* Whole bytes that do not end a run: skip them. */
+			if (!run || (v == 0xff && in_run) || (!v && !in_run)) {
+				bit += 8;
+				continue;
+			}
+			for (int k = 0; k < 8 && bit < nr_chunks; k++, bit++) {
+				bool set = v & (1U << k);
+
+				if (set && !in_run)
+					run_start = bit;
+				else if (!set && in_run)
+					run(run_start, bit - run_start, ctx);
+				in_run = set;
+			}
 		}
 	}
+	if (run && in_run)
+		run(run_start, nr_chunks - run_start, ctx);
 	free(buf);
 	return META_JOB;
 }
 
 /*
  * check_bitmaps - the bitmaps the superblock describes lie inside the
- * device, past the superblocks, and the copied one has a bit per chunk;
- * @copied is the copied bitmap.
+ * device, past the superblocks, have a bit per chunk, one of each kind at
+ * most, and a copied one; with the track flag a changed one too.
+ * @by_kind[kind] is the bitmap of that kind, or NULL.
  */
 static bool check_bitmaps(const struct md_super *s, uint64_t dev_blocks,
-			  const struct md_bitmap **copied, char *why, size_t len)
+			  const struct md_bitmap *by_kind[MD_MAX_BITMAPS],
+			  char *why, size_t len)
 {
 	uint32_t n = le32toh(s->nr_bitmaps);
 	uint64_t nr_chunks = le64toh(s->nr_chunks);
 
-	*copied = NULL;
+	memset(by_kind, 0, MD_MAX_BITMAPS * sizeof(*by_kind));
 	if (n > MD_MAX_BITMAPS) {
 		snprintf(why, len, "%" PRIu32 " bitmaps (at most %d)", n, MD_MAX_BITMAPS);
 		return false;
@@ -330,7 +364,7 @@ static bool check_bitmaps(const struct md_super *s, uint64_t dev_blocks,
 
 		if (kind == MD_BITMAP_NONE)
 			continue;
-		if (kind != MD_BITMAP_COPIED && kind != MD_BITMAP_CHANGED) {
+		if (kind >= ARRAY_SIZE(kind_names)) {
 			snprintf(why, len, "bitmap %" PRIu32 " has an unknown kind %" PRIu32,
 				 i, kind);
 			return false;
@@ -341,21 +375,28 @@ static bool check_bitmaps(const struct md_super *s, uint64_t dev_blocks,
 				 i, first, nr, dev_blocks);
 			return false;
 		}
-		if (kind == MD_BITMAP_COPIED) {
-			if (*copied) {
-				snprintf(why, len, "two copied bitmaps");
-				return false;
-			}
-			if (nr < (nr_chunks + MD_BITS_PER_BLOCK - 1) / MD_BITS_PER_BLOCK) {
-				snprintf(why, len, "the copied bitmap (%" PRIu64 " blocks) is "
-					 "too short for %" PRIu64 " chunks", nr, nr_chunks);
-				return false;
-			}
-			*copied = b;
+		if (by_kind[kind]) {
+			snprintf(why, len, "two %s bitmaps", kind_names[kind]);
+			return false;
 		}
+		if (nr < (nr_chunks + MD_BITS_PER_BLOCK - 1) / MD_BITS_PER_BLOCK) {
+			snprintf(why, len, "the %s bitmap (%" PRIu64 " blocks) is "
+				 "too short for %" PRIu64 " chunks", kind_names[kind],
+				 nr, nr_chunks);
+			return false;
+		}
+		by_kind[kind] = b;
 	}
-	if (!*copied) {
+	if (!by_kind[MD_BITMAP_COPIED]) {
 		snprintf(why, len, "no copied bitmap");
+		return false;
+	}
+	if (le32toh(s->flags) & ~MD_FLAGS) {
+		snprintf(why, len, "unknown flags %#" PRIx32, le32toh(s->flags));
+		return false;
+	}
+	if (!(le32toh(s->flags) & MD_FLAG_TRACK) != !by_kind[MD_BITMAP_CHANGED]) {
+		snprintf(why, len, "the track flag and the changed bitmap disagree");
 		return false;
 	}
 	return true;
@@ -384,6 +425,10 @@ static void fill_job(struct meta_job *j, const struct md_super *s, int sb)
 	j->source_errors = le64toh(s->source_errors);
 	j->target_errors = le64toh(s->target_errors);
 	j->skipped = le64toh(s->skipped_chunks);
+	j->track = le32toh(s->flags) & MD_FLAG_TRACK;
+	j->track_lost = le32toh(s->flags) & MD_FLAG_TRACK_LOST;
+	memcpy(j->parent_uuid, s->parent_uuid, sizeof(j->parent_uuid));
+	j->increment = !all_zero(s->parent_uuid, sizeof(s->parent_uuid));
 }
 
 /*
@@ -397,7 +442,7 @@ enum meta_result meta_read(const char *path, struct meta_job *j,
 	uint8_t *blocks = NULL;
 	char why_sb[2][160];
 	const struct md_super *best = NULL;
-	const struct md_bitmap *copied;
+	const struct md_bitmap *by_kind[MD_MAX_BITMAPS];
 	enum meta_result r = META_IOERR;
 	uint64_t bytes, count;
 	int fd, sb = -1;
@@ -464,14 +509,22 @@ enum meta_result meta_read(const char *path, struct meta_job *j,
 			 sb, j->chunk_sectors, j->nr_chunks, j->unmapped);
 		goto out;
 	}
-	if (!check_bitmaps(best, bytes / MD_BLOCK_SIZE, &copied, why_sb[0],
+	if (!check_bitmaps(best, bytes / MD_BLOCK_SIZE, by_kind, why_sb[0],
 			   sizeof(why_sb[0]))) {
 		snprintf(why, len, "superblock %d: %s", sb, why_sb[0]);
 		goto out;
 	}
-	r = count_copied(fd, copied, j->nr_chunks, &count, why, len);
-	if (r != META_JOB)
-		goto out;
+	for (int k = MD_BITMAP_COPIED; k < MD_MAX_BITMAPS; k++) {
+		if (!by_kind[k])
+			continue;
+		j->bitmap_first[k] = le64toh(by_kind[k]->first_block);
+		j->bitmap_blocks[k] = le64toh(by_kind[k]->nr_blocks);
+		r = scan_bitmap(fd, by_kind[k], j->nr_chunks, &j->bitmap_count[k],
+				NULL, NULL, why, len);
+		if (r != META_JOB)
+			goto out;
+	}
+	count = j->bitmap_count[MD_BITMAP_COPIED];
 	j->bitmap_set = count;
 	/* Top mode: the chunks the map left out count as copied in the bitmap. */
 	j->copied = count > j->unmapped ? count - j->unmapped : 0;
@@ -480,4 +533,66 @@ out:
 	free(blocks);
 	close(fd);
 	return r;
+}
+
+/* The bitmap kinds meta_list() takes: "changed", "map". */
+int meta_bitmap_kind(const char *name)
+{
+	for (size_t k = MD_BITMAP_CHANGED; k < ARRAY_SIZE(kind_names); k++)
+		if (!strcmp(name, kind_names[k]))
+			return (int)k;
+	return -1;
+}
+
+struct list_ctx {
+	FILE *f;
+	uint64_t chunk_bytes, dev_bytes;
+};
+
+/* One run of chunks as "<offset> <length>" in bytes, the last one cut at
+ * the end of the volume (its last chunk may be partial). */
+static void list_run(uint64_t first, uint64_t n, void *ctx)
+{
+	struct list_ctx *l = ctx;
+	uint64_t off = first * l->chunk_bytes, len = n * l->chunk_bytes;
+
+	if (off + len > l->dev_bytes)
+		len = l->dev_bytes - off;
+	fprintf(l->f, "%" PRIu64 " %" PRIu64 "\n", off, len);
+}
+
+/*
+ * meta_list - write the chunks set in the bitmap of @kind of job @j (read
+ * by meta_read() from @path) to @f as byte ranges of the volume, one
+ * "<offset> <length>" line per run of chunks.  False with @why if the
+ * bitmap is not there or cannot be read.
+ */
+bool meta_list(const char *path, const struct meta_job *j, int kind, FILE *f,
+	       char *why, size_t len)
+{
+	struct list_ctx l = { f, j->chunk_sectors * 512ULL, j->origin_sectors * 512 };
+	struct md_bitmap b = { 0 };
+	uint64_t count;
+	int fd;
+	bool ok;
+
+	if (kind <= 0 || kind >= MD_MAX_BITMAPS || !j->bitmap_first[kind]) {
+		snprintf(why, len, "the job has no %s bitmap%s", kind > 0 &&
+			 kind < MD_MAX_BITMAPS ? kind_names[kind] : "such",
+			 kind == MD_BITMAP_MAP ? " (it is not an increment)" :
+			 kind == MD_BITMAP_CHANGED ? " (it does not track changes)" : "");
+		return false;
+	}
+	fd = meta_open(path, O_RDONLY);
+	if (fd < 0) {
+		snprintf(why, len, "%s", strerror(errno));
+		return false;
+	}
+	b.kind = htole32(kind);
+	b.first_block = htole64(j->bitmap_first[kind]);
+	b.nr_blocks = htole64(j->bitmap_blocks[kind]);
+	ok = scan_bitmap(fd, &b, j->nr_chunks, &count, list_run, &l, why,
+			 len) == META_JOB;
+	close(fd);
+	return ok;
 }

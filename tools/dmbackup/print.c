@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,7 +45,9 @@ double now(void)
 /* print_job - one line per job; @rate < 0 when unknown. */
 void print_job(FILE *f, const char *name, const struct bstatus *s, double rate)
 {
-	double bytes = (double)s->chunk_sectors * 512, pct = 100.0 * s->copied / s->total;
+	double bytes = (double)s->chunk_sectors * 512;
+	/* An increment of an empty record copies nothing: done. */
+	double pct = s->total ? 100.0 * s->copied / s->total : 100.0;
 	uint64_t errors = s->source_errors + s->target_errors;
 	char a[32], b[32], c[32], d[32];
 
@@ -75,6 +78,13 @@ void print_job(FILE *f, const char *name, const struct bstatus *s, double rate)
 	 */
 	if (s->uuid[0])
 		fprintf(f, " job %s %s", s->uuid, s->persistence);
+	/* A tracking job: the size of the next increment. */
+	if (!strcmp(s->changed, "lost"))
+		fprintf(f, " tracking: record lost (no increment possible: start a "
+			"full backup)");
+	else if (job_tracks(s))
+		fprintf(f, " tracking: %s chunks (%s) changed since the point in time",
+			s->changed, human(strtoull(s->changed, NULL, 10) * bytes, c, 32));
 	/* -ETIMEDOUT: the stall watchdog (cbw_timeout) or a stalled suspend. */
 	if (s->last_error == -ETIMEDOUT && strcmp(s->state, "completed"))
 		fprintf(f, " %s", !strcmp(s->state, "failed") ?

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmbackup start --incremental: the next backup of a volume whose last
+ * backup tracks changes (start --track).  That job, completed, is still
+ * the volume's table and has recorded every chunk written since its point
+ * in time.  An increment table (sync mode top, "increment <uuid>") over
+ * the same hidden origin, with the same metadata device, is loaded and
+ * switched in with one suspend/resume: at that resume the kernel takes the
+ * new point in time, turns the record into the increment's map and starts
+ * a fresh record, all in one metadata write.  The steps are start's: load,
+ * suspend (which freezes the file system), resume; a failure before the
+ * resume leaves the tracking job as it was.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "dmbackup.h"
+
+static const char incremental_usage[] =
+"usage: dmbackup start --incremental <volume> [<backup_device>]\n"
+"           [--list FILE] [--speed RATE]\n"
+"\n"
+"Start the next backup of <volume>, whose last backup tracks changes (start\n"
+"--meta --track): it copies only the chunks written since that backup's\n"
+"point in time, onto <backup_device> (default: the last backup's device,\n"
+"which then becomes the image of the new point in time).  The job's metadata\n"
+"device, table options and hidden origin are the tracking job's; the new\n"
+"job is persistent and tracks changes too, so that the next start\n"
+"--incremental continues the chain.  The volume is suspended (its file\n"
+"system frozen) once: that resume is the new point in time.  Prints the new\n"
+"job's uuid, point in time, and the chunks and bytes it copies.  --list FILE\n"
+"writes those chunks as byte ranges of the volume (\"<offset> <length>\"\n"
+"per run of chunks, as dmbackup info --list map).  RATE as in start.\n"
+"Refuses a volume without a backup job, one whose job does not track\n"
+"changes, has not completed, or lost its record (then start a full backup:\n"
+"dmbackup finish --stop-tracking, then start --track).  On any failure\n"
+"before the resume, the tracking job stays as it was.\n";
+
+struct inc_args {
+	const char *list;		/* --list FILE */
+	uint64_t speed;
+	bool speed_set;
+};
+
+static int inc_opt(void *ctx, int key, const char *val)
+{
+	struct inc_args *a = ctx;
+
+	switch (key) {
+	case OPT_INCREMENTAL:
+		break;
+	case OPT_LIST:
+		if (!*val)
+			return bad_value("list", "''", "a file name");
+		a->list = val;
+		break;
+	case OPT_SPEED:
+		if (!parse_rate(val, &a->speed))
+			return bad_value("speed", val, "not a rate (e.g. 33554432, 32M, 1G)");
+		a->speed_set = true;
+		break;
+	}
+	return EX_OK;
+}
+
+/* struct inc - what the steps of an incremental start share. */
+struct inc {
+	struct volume v;
+	struct table live;		/* the tracking job's table */
+	char origin[16], backup[16];	/* its devices, "major:minor" */
+	char meta[16];			/* its metadata device */
+	char meta_path[288];		/* a node of it, for meta_read() */
+	char params[640];		/* the increment table's arguments */
+	char opts[512];			/* its optional arguments, unchanged */
+	int nopts;
+	bool track;			/* the live table has "track on" */
+};
+
+/* ---- the live job's table ------------------------------------------------ */
+
+/*
+ * parse_live - the tracking job's devices and optional arguments from its
+ * table line "<origin> <backup> <mode> [<#opts> <opt> <value>...]".  The
+ * increment keeps every option but map, meta, track and increment (which
+ * it sets itself), and speed if --speed is given.
+ */
+static bool parse_live(struct inc *c, const char *params,
+		       const struct inc_args *a)
+{
+	char *copy = strdup(params), *save = NULL, *w;
+	int n = 0;
+	size_t l;
+
+	if (!copy)
+		return false;
+	w = strtok_r(copy, " ", &save);
+	snprintf(c->origin, sizeof(c->origin), "%s", w ? w : "");
+	w = strtok_r(NULL, " ", &save);
+	snprintf(c->backup, sizeof(c->backup), "%s", w ? w : "");
+	strtok_r(NULL, " ", &save);			/* the mode */
+	w = strtok_r(NULL, " ", &save);
+	if (w)
+		n = atoi(w);
+	/* speed comes first in the kernel's canonical order. */
+	if (a->speed_set && a->speed) {
+		snprintf(c->opts, sizeof(c->opts), " speed %" PRIu64, a->speed);
+		c->nopts += 2;
+	}
+	for (int i = 0; i + 1 < n; i += 2) {
+		char *key = strtok_r(NULL, " ", &save);
+		char *val = strtok_r(NULL, " ", &save);
+
+		if (!key || !val)
+			break;
+		if (!strcmp(key, "meta")) {
+			snprintf(c->meta, sizeof(c->meta), "%s", val);
+			continue;
+		}
+		if (!strcmp(key, "track")) {
+			c->track = !strcmp(val, "on");
+			continue;
+		}
+		if (!strcmp(key, "map") || !strcmp(key, "increment") ||
+		    (!strcmp(key, "speed") && a->speed_set))
+			continue;
+		l = strlen(c->opts);
+		snprintf(c->opts + l, sizeof(c->opts) - l, " %s %s", key, val);
+		c->nopts += 2;
+	}
+	free(copy);
+	return c->origin[0] && c->backup[0];
+}
+
+/*
+ * dev_node - a device node of "major:minor" @dev: /dev/<DEVNAME> from
+ * sysfs (devtmpfs has it, udev or not).
+ */
+static bool dev_node(const char *dev, char *path, size_t len)
+{
+	char buf[128], line[256];
+	bool ok = false;
+	FILE *f;
+
+	snprintf(buf, sizeof(buf), "/sys/dev/block/%s/uevent", dev);
+	f = fopen(buf, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "DEVNAME=", 8)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(path, len, "/dev/%s", line + 8);
+			ok = true;
+		}
+	fclose(f);
+	return ok;
+}
+
+/*
+ * inc_refuses - the refusals, before anything is changed: no backup job
+ * on the volume, one not started by dmbackup, not tracking, not completed,
+ * its record lost; a backup device that is no block device or too small.
+ * Fills @c and *@s (the tracking job's status).
+ */
+static bool inc_refuses(struct inc *c, const char *bdev_arg,
+			const struct inc_args *a, struct bstatus *s)
+{
+	struct volume *v = &c->v;
+	struct dm_info hinfo;
+	char hidden_dev[16];
+	struct stat st;
+	int bi;
+
+	if (!read_table(v->name, DM_DEVICE_TABLE, &c->live) || !c->live.n) {
+		err("%s: cannot read its table", v->name);
+		return true;
+	}
+	bi = backup_target(&c->live);
+	if (bi < 0) {
+		err("%s: no backup job on this volume, so no record of changes to "
+		    "copy: start a full backup that tracks them first (dmbackup "
+		    "start %s <backup_device> --meta <meta_device> --track)",
+		    v->name, v->name);
+		return true;
+	}
+	if (!get_info(v->hidden, &hinfo) || !hinfo.exists || c->live.n != 1 ||
+	    !parse_live(c, c->live.t[bi].params, a)) {
+		err("%s: its backup job was not started by dmbackup (its origin is "
+		    "not %s)", v->name, v->hidden);
+		return true;
+	}
+	snprintf(hidden_dev, sizeof(hidden_dev), "%u:%u", hinfo.major, hinfo.minor);
+	if (strcmp(hidden_dev, c->origin)) {
+		err("%s: its backup job's origin %s is not %s", v->name, c->origin,
+		    v->hidden);
+		return true;
+	}
+	if (!job_status(v, s, NULL))
+		return true;
+	if (!c->meta[0] || !c->track || !job_tracks(s)) {
+		err("%s: its backup job (%s) does not track changes (it was started "
+		    "without --meta --track): an increment needs the record a "
+		    "tracking job keeps; finish it and start one with --track",
+		    v->name, s->uuid[0] ? s->uuid : s->state);
+		return true;
+	}
+	if (strcmp(s->state, "completed")) {
+		err("%s: its backup job %s has not completed (state %s, %" PRIu64
+		    "/%" PRIu64 " chunks): an increment continues a complete "
+		    "backup; wait for it (dmbackup wait %s)", v->name, s->uuid,
+		    s->state, s->copied, s->total, v->name);
+		return true;
+	}
+	if (!strcmp(s->changed, "lost")) {
+		err("%s: job %s lost its record of changes (its metadata device "
+		    "stalled or failed while writes went on): no increment can be "
+		    "made; start a full backup (dmbackup finish --stop-tracking %s, "
+		    "then dmbackup start %s ... --meta ... --track --force)",
+		    v->name, s->uuid, v->name, v->name);
+		return true;
+	}
+	if (v->info.suspended) {
+		err("%s is suspended: resume it first", v->name);
+		return true;
+	}
+	if (v->info.inactive_table) {
+		err("%s has an inactive table loaded (another tool is changing it): "
+		    "clear it first (dmsetup clear %s)", v->name, v->name);
+		return true;
+	}
+	if (!dev_node(c->meta, c->meta_path, sizeof(c->meta_path))) {
+		err("%s: cannot find a node of its metadata device %s", v->name,
+		    c->meta);
+		return true;
+	}
+	if (bdev_arg) {
+		uint64_t bytes;
+		int fd;
+
+		if (stat(bdev_arg, &st) || !S_ISBLK(st.st_mode)) {
+			err("backup device %s is not a block device", bdev_arg);
+			return true;
+		}
+		if (major(st.st_rdev) == v->info.major &&
+		    minor(st.st_rdev) == v->info.minor) {
+			err("backup device %s is the volume itself", bdev_arg);
+			return true;
+		}
+		fd = open(bdev_arg, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, BLKGETSIZE64, &bytes)) {
+			err("backup device %s: %s", bdev_arg, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return true;
+		}
+		close(fd);
+		if (bytes / 512 < table_len(&c->live)) {
+			err("backup device %s is too small: %" PRIu64 " sectors, the "
+			    "volume has %" PRIu64, bdev_arg, bytes / 512,
+			    table_len(&c->live));
+			return true;
+		}
+		snprintf(c->backup, sizeof(c->backup), "%u:%u", major(st.st_rdev),
+			 minor(st.st_rdev));
+	}
+	snprintf(c->params, sizeof(c->params), "%s %s top %d%s meta %s track on "
+		 "increment %s", c->origin, c->backup, c->nopts + 6, c->opts,
+		 c->meta, s->uuid);
+	return false;
+}
+
+/* ---- the steps ----------------------------------------------------------- */
+
+/* Step "inc-load": the increment table into the volume's inactive slot. */
+static bool load_run(void *ctx)
+{
+	struct inc *c = ctx;
+	struct target t = { 0, table_len(&c->live), "backup", c->params };
+	struct table tb = { 1, &t };
+
+	return load_table(c->v.name, &tb, c->v.info.read_only);
+}
+
+static bool load_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot load the increment table '0 %" PRIu64 " backup %s' into %s "
+	    "(the kernel log says why); the tracking job goes on unchanged",
+	    table_len(&c->live), c->params, c->v.name);
+	return true;
+}
+
+static bool load_undo(void *ctx)
+{
+	struct inc *c = ctx;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	return true;
+}
+
+/* Step "inc-suspend": flushes and freezes the file system on the volume. */
+static bool suspend_run(void *ctx)
+{
+	struct inc *c = ctx;
+
+	return suspend_volume(c->v.name);
+}
+
+static bool suspend_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot suspend %s; the tracking job goes on unchanged", c->v.name);
+	return true;
+}
+
+/* Clear the loaded table first, or the resume would swap it in. */
+static bool suspend_undo(void *ctx)
+{
+	struct inc *c = ctx;
+	struct dm_info info;
+
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	if (get_info(c->v.name, &info) && info.suspended &&
+	    !simple_op(DM_DEVICE_RESUME, c->v.name)) {
+		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
+		    c->v.name, c->v.name);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Step "inc-resume": the point in time.  A failed resume may have swapped
+ * the increment in all the same: then the increment is the job (the
+ * metadata holds it, and the tracking job cannot come back); the undo of
+ * suspend resumes whichever table is live.
+ */
+static bool resume_run(void *ctx)
+{
+	struct inc *c = ctx;
+
+	return simple_op(DM_DEVICE_RESUME, c->v.name);
+}
+
+static bool resume_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot resume %s with the increment table", c->v.name);
+	return true;
+}
+
+static const struct step inc_steps[] = {
+	{ .name = "inc-load", .run = load_run, .failed = load_failed,
+	  .undo = load_undo },
+	{ .name = "inc-suspend", .run = suspend_run, .failed = suspend_failed,
+	  .undo = suspend_undo },
+	{ .name = "inc-resume", .run = resume_run, .failed = resume_failed },
+};
+
+/* ---- the command --------------------------------------------------------- */
+
+/* write_list - --list FILE: the increment's map as byte ranges. */
+static bool write_list(const char *file, const char *meta_path,
+		       const struct meta_job *j)
+{
+	char why[256];
+	FILE *f = fopen(file, "w");
+	bool ok;
+
+	if (!f) {
+		err("--list %s: %s", file, strerror(errno));
+		return false;
+	}
+	ok = meta_list(meta_path, j, MD_BITMAP_MAP, f, why, sizeof(why));
+	if (!ok)
+		err("--list %s: %s", file, why);
+	if (fclose(f) && ok) {
+		err("--list %s: %s", file, strerror(errno));
+		ok = false;
+	}
+	return ok;
+}
+
+/*
+ * say_increment - the new job as the kernel and its metadata report it;
+ * false if the increment is not the volume's job (the resume kept the
+ * tracking job's table).
+ */
+static bool say_increment(struct inc *c, const char *parent,
+			  const struct inc_args *a, const char *bdev_arg)
+{
+	char why[512], pit[48], b[32], bpath[288];
+	struct meta_job j;
+	struct bstatus s;
+
+	if (!job_status(&c->v, &s, NULL) || !strcmp(s.uuid, parent)) {
+		err("%s: the increment did not start; job %s goes on", c->v.name,
+		    parent);
+		return false;
+	}
+	if (meta_read(c->meta_path, &j, why, sizeof(why)) != META_JOB) {
+		err("%s: increment %s started, but its metadata %s cannot be read: "
+		    "%s", c->v.name, s.uuid, c->meta_path, why);
+		return false;
+	}
+	meta_pit_str(j.pit_ns, pit, sizeof(pit));
+	printf("%s: increment %s of job %s started: point in time %s, copying %"
+	       PRIu64 " chunks (%s) to %s\n", c->v.name, s.uuid, parent, pit,
+	       s.total, human(s.total * s.chunk_sectors * 512.0, b, sizeof(b)),
+	       bdev_arg ? bdev_arg : c->backup);
+	if (bdev_arg || dev_node(c->backup, bpath, sizeof(bpath)))
+		jobconf_save(c->v.name, c->meta_path, bdev_arg ? bdev_arg : bpath,
+			     strchr(strchr(c->params, ' ') + 1, ' ') + 1);
+	return !a->list || write_list(a->list, c->meta_path, &j);
+}
+
+int cmd_incremental(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "incremental", no_argument, NULL, OPT_INCREMENTAL },
+		{ "list", required_argument, NULL, OPT_LIST },
+		{ "speed", required_argument, NULL, OPT_SPEED },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct inc_args a = { 0 };
+	struct cmd_line cl = {
+		.name = "start --incremental", .usage = incremental_usage,
+		.opts = opts, .min_pos = 1, .max_pos = 2, .opt = inc_opt,
+		.ctx = &a,
+	};
+	struct inc c = { 0 };
+	struct bstatus s;
+	const char *bdev_arg;
+	int r;
+
+	r = parse_args(&cl, argc, argv);
+	if (r != ARGS_OK)
+		return r;
+	bdev_arg = cl.npos > 1 ? cl.pos[1] : NULL;
+	if (!resolve_volume(cl.pos[0], &c.v))
+		return EX_ERR;
+	r = EX_ERR;
+	if (inc_refuses(&c, bdev_arg, &a, &s))
+		goto out;
+	switch (run_steps(inc_steps, ARRAY_SIZE(inc_steps), &c)) {
+	case STEPS_DONE:
+		if (say_increment(&c, s.uuid, &a, bdev_arg))
+			r = EX_OK;
+		break;
+	case STEPS_UNDONE: {
+		struct bstatus now;
+
+		/* A resume that failed may have swapped the increment in. */
+		if (job_status(&c.v, &now, NULL) && strcmp(now.uuid, s.uuid))
+			err("%s: the increment %s is the volume's job all the same "
+			    "(the resume swapped it in)", c.v.name, now.uuid);
+		else
+			err("%s: job %s goes on unchanged", c.v.name, s.uuid);
+		break;
+	}
+	case STEPS_UNDO_FAILED:
+		break;		/* the undo said what to do */
+	}
+out:
+	table_free(&c.live);
+	return r;
+}
