@@ -397,10 +397,34 @@ static bool write_list(const char *file, const char *meta_path,
  * false if the increment is not the volume's job (the resume kept the
  * tracking job's table).
  */
+/*
+ * save_jobconf - remember the increment for dmbackup reinstate.  The paths
+ * the user gave start --track (or this command) stay: a /dev/dm-N or
+ * /dev/loopN found in sysfs may name another device after a reboot.
+ */
+static void save_jobconf(struct inc *c, const char *bdev_arg)
+{
+	const char *meta = c->meta_path, *backup = bdev_arg;
+	char cpath[4096], bpath[288];
+	struct jobconf old;
+
+	snprintf(cpath, sizeof(cpath), "%s/%s.conf", jobconf_dir(), c->v.name);
+	if (!access(cpath, R_OK) && jobconf_load(cpath, &old)) {
+		meta = old.meta;
+		if (!backup)
+			backup = old.backup;
+	}
+	if (!backup && dev_node(c->backup, bpath, sizeof(bpath)))
+		backup = bpath;
+	if (backup)
+		jobconf_save(c->v.name, meta, backup,
+			     strchr(strchr(c->params, ' ') + 1, ' ') + 1);
+}
+
 static bool say_increment(struct inc *c, const char *parent,
 			  const struct inc_args *a, const char *bdev_arg)
 {
-	char why[512], pit[48], b[32], bpath[288];
+	char why[512], pit[48], b[32];
 	struct meta_job j;
 	struct bstatus s;
 
@@ -419,9 +443,7 @@ static bool say_increment(struct inc *c, const char *parent,
 	       PRIu64 " chunks (%s) to %s\n", c->v.name, s.uuid, parent, pit,
 	       s.total, human(s.total * s.chunk_sectors * 512.0, b, sizeof(b)),
 	       bdev_arg ? bdev_arg : c->backup);
-	if (bdev_arg || dev_node(c->backup, bpath, sizeof(bpath)))
-		jobconf_save(c->v.name, c->meta_path, bdev_arg ? bdev_arg : bpath,
-			     strchr(strchr(c->params, ' ') + 1, ' ') + 1);
+	save_jobconf(c, bdev_arg);
 	return !a->list || write_list(a->list, c->meta_path, &j);
 }
 
