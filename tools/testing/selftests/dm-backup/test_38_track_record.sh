@@ -71,6 +71,8 @@ expect_count "a write over two chunks"
 table=$(dmsetup table bk)
 
 info "no increment of a job that has not completed"
+# Paused, so that it has not completed however slow the kernel (debug).
+run dmsetup message bk 0 pause
 uuid=$(backup_status bk job_uuid)
 if dmsetup load bk --table "$(bk_table "$o" "$b" top 6 meta "$m" track on increment "$uuid")" \
 	2>/dev/null; then
@@ -78,6 +80,7 @@ if dmsetup load bk --table "$(bk_table "$o" "$b" top 6 meta "$m" track on increm
 fi
 dmesg | tail -n 5 | grep -q "has not completed" || fail "no reason logged: $(dmesg | tail -n 3)"
 dmsetup clear bk
+run dmsetup message bk 0 resume
 
 info "a reload cannot change track"
 if dmsetup load bk --table "$(echo "$table" | sed 's/ 6 speed/ 4 speed/; s/ track on//')" \
