@@ -58,7 +58,7 @@ expect_ctr_error "too small: it needs 8 KiB and 16 KiB per 32768 chunks (track)"
 run losetup -d "$small"
 
 info "a tracking job: writes during the walk are recorded, once per chunk"
-bk_create bk "$o" "$b" full 6 speed 1048576 meta "$m" track on
+bk_create bk "$o" "$b" full 6 speed 65536 meta "$m" track on
 [ "$(backup_status bk changed)" = 0 ] || fail "changed at start: $(backup_status bk)"
 dmsetup table bk | grep -q " track on" || fail "table line lacks track: $(dmsetup table bk)"
 for c in 200 3 77 3 255 120; do
