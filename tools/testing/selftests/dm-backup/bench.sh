@@ -411,11 +411,13 @@ increment_1t() {
 	dm_create z2 "0 $_t1 zero"
 	dd if=/dev/zero of=/dev/mapper/imeta bs=4096 count=2 oflag=direct status=none ||
 		fail "zeroing the metadata"
-	dm_create bk "0 $_t1 backup /dev/mapper/z1 /dev/mapper/z2 top 6 map $_map meta /dev/mapper/imeta track on"
+	_zz="/dev/mapper/z1 /dev/mapper/z2"
+	dm_create bk "0 $_t1 backup $_zz top 6 map $_map meta /dev/mapper/imeta track on"
 	wait_completed bk 600
 	_uuid=$(backup_status bk job_uuid)
 	t0=$(now)
-	dmsetup load bk --table "0 $_t1 backup /dev/mapper/z1 /dev/mapper/z2 top 6 meta /dev/mapper/imeta track on increment $_uuid" ||
+	dmsetup load bk --table \
+		"0 $_t1 backup $_zz top 6 meta /dev/mapper/imeta track on increment $_uuid" ||
 		fail "load the increment"
 	dmsetup suspend bk && dmsetup resume bk || fail "switch to the increment"
 	wait_completed bk 600
@@ -537,7 +539,7 @@ while [ $RUN -le "$RUNS" ]; do
 			emit track.first.qd$qd.metaw "$(($(writes_of /dev/mapper/bmeta) - w0))"
 			rand4k "$dev" $qd track.again.qd$qd many
 			[ "$(backup_status bk changed)" = "$RAND_CHUNKS" ] ||
-				fail "the record holds $(backup_status bk changed) chunks, not $RAND_CHUNKS"
+				fail "record: $(backup_status bk changed) chunks, not $RAND_CHUNKS"
 			dm_remove bk
 		done
 		info "case 10: an increment that copies nothing, 1 TiB"

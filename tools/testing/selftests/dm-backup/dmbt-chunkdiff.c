@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 	char *a, *b;
 	FILE *fa, *fb;
 
-	if (argc != 4 || !(len = strtoul(argv[3], NULL, 0))) {
+	len = argc == 4 ? strtoul(argv[3], NULL, 0) : 0;
+	if (!len) {
 		fprintf(stderr, "usage: dmbt-chunkdiff A B CHUNK_BYTES\n");
 		return 2;
 	}

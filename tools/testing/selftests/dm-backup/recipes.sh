@@ -345,7 +345,8 @@ export_recipe_setup() {
 	lo_up
 	grep -q volhost /etc/hosts 2>/dev/null || echo "127.0.0.1 volhost" >>/etc/hosts
 	trap 'fs_release /mnt/data; nbd-client -d /dev/nbd1 >/dev/null 2>&1
-		for p in /run/dmbackup/export-*.pid; do [ -e "$p" ] && kill "$(cat "$p")"; done' EXIT
+		for p in /run/dmbackup/export-*.pid; do
+			[ -e "$p" ] && kill "$(cat "$p")"; done' EXIT
 	_er_disk=$(mkloop 8) || exit 1
 	_er_bdisk=$(mkloop 8) || exit 1
 	recipe_node /dev/sdc "$_er_bdisk"

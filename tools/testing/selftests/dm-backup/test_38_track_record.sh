@@ -45,7 +45,8 @@ expect_on_disk() {
 	sort -un "$DMBT_TMP/written" >"$DMBT_TMP/want"
 	md_chunks "$m" 2 >"$DMBT_TMP/got"
 	cmp -s "$DMBT_TMP/want" "$DMBT_TMP/got" ||
-		fail "$1: changed bitmap $(tr '\n' ' ' <"$DMBT_TMP/got") != written $(tr '\n' ' ' <"$DMBT_TMP/want")"
+		fail "$1: changed bitmap $(tr '\n' ' ' <"$DMBT_TMP/got")" \
+			"!= written $(tr '\n' ' ' <"$DMBT_TMP/want")"
 }
 
 info "refusals: track needs meta; bad value"

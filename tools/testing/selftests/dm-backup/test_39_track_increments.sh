@@ -21,6 +21,7 @@
 . "$DMBT_DIR/backup.sh"
 
 MB=2048
+other=01234567-89ab-cdef-0123-456789abcdef	# no job's uuid
 o=$(mkloop 32) || exit 1
 b=$(mkloop 32) || exit 1
 b2=$(mkloop 32) || exit 1
@@ -111,18 +112,20 @@ while [ "$k" -le 3 ]; do
 	era_written_since "$e_prev" "$DMBT_TMP/era"
 	e_prev=$(era_now era)
 	cmp -s "$DMBT_TMP/record" "$DMBT_TMP/era" ||
-		fail "increment $k: record $(tr '\n' ' ' <"$DMBT_TMP/record") != era $(tr '\n' ' ' <"$DMBT_TMP/era")"
+		fail "increment $k: record $(tr '\n' ' ' <"$DMBT_TMP/record")" \
+			"!= era $(tr '\n' ' ' <"$DMBT_TMP/era")"
 	differing_chunks "$DMBT_TMP/t$((k - 1))" "$DMBT_TMP/t$k" >"$DMBT_TMP/diff"
 	missing=$(sort -un "$DMBT_TMP/diff" "$DMBT_TMP/record" | wc -l)
 	[ "$missing" -eq "$(wc -l <"$DMBT_TMP/record")" ] ||
-		fail "increment $k: chunks changed but not recorded: $(grep -vxF -f "$DMBT_TMP/record" "$DMBT_TMP/diff" | tr '\n' ' ')"
+		fail "increment $k: chunks changed but not recorded:" \
+			"$(grep -vxF -f "$DMBT_TMP/record" "$DMBT_TMP/diff" | tr '\n' ' ')"
 	nrec=$(wc -l <"$DMBT_TMP/record")
 	info "increment $k: $nrec chunks recorded (era agrees), $(wc -l <"$DMBT_TMP/diff") differ"
 	[ "$nrec" -ge "$pending" ] || fail "status said $pending pending, the record holds $nrec"
 	if [ "$k" -eq 2 ]; then
 		info "refused: an increment of another job; not in sync mode top"
 		expect_load_error "neither the job to make an increment of" \
-			"$dest top 6 meta $m track on increment 01234567-89ab-cdef-0123-456789abcdef"
+			"$dest top 6 meta $m track on increment $other"
 		expect_load_error "increment needs sync mode top" \
 			"$dest full 6 meta $m track on increment $uuid"
 	fi
@@ -130,7 +133,8 @@ while [ "$k" -le 3 ]; do
 		"0 $((32 * MB)) backup /dev/mapper/era $dest top 6 meta $m track on increment $uuid"
 	run dmsetup resume vol
 	# Still frozen: nothing wrote since the point in time.
-	[ "$(backup_status vol changed)" = 0 ] || fail "a fresh record is not empty: $(backup_status vol)"
+	[ "$(backup_status vol changed)" = 0 ] ||
+		fail "a fresh record is not empty: $(backup_status vol)"
 	run fsfreeze --unfreeze /mnt/vol
 	[ "$(bk_total vol)" = "$nrec" ] ||
 		fail "increment $k copies $(bk_total vol) chunks, the record holds $nrec"

@@ -122,7 +122,7 @@ record_holds_completed_writes() {
 	_rh_j=0
 	while [ "$_rh_j" -lt "${_rh_n:-0}" ]; do
 		grep -qx "$((seq_base + _rh_j))" "$DMBT_TMP/record" ||
-			fail "round $r: write $_rh_j completed before the cut, its chunk is not recorded"
+			fail "round $r: write $_rh_j completed before the cut, not recorded"
 		_rh_j=$((_rh_j + 1))
 	done
 }
@@ -168,7 +168,8 @@ cut_while_tracking() {
 	power_on
 	completed_writes_kept
 	run dmsetup create bk --table "$_ct_table"
-	[ "$(backup_state bk)" = completed ] || fail "round $r: the increment came back $(backup_status bk)"
+	[ "$(backup_state bk)" = completed ] ||
+		fail "round $r: the increment came back $(backup_status bk)"
 	record_holds_completed_writes
 	increment_exact
 }
@@ -195,7 +196,8 @@ while [ "$r" -le "$rounds" ]; do
 	power_on
 	completed_writes_kept
 	run dmsetup create bk --notable
-	run dmsetup load bk --table "$(bk_table "$o" "$b" full $((4 + $#)) chunk_size 8 meta "$m" $track)"
+	run dmsetup load bk --table \
+		"$(bk_table "$o" "$b" full $((4 + $#)) chunk_size 8 meta "$m" $track)"
 	state=$(loaded_state)
 	info "round $r: the metadata says $state: $(dmsetup status --inactive bk)"
 	case $state in

@@ -86,7 +86,8 @@ check_increment() {
 			"!= map $(tr '\n' ' ' <"$DMBT_TMP/map")"
 	dmbackup info --list map "$meta" >"$DMBT_TMP/infolist" 2>&1
 	cmp -s "$DMBT_TMP/infolist" "$DMBT_TMP/list$1" ||
-		fail "increment $1: info --list map differs from start --list: $(cat "$DMBT_TMP/infolist")"
+		fail "increment $1: info --list map differs from start --list:" \
+			"$(cat "$DMBT_TMP/infolist")"
 	[ "$said" = "$(wc -l <"$DMBT_TMP/map")" ] ||
 		fail "increment $1: start said $said chunks, the map has $(wc -l <"$DMBT_TMP/map")"
 	dmbt-chunkdiff "$DMBT_TMP/t$(($1 - 1))" "$DMBT_TMP/t$1" $CHUNK >"$DMBT_TMP/diff" ||
