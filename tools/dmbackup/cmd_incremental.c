@@ -327,16 +327,8 @@ static bool suspend_failed(void *ctx)
 static bool suspend_undo(void *ctx)
 {
 	struct inc *c = ctx;
-	struct dm_info info;
 
-	simple_op(DM_DEVICE_CLEAR, c->v.name);
-	if (get_info(c->v.name, &info) && info.suspended &&
-	    !simple_op(DM_DEVICE_RESUME, c->v.name)) {
-		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
-		    c->v.name, c->v.name);
-		return false;
-	}
-	return true;
+	return unsuspend_unchanged(c->v.name);
 }
 
 /*

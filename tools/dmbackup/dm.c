@@ -314,6 +314,26 @@ bool suspend_volume(const char *name)
 	return ok;
 }
 
+/*
+ * unsuspend_unchanged - the undo of a suspend step that a table load went
+ * before: clear the loaded table (or the resume would swap it in), then
+ * resume the live one if the volume is still suspended.  False, and what
+ * to do by hand, if it stays suspended.
+ */
+bool unsuspend_unchanged(const char *name)
+{
+	struct dm_info info;
+
+	simple_op(DM_DEVICE_CLEAR, name);
+	if (get_info(name, &info) && info.suspended &&
+	    !simple_op(DM_DEVICE_RESUME, name)) {
+		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
+		    name, name);
+		return false;
+	}
+	return true;
+}
+
 bool send_message(const char *name, uint64_t sector, const char *msg)
 {
 	struct dm_task *dmt = task(DM_DEVICE_TARGET_MSG, name);

@@ -145,6 +145,7 @@ bool create_dev(const char *name, const struct table *tb, bool ro, int *errp);
 bool load_table(const char *name, const struct table *tb, bool ro);
 bool simple_op(int type, const char *name);
 bool suspend_volume(const char *name);
+bool unsuspend_unchanged(const char *name);
 bool send_message(const char *name, uint64_t sector, const char *msg);
 bool wait_event(const char *name, uint32_t *event_nr);
 
