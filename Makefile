@@ -23,7 +23,9 @@
 #       with virtio disks backed by host files starts a job under a
 #       written ext4, is reset with sysrq-b mid-job, boots again, continues
 #       it with dmbackup start --meta; the backup must equal the point-in-
-#       time image.  Default kernel: the 6.1 one.  A full `make check` runs
+#       time image.  Then a tracking job reset mid-writes is put back by
+#       dmbackup reinstate, and an increment must equal its point in time.
+#       Default kernel: the 6.1 one.  A full `make check` runs
 #       it once, on its first kernel, as the pseudo-test "reboot";
 #       CHECK_REBOOT=0 skips it.
 #   make patch                  dm-backup as a patch series against Linux 6.1

@@ -24,8 +24,8 @@
 # first kernel's objects, the pseudo-test "layers": the module's files
 # call each other only downward.  And tests/reboot-test.sh once, on the
 # first kernel (the 6.1 one in a default or KVER=all run), the pseudo-test
-# "reboot": a persistent job continued across a real reboot of the VM
-# (make check-reboot, about two minutes).  CHECK_REBOOT=0 skips it,
+# "reboot": a persistent job continued, and a tracking job reinstated,
+# across real reboots of the VM (make check-reboot, about four minutes).  CHECK_REBOOT=0 skips it,
 # CHECK_REBOOT=1 runs it even with --tests.
 # DMBT_MODULE=<path>: boot this dm-backup.ko(.xz) instead of building the
 # tree's ("@KVER@" in it is replaced by each kernel's release).

@@ -1,41 +1,61 @@
 #!/bin/bash
-# make check-reboot: a persistent job across a real reboot of the VM.
+# make check-reboot: a persistent job, and a tracking job, across real
+# reboots of the VM.
 #
-#   tests/reboot-test.sh [--kver <kver>] [--no-build] [--calibrate]
+#   tests/reboot-test.sh [--kver <kver>] [--no-build] [--only job|track]
+#                        [--calibrate]
 #
 # Host files are the VM's virtio disks (run-vm.sh DMBT_DRIVES), in
 # build/<kver>/reboot/: origin.img (64 MiB, /dev/vda), backup.img (64 MiB,
-# vdb), meta.img (1 MiB, vdc), t0.img (64 MiB, vdd).  Two boots of the same
-# disks (tools/testing/selftests/dm-backup/reboot.sh says what each does):
-#   phase1  ext4 on the origin, mounted and written; its image frozen to
-#           t0.img, `dmbackup start --meta` starts a throttled persistent
-#           job; partway through, with the writer still writing, sysrq-b
-#           resets the VM (with -no-reboot, qemu ends).
-#   phase2  the same `dmbackup start` continues the job (the uuid phase 1
-#           printed, passed as dmbt.uuid=), which completes; the backup
-#           equals T0, is a clean ext4, the origin keeps its files.
-# Then, on the host, backup.img must equal t0.img too.  Console logs:
-# build/<kver>/reboot/phase{1,2}/console.log.  Ends with "reboot: PASS
-# ..." or "reboot: FAIL (<reason>)" (kept in build/<kver>/reboot/result),
-# exit status 0 or 1.  The disk images
-# are deleted after a pass, kept after a failure.
+# vdb), meta.img (1 MiB, vdc), t0.img (64 MiB, vdd), etc.img (8 MiB, vde).
+# Two scenarios of two boots each on the same disks
+# (tools/testing/selftests/dm-backup/reboot.sh says what each boot does):
+#   job    phase1  ext4 on the origin, mounted and written; its image
+#                  frozen to t0.img, `dmbackup start --meta` starts a
+#                  throttled persistent job; partway through, with the
+#                  writer still writing, sysrq-b resets the VM (with
+#                  -no-reboot, qemu ends).
+#          phase2  the same `dmbackup start` continues the job (the uuid
+#                  phase 1 printed, passed as dmbt.uuid=), which
+#                  completes; the backup equals T0, is a clean ext4, the
+#                  origin keeps its files.  On the host, backup.img must
+#                  equal t0.img too.
+#   track  track1  `dmbackup start --meta --track`: a full backup, then
+#                  the job records the chunks written; the job file is on
+#                  etc.img (mounted on /etc/dmbackup); reset mid-writes.
+#          track2  `dmbackup reinstate`, mount, writes, `dmbackup start
+#                  --incremental` at T1 (its image frozen to t0.img): the
+#                  backup the increment updated equals T1, in the VM and
+#                  on the host.
+# Console logs: build/<kver>/reboot/<phase>/console.log.  Ends with
+# "reboot: PASS ..." or "reboot: FAIL (<reason>)" (kept in
+# build/<kver>/reboot/result), exit status 0 or 1.  The disk images are
+# deleted after a pass, kept after a failure.
 #
 # --kver: default the newest 6.1 kernel (tests/kernels.sh).  --no-build:
 # the module and build/<kver>/initramfs.cpio.gz are there already
-# (tests/check.sh).  --calibrate: phase 2 starts a new job instead of
-# continuing (wipes the metadata's superblocks, start --force): the test
-# must then fail, the backup not being T0.
+# (tests/check.sh).  --only: one scenario.  --calibrate: the second boot of
+# each scenario does what must make it fail: "job" starts a new job
+# instead of continuing (wipes the metadata's superblocks, start --force),
+# the backup then not being T0; "track" writes the volume before
+# reinstate, so the record misses a write and the increment is not T1.
 set -uo pipefail
 
-KVER= BUILD=1 CALIBRATE=
+KVER= BUILD=1 CALIBRATE= ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) KVER=$2; shift 2 ;;
 	--no-build) BUILD=; shift ;;
+	--only) ONLY=$2; shift 2 ;;
 	--calibrate) CALIBRATE=1; shift ;;
-	*) echo "usage: $0 [--kver <kver>] [--no-build] [--calibrate]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--kver <kver>] [--no-build] [--only job|track] [--calibrate]" >&2
+	   exit 2 ;;
 	esac
 done
+case $ONLY in
+''|job|track) ;;
+*) echo "$0: --only job or track, not '$ONLY'" >&2; exit 2 ;;
+esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 . tests/kernels.sh
@@ -62,42 +82,92 @@ if [ -n "$BUILD" ]; then
 fi
 
 DIR=$TOP/build/$KVER/reboot
-rm -rf "$DIR"
-mkdir -p "$DIR"
-for f in origin:64M backup:64M meta:1M t0:64M; do
-	truncate -s "${f#*:}" "$DIR/${f%:*}.img" || result FAIL "cannot create $DIR/${f%:*}.img"
-done
-export DMBT_DRIVES="$DIR/origin.img $DIR/backup.img $DIR/meta.img $DIR/t0.img"
 export DMBT_VM_TIMEOUT=${DMBT_VM_TIMEOUT:-600}
 
-# why <log>: the guest's last failure line (phase 2 ends with one naming
-# every check that failed), for the result line.
+# new_disks: the scenario's disks, new and zeroed.
+new_disks() {
+	rm -rf "$DIR"
+	mkdir -p "$DIR"
+	for f in origin:64M backup:64M meta:1M t0:64M etc:8M; do
+		truncate -s "${f#*:}" "$DIR/${f%:*}.img" ||
+			result FAIL "cannot create $DIR/${f%:*}.img"
+	done
+	export DMBT_DRIVES="$DIR/origin.img $DIR/backup.img $DIR/meta.img $DIR/t0.img $DIR/etc.img"
+}
+
+# why <log>: the guest's last failure line (a second boot ends with one
+# naming every check that failed), for the result line.
 why() {
 	sed -n 's/^FAIL: //p' "$1" | tail -n1
 }
 
-echo "=== reboot: phase 1 ($KVER): a persistent job, reset mid-job ==="
-DMBT_OUT=$DIR/phase1 DMBT_SUMMARY_LABEL="reboot phase1: " tests/run-vm.sh "$KVER" reboot phase1
-rc=$?
-LOG1=$DIR/phase1/console.log
-[ $rc -eq 0 ] || result FAIL "phase 1: $(why "$LOG1"); log $LOG1"
-line=$(grep -m1 '^DMBT-RESET ' "$LOG1")
-uuid=$(sed -n 's/.* uuid=\([0-9a-f-]\{36\}\).*/\1/p' <<<"$line")
-files=$(sed -n 's/.* files=\([0-9]*\).*/\1/p' <<<"$line")
-[ -n "$uuid" ] && [ -n "$files" ] || result FAIL "phase 1 printed no job uuid/files: '$line'"
-echo "reboot: phase 1 reset the VM mid-job: ${line#DMBT-RESET }"
+# boot <phase> [dmbt.* args]: one boot of the VM running reboot.sh <phase>;
+# fails the whole test if the guest failed.
+boot() {
+	local phase=$1
+	shift
+	DMBT_APPEND="${DMBT_APPEND:-} $*" DMBT_OUT=$DIR/$phase \
+		DMBT_SUMMARY_LABEL="reboot $phase: " tests/run-vm.sh "$KVER" reboot "$phase" ||
+		result FAIL "$phase: $(why "$DIR/$phase/console.log"); log $DIR/$phase/console.log"
+}
 
-echo "=== reboot: phase 2 ($KVER): boot again, continue job $uuid ==="
-append="dmbt.uuid=$uuid dmbt.files=$files"
-[ -z "$CALIBRATE" ] || append="$append dmbt.calibrate=new-job"
-DMBT_APPEND="${DMBT_APPEND:-} $append" DMBT_OUT=$DIR/phase2 \
-	DMBT_SUMMARY_LABEL="reboot phase2: " tests/run-vm.sh "$KVER" reboot phase2
-rc=$?
-LOG2=$DIR/phase2/console.log
-[ $rc -eq 0 ] || result FAIL "phase 2: $(why "$LOG2"); log $LOG2"
+# reset_line <phase>: the DMBT-RESET line the first boot printed.
+reset_line() {
+	grep -m1 '^DMBT-RESET ' "$DIR/$1/console.log"
+}
 
-# From outside the VM too: the backup's host file is the T0 image.
-out=$(cmp "$DIR/backup.img" "$DIR/t0.img" 2>&1) ||
-	result FAIL "on the host: backup.img is not t0.img: $out"
-rm -f "$DIR"/*.img
-result PASS "job $uuid continued after a reset at ${line#* copied=}, completed; backup = T0 (cmp in the VM and on the host), e2fsck clean"
+# word <name> <line>: the value of name=... in a DMBT-RESET line.
+word() {
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+
+# backup_is_image <what>: on the host, backup.img equals t0.img.
+backup_is_image() {
+	local out
+	out=$(cmp "$DIR/backup.img" "$DIR/t0.img" 2>&1) ||
+		result FAIL "on the host: backup.img is not $1 (t0.img): $out"
+}
+
+scenario_job() {
+	local line uuid files append
+	new_disks
+	echo "=== reboot: phase 1 ($KVER): a persistent job, reset mid-job ==="
+	boot phase1
+	line=$(reset_line phase1)
+	uuid=$(word uuid "$line")
+	files=$(word files "$line")
+	[ -n "$uuid" ] && [ -n "$files" ] || result FAIL "phase 1 printed no job uuid/files: '$line'"
+	echo "reboot: phase 1 reset the VM mid-job: ${line#DMBT-RESET }"
+	echo "=== reboot: phase 2 ($KVER): boot again, continue job $uuid ==="
+	append="dmbt.uuid=$uuid dmbt.files=$files"
+	[ -z "$CALIBRATE" ] || append="$append dmbt.calibrate=new-job"
+	boot phase2 "$append"
+	backup_is_image T0
+	rm -f "$DIR"/*.img
+	SAID="job $uuid continued after a reset at $(word copied "$line"), completed; backup = T0"
+}
+
+scenario_track() {
+	local line uuid files append
+	new_disks
+	echo "=== reboot: track1 ($KVER): a tracking job, reset mid-writes ==="
+	boot track1
+	line=$(reset_line track1)
+	uuid=$(word uuid "$line")
+	files=$(word files "$line")
+	[ -n "$uuid" ] && [ -n "$files" ] || result FAIL "track1 printed no job uuid/files: '$line'"
+	echo "reboot: track1 reset the VM while tracking: ${line#DMBT-RESET }"
+	echo "=== reboot: track2 ($KVER): boot again, reinstate job $uuid, increment ==="
+	append="dmbt.uuid=$uuid dmbt.files=$files"
+	[ -z "$CALIBRATE" ] || append="$append dmbt.calibrate=write-first"
+	boot track2 "$append"
+	backup_is_image T1
+	rm -f "$DIR"/*.img
+	SAID="${SAID:+$SAID; }tracking job $uuid reinstated after a reset at $(word changed "$line")"
+	SAID="$SAID changed chunks, increment = T1"
+}
+
+SAID=
+[ "$ONLY" = track ] || scenario_job
+[ "$ONLY" = job ] || scenario_track
+result PASS "$SAID (cmp in the VM and on the host), e2fsck clean"

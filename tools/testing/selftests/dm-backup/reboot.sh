@@ -25,10 +25,32 @@
 #                      files written before the job and the N files
 #                      synced before the reset, and is clean too.
 #
+#   reboot.sh track1   change tracking across a reset: /dev/vde, an ext4,
+#                      is mounted on /etc/dmbackup (the root file system
+#                      that keeps dmbackup's job files across the boot);
+#                      `dmbackup start --meta vdc --track` makes a full
+#                      backup of the written ext4 on "vol" onto vdb and
+#                      goes on recording; with the writer writing files
+#                      and 4 KiB O_DIRECT writes into a file (direct), once the
+#                      record holds 64 chunks, "DMBT-RESET uuid=...
+#                      changed=N files=N" and sysrq-b.
+#   reboot.sh track2   "vol" over vda again, /etc/dmbackup mounted;
+#                      `dmbackup reinstate` puts the tracking job back
+#                      under vol (status: the same job, completed, its
+#                      record not lost); then mount (journal replay),
+#                      write; with the file system frozen, the volume's
+#                      image to vdd (T1) and `dmbackup start
+#                      --incremental`; once done, vdb, which held the full
+#                      backup, equals T1 and is clean; the origin keeps
+#                      its files.
+#
 # dmbt.calibrate=new-job (phase 2): wipe the metadata's superblocks and
 # start with --force, a new job instead of continuing: the test must fail
-# (the backup is then the volume after the reset, not T0).  Phase 2 runs
-# every check and fails at the end, naming each one that failed.
+# (the backup is then the volume after the reset, not T0).
+# dmbt.calibrate=write-first (track2): the volume is mounted and a file
+# written before reinstate, as a boot without the hook would: the record
+# misses it and the test must fail (the increment leaves it out).  Phase 2
+# and track2 run every check and fail at the end, naming each that failed.
 DMBT_DIR=${DMBT_DIR:-$(cd "$(dirname "$0")" && pwd)}
 . "$DMBT_DIR/lib.sh"
 . "$DMBT_DIR/backup.sh"
@@ -64,8 +86,10 @@ kernel_clean() {
 	fi
 }
 
+etc=/dev/vde	# track1/track2: an ext4 holding /etc/dmbackup
+
 disks_ok() {
-	for _d in $origin $backup $meta $t0; do
+	for _d in $origin $backup $meta $t0 $etc; do
 		[ -b "$_d" ] || fail "no $_d: the VM has no virtio disks (run-vm.sh DMBT_DRIVES)"
 	done
 	[ "$(sectors $origin)" = "$(sectors $backup)" ] &&
@@ -187,9 +211,127 @@ phase2() {
 	echo "reboot: job $uuid continued after the reset and completed; backup = T0, clean"
 }
 
+
+# etc_mount [new]: /dev/vde (a new ext4 with "new") on /etc/dmbackup,
+# where dmbackup keeps the job files reinstate reads.
+etc_mount() {
+	[ "${1:-}" != new ] || run mke2fs -q -t ext4 -F $etc
+	mkdir -p /etc/dmbackup
+	run mount -t ext4 $etc /etc/dmbackup
+}
+
+# direct_writes <file> <seed> <n>: n 4 KiB O_DIRECT writes of prng data
+# into the file (1 MiB long) at offsets spread over it.
+direct_writes() {
+	_dw_j=1
+	while [ "$_dw_j" -le "$3" ]; do
+		dmbt-prng $(($2 + _dw_j)) 4096 |
+			dd of="$1" bs=4096 seek=$(((_dw_j * 37) % 256)) oflag=direct \
+				conv=notrunc status=none || fail "a direct write into $1 failed"
+		_dw_j=$((_dw_j + 1))
+	done
+}
+
+# changed_above <n>: the tracking job on vol has recorded more than n chunks.
+changed_above() {
+	[ "$(backup_status vol changed)" -gt "$1" ]
+}
+
+track1() {
+	echo 1 >/proc/sys/kernel/sysrq
+	etc_mount new
+	mkvol vol $origin
+	info "an ext4 on vol ($origin), $NBEFORE files"
+	mkfs_mount /dev/mapper/vol /mnt/vol $NBEFORE $SEED
+	dmbt-prng 9399 1M >/mnt/vol/direct || fail "cannot write direct"
+	sync
+	run dmbackup start /dev/mapper/vol $backup --meta $meta --track
+	[ -f /etc/dmbackup/jobs/vol.conf ] || fail "start wrote no /etc/dmbackup/jobs/vol.conf"
+	uuid=$(dmbackup status /dev/mapper/vol --interval 0 |
+		sed -n 's/.* job \([0-9a-f-]\{36\}\) persistent.*/\1/p')
+	[ -n "$uuid" ] || fail "dmbackup status names no persistent job"
+	run dmbackup wait /dev/mapper/vol --interval 1
+	[ "$(backup_state vol)" = completed ] || fail "the full backup: $(backup_status vol)"
+	info "job $uuid completed, recording: $(backup_status vol changed) chunks; writes"
+	writer_start /mnt/vol "$DMBT_TMP/stop"
+	writer_beats "$DMBT_TMP/stop"
+	direct_writes /mnt/vol/direct 9400 16
+	wait_until 120 'the record does not grow: $(backup_status vol)' changed_above 64
+	files=$(cat "$DMBT_TMP/stop.count" 2>/dev/null || echo 0)
+	sync
+	direct_writes /mnt/vol/direct 9500 8
+	[ "$(backup_status vol changed)" != lost ] || fail "the record is lost"
+	dmbackup status /dev/mapper/vol --interval 0
+	kernel_clean || fail "the kernel log reports a bug"
+	echo "DMBT-RESET uuid=$uuid changed=$(backup_status vol changed) files=$files"
+	sleep 1		# the line out on the console before the reset
+	echo b >/proc/sysrq-trigger
+	sleep 30
+	fail "sysrq-b did not reset the machine"
+}
+
+track2() {
+	uuid=$(arg uuid)
+	files=$(arg files)
+	calibrate=$(arg calibrate)
+	[ -n "$uuid" ] && [ -n "$files" ] ||
+		fail "dmbt.uuid= and dmbt.files= (from track1) missing on the kernel command line"
+	mkvol vol $origin
+	etc_mount
+	mkdir -p /mnt/vol
+	if [ "$calibrate" = write-first ]; then
+		info "CALIBRATION: vol mounted and written before reinstate"
+		run mount -t ext4 /dev/mapper/vol /mnt/vol
+		dmbt-prng 958 1M >/mnt/vol/unrecorded || fail "cannot write unrecorded"
+		run umount /mnt/vol
+	fi
+	info "after the reset: dmbackup reinstate (/etc/dmbackup/jobs: $(ls /etc/dmbackup/jobs))"
+	run dmbackup reinstate
+	dmbackup status /dev/mapper/vol --interval 0 >"$DMBT_TMP/status" 2>&1
+	cat "$DMBT_TMP/status"
+	soft "the reinstated job is not $uuid" grep -q "job $uuid persistent" "$DMBT_TMP/status"
+	state=$(backup_state vol)
+	soft "the reinstated job is $state, not completed" [ "$state" = completed ]
+	changed=$(backup_status vol changed)
+	info "the record after the reset: $changed chunks"
+	soft "the record was lost (or is empty): $changed" changed_above 0
+
+	info "mount (journal replay), write; then the increment"
+	run mount -t ext4 /dev/mapper/vol /mnt/vol
+	dmbt-prng 959 1M >/mnt/vol/after-reboot || fail "cannot write after-reboot"
+	direct_writes /mnt/vol/direct 9600 8
+	sync
+	run fsfreeze --freeze /mnt/vol
+	dd if=/dev/mapper/vol of=$t0 bs=1M iflag=direct oflag=direct conv=fsync status=none ||
+		{ fsfreeze --unfreeze /mnt/vol; fail "cannot copy T1 to $t0"; }
+	dmbackup start --incremental /dev/mapper/vol >"$DMBT_TMP/inc.out" 2>&1
+	_rc=$?
+	fsfreeze --unfreeze /mnt/vol
+	cat "$DMBT_TMP/inc.out"
+	[ $_rc -eq 0 ] || fail "dmbackup start --incremental after the reset failed (rc $_rc)"
+	dmbt-prng 960 1M >/mnt/vol/after-increment || fail "cannot write after-increment"
+	run dmbackup wait /dev/mapper/vol --interval 1
+	info "the increment: $(backup_status vol progress) chunks; $backup against T1 ($t0)"
+	soft "the backup is not the image T1 of the increment's point in time" same $backup $t0
+	soft "e2fsck -fn of the backup" run e2fsck -fn $backup
+	soft "files written before the job damaged" before_intact /mnt/vol $NBEFORE $SEED
+	soft "files synced before the reset damaged" files_intact /mnt/vol "$files"
+	soft "after-reboot damaged" sh -c "dmbt-prng 959 1M | cmp -s - /mnt/vol/after-reboot"
+	run umount /mnt/vol
+	run dmbackup finish --stop-tracking /dev/mapper/vol
+	soft "e2fsck -fn of the origin" run e2fsck -fn /dev/mapper/vol
+	run dmsetup remove vol
+	run umount /etc/dmbackup
+	soft "the kernel log reports a bug" kernel_clean
+	[ -z "$FAILS" ] || fail "$FAILS"
+	echo "reboot: tracking job $uuid reinstated after the reset; the increment is T1, clean"
+}
+
 disks_ok
 case $PHASE in
 phase1) phase1 ;;
 phase2) phase2 ;;
-*) fail "usage: $0 phase1|phase2" ;;
+track1) track1 ;;
+track2) track2 ;;
+*) fail "usage: $0 phase1|phase2|track1|track2" ;;
 esac
