@@ -39,7 +39,8 @@ static const char incremental_usage[] =
 "system frozen) once: that resume is the new point in time.  Prints the new\n"
 "job's uuid, point in time, and the chunks and bytes it copies.  --list FILE\n"
 "writes those chunks as byte ranges of the volume (\"<offset> <length>\"\n"
-"per run of chunks, as dmbackup info --list map).  RATE as in start.\n"
+"per run of chunks, as dmbackup info --list map; FILE - is standard output,\n"
+"and the report goes to standard error then).  RATE as in start.\n"
 "Refuses a volume without a backup job, one whose job does not track\n"
 "changes, has not completed, or lost its record (then start a full backup:\n"
 "dmbackup finish --stop-tracking, then start --track).  On any failure\n"
@@ -362,28 +363,6 @@ static const struct step inc_steps[] = {
 
 /* ---- the command --------------------------------------------------------- */
 
-/* write_list - --list FILE: the increment's map as byte ranges. */
-static bool write_list(const char *file, const char *meta_path,
-		       const struct meta_job *j)
-{
-	char why[256];
-	FILE *f = fopen(file, "w");
-	bool ok;
-
-	if (!f) {
-		err("--list %s: %s", file, strerror(errno));
-		return false;
-	}
-	ok = meta_list(meta_path, j, MD_BITMAP_MAP, f, why, sizeof(why));
-	if (!ok)
-		err("--list %s: %s", file, why);
-	if (fclose(f) && ok) {
-		err("--list %s: %s", file, strerror(errno));
-		ok = false;
-	}
-	return ok;
-}
-
 /*
  * say_increment - the new job as the kernel and its metadata report it;
  * false if the increment is not the volume's job (the resume kept the
@@ -431,12 +410,15 @@ static bool say_increment(struct inc *c, const char *parent,
 		return false;
 	}
 	meta_pit_str(j.pit_ns, pit, sizeof(pit));
-	printf("%s: increment %s of job %s started: point in time %s, copying %"
-	       PRIu64 " chunks (%s) to %s\n", c->v.name, s.uuid, parent, pit,
-	       s.total, human(s.total * s.chunk_sectors * 512.0, b, sizeof(b)),
-	       bdev_arg ? bdev_arg : c->backup);
+	/* --list -: standard output is the list alone. */
+	fprintf(a->list && !strcmp(a->list, "-") ? stderr : stdout,
+		"%s: increment %s of job %s started: point in time %s, copying %"
+		PRIu64 " chunks (%s) to %s\n", c->v.name, s.uuid, parent, pit,
+		s.total, human(s.total * s.chunk_sectors * 512.0, b, sizeof(b)),
+		bdev_arg ? bdev_arg : c->backup);
 	save_jobconf(c, bdev_arg);
-	return !a->list || write_list(a->list, c->meta_path, &j);
+	return !a->list ||
+	       meta_list_file(a->list, c->meta_path, &j, MD_BITMAP_MAP);
 }
 
 int cmd_incremental(int argc, char **argv)

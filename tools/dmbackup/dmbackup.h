@@ -281,6 +281,9 @@ uint64_t meta_min_bytes(uint64_t nr_chunks, bool track);
 int meta_bitmap_kind(const char *name);
 bool meta_list(const char *path, const struct meta_job *j, int kind, FILE *f,
 	       char *why, size_t len);
+/* --list FILE ("-": stdout) of start --incremental and export; says why not. */
+bool meta_list_file(const char *file, const char *path,
+		    const struct meta_job *j, int kind);
 
 int cmd_start(int argc, char **argv);
 int cmd_incremental(int argc, char **argv);

@@ -596,3 +596,33 @@ bool meta_list(const char *path, const struct meta_job *j, int kind, FILE *f,
 	close(fd);
 	return ok;
 }
+
+/*
+ * meta_list_file - meta_list() into the file @file, or standard output if
+ * @file is "-": the --list FILE of start --incremental and export.  Says
+ * why not (as "--list FILE: ..."); a file it created is removed then, so
+ * that a backup program never reads a partial list.
+ */
+bool meta_list_file(const char *file, const char *path,
+		    const struct meta_job *j, int kind)
+{
+	bool out = !strcmp(file, "-");
+	FILE *f = out ? stdout : fopen(file, "w");
+	char why[256];
+	bool ok;
+
+	if (!f) {
+		err("--list %s: %s", file, strerror(errno));
+		return false;
+	}
+	ok = meta_list(path, j, kind, f, why, sizeof(why));
+	if (!ok)
+		err("--list %s: %s", file, why);
+	if ((out ? fflush(f) : fclose(f)) && ok) {
+		err("--list %s: %s", file, strerror(errno));
+		ok = false;
+	}
+	if (!ok && !out)
+		unlink(file);
+	return ok;
+}
