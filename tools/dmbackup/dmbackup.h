@@ -176,6 +176,8 @@ int backup_target(const struct table *tb);
 bool job_status(const struct volume *v, struct bstatus *s,
 		struct target *where);
 bool job_devices(const struct volume *v, char *buf, size_t size);
+bool job_option(const struct volume *v, const char *key, char *buf,
+		size_t size);
 bool is_orphan(const char *name);
 
 struct view_search {

@@ -153,6 +153,39 @@ bool job_devices(const struct volume *v, char *buf, size_t size)
 	return ok;
 }
 
+/*
+ * job_option - the value of the optional argument @key ("meta",
+ * "increment", ...) of the backup job's table on @v, into @buf; false if
+ * the table has none (or it does not fit).
+ */
+bool job_option(const struct volume *v, const char *key, char *buf,
+		size_t size)
+{
+	char k[64], val[256];
+	bool found = false;
+	struct table tb;
+	const char *p;
+	int i, n, used;
+
+	*buf = '\0';
+	if (!read_table(v->name, DM_DEVICE_TABLE, &tb))
+		return false;
+	i = backup_target(&tb);
+	/* "<origin> <backup> <mode> [<#opts> <opt> <value>...]" */
+	if (i >= 0 &&
+	    sscanf(tb.t[i].params, "%*s %*s %*s %d%n", &n, &used) == 1) {
+		for (p = tb.t[i].params + used; n >= 2 && !found; n -= 2) {
+			if (sscanf(p, " %63s %255s%n", k, val, &used) != 2)
+				break;
+			p += used;
+			found = !strcmp(k, key);
+		}
+	}
+	found = found && snprintf(buf, size, "%s", val) < (int)size;
+	table_free(&tb);
+	return found;
+}
+
 /* find_view - for_each_dm_device(): is @name a view (live or loaded table)? */
 static void find_view(const char *name, void *ctx)
 {
