@@ -12,6 +12,10 @@
  *                         comment lines say what --stop undoes
  *   export-<volume>.pid   nbd-server's pid (its -p option)
  *
+ * An increment's image (start --incremental) differs from its parent's
+ * only in the chunks of its map: --list FILE writes them as byte ranges,
+ * so that a puller reads only those over NBD.
+ *
  * An export is live while that pid is an nbd-server process: finish
  * refuses then (export_refuses()), and status shows it.
  */
@@ -40,6 +44,7 @@
 
 static const char export_usage[] =
 "usage: dmbackup export <volume> [--listen ADDR:PORT] [--name EXPORT]\n"
+"           [--list FILE]\n"
 "       dmbackup export --stop <volume>\n"
 "\n"
 "Serve the point-in-time image of the backup job on <volume> read-only over\n"
@@ -50,6 +55,11 @@ DEFAULT_PORT "),\n"
 "backup device of a completed job.  Prints the URI and the nbd-client\n"
 "command line.  Refuses a volume without a job, a job whose image is not\n"
 "complete or is gone, and a volume already exported; nothing is changed then.\n"
+"--list FILE: the job is an increment (start --incremental); write the\n"
+"chunks it copied (its map) to FILE as byte ranges of the image, \"<offset>\n"
+"<length>\" per run of chunks, as dmbackup info --list map, for a puller\n"
+"that reads only those (FILE - is standard output, and the report goes to\n"
+"standard error then).  Refused for a job that is not an increment.\n"
 "--stop stops the server (its clients are disconnected) and removes the view\n"
 "it created.  'dmbackup finish' refuses while the export is live.\n";
 
@@ -62,6 +72,9 @@ struct export {
 	char image[PATH_MAX];		/* what nbd-server serves */
 	char conf[PATH_MAX], pidf[PATH_MAX];	/* the state files */
 	pid_t pid;			/* nbd-server, once it runs */
+	const char *list;		/* --list FILE, or NULL */
+	char meta_path[PATH_MAX];	/* --list: the increment's metadata, */
+	struct meta_job mj;		/* and its job there */
 };
 
 /* ---- the state of an export ---------------------------------------------- */
@@ -434,7 +447,75 @@ static bool pick_image(struct export *x)
 	return true;
 }
 
+/*
+ * pick_list - the refusal of --list, before anything is changed: the job
+ * exported must be an increment (its table names its parent), whose map
+ * on its metadata device lists the chunks it copied.  Reads that job into
+ * @x->mj for the step export-list.
+ */
+static bool pick_list(struct export *x)
+{
+	char meta[32], parent[40], uuid[40], why[512];
+	struct bstatus s;
+
+	if (!job_status(&x->v, &s, NULL))
+		return false;
+	if (!job_option(&x->v, "increment", parent, sizeof(parent))) {
+		err("%s: --list: the job %s is not an increment (dmbackup start "
+		    "--incremental): its image is a whole backup, with no list of "
+		    "changed chunks; export it without --list", x->v.name,
+		    s.uuid[0] ? s.uuid : s.mode);
+		return false;
+	}
+	if (!job_option(&x->v, "meta", meta, sizeof(meta)) ||
+	    !dev_path(meta, x->meta_path, sizeof(x->meta_path))) {
+		err("%s: --list: no node in /dev for the job's metadata device %s",
+		    x->v.name, meta);
+		return false;
+	}
+	if (meta_read(x->meta_path, &x->mj, why, sizeof(why)) != META_JOB) {
+		err("%s: --list: cannot read the job on %s: %s", x->v.name,
+		    x->meta_path, why);
+		return false;
+	}
+	meta_uuid_str(x->mj.uuid, uuid);
+	if (strcmp(uuid, s.uuid) || !x->mj.increment ||
+	    !x->mj.bitmap_first[MD_BITMAP_MAP]) {
+		err("%s: --list: %s holds job %s%s, not the increment %s of %s",
+		    x->v.name, x->meta_path, uuid,
+		    x->mj.increment ? "" : " (no increment)", s.uuid, parent);
+		return false;
+	}
+	return true;
+}
+
 /* ---- the steps of an export ------------------------------------------------ */
+
+/* Step "export-list": --list FILE, before anything else is changed. */
+static bool list_run(void *ctx)
+{
+	struct export *x = ctx;
+
+	return !x->list ||
+	       meta_list_file(x->list, x->meta_path, &x->mj, MD_BITMAP_MAP);
+}
+
+static bool list_failed(void *ctx)
+{
+	return true;	/* meta_list_file() removed its file and said why */
+}
+
+static bool list_undo(void *ctx)
+{
+	struct export *x = ctx;
+
+	if (x->list && strcmp(x->list, "-") && unlink(x->list) &&
+	    errno != ENOENT) {
+		err("cannot remove %s: %s", x->list, strerror(errno));
+		return false;
+	}
+	return true;
+}
 
 /* Step "export-view": the view of a --mode none job (cmd_view.c). */
 static bool view_run(void *ctx)
@@ -659,6 +740,8 @@ static bool serve_undo(void *ctx)
  * listens.
  */
 static const struct step export_steps[] = {
+	{ .name = "export-list", .run = list_run, .failed = list_failed,
+	  .undo = list_undo },
 	{ .name = "export-view", .run = view_run, .failed = view_failed,
 	  .undo = view_undo },
 	{ .name = "export-conf", .run = conf_run, .failed = conf_failed,
@@ -672,7 +755,10 @@ static const struct step export_steps[] = {
 
 static int export_start(struct export *x)
 {
-	if (!pick_image(x))
+	/* --list -: standard output is the list alone. */
+	FILE *out = x->list && !strcmp(x->list, "-") ? stderr : stdout;
+
+	if (!pick_image(x) || (x->list && !pick_list(x)))
 		return EX_ERR;
 	if (someone_listens(x)) {
 		err("something listens on %s:%s already (another export?): choose "
@@ -682,13 +768,17 @@ static int export_start(struct export *x)
 	}
 	if (run_steps(export_steps, ARRAY_SIZE(export_steps), x) != STEPS_DONE)
 		return EX_ERR;		/* the steps said what happened */
-	printf("%s: exporting %s read-only over NBD (nbd-server pid %d)\n",
-	       x->v.name, x->image, (int)x->pid);
-	printf("  URI: ");
-	print_uri(stdout, x);
-	printf("\n  client: nbd-client -N %s %s %s /dev/nbdX\n", x->name,
-	       client_host(x), x->port);
-	printf("  stop: dmbackup export --stop %s\n", x->v.name);
+	fprintf(out, "%s: exporting %s read-only over NBD (nbd-server pid %d)\n",
+		x->v.name, x->image, (int)x->pid);
+	fprintf(out, "  URI: ");
+	print_uri(out, x);
+	fprintf(out, "\n  client: nbd-client -N %s %s %s /dev/nbdX\n", x->name,
+		client_host(x), x->port);
+	if (x->list)
+		fprintf(out, "  list: %" PRIu64 " changed chunks (the increment's "
+			"map) in %s\n", x->mj.bitmap_count[MD_BITMAP_MAP],
+			strcmp(x->list, "-") ? x->list : "standard output");
+	fprintf(out, "  stop: dmbackup export --stop %s\n", x->v.name);
 	return EX_OK;
 }
 
@@ -714,7 +804,7 @@ static int export_stop(const char *vol)
 
 struct export_opts {
 	bool stop;
-	const char *listen, *name;
+	const char *listen, *name, *list;
 };
 
 static int export_opt(void *ctx, int key, const char *val)
@@ -731,6 +821,11 @@ static int export_opt(void *ctx, int key, const char *val)
 	case OPT_NAME:
 		o->name = val;
 		break;
+	case OPT_LIST:
+		if (!*val)
+			return bad_value("list", "''", "a file name");
+		o->list = val;
+		break;
 	}
 	return EX_OK;
 }
@@ -741,6 +836,7 @@ int cmd_export(int argc, char **argv)
 		{ "stop", no_argument, NULL, OPT_STOP },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "list", required_argument, NULL, OPT_LIST },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct export_opts o = { 0 };
@@ -755,8 +851,8 @@ int cmd_export(int argc, char **argv)
 	if (r != ARGS_OK)
 		return r;
 	if (o.stop) {
-		if (o.listen || o.name) {
-			err("export --stop takes no --listen or --name");
+		if (o.listen || o.name || o.list) {
+			err("export --stop takes no --listen, --name or --list");
 			return EX_USAGE;
 		}
 		/* A volume removed meanwhile: its dm name still names the state. */
@@ -780,5 +876,6 @@ int cmd_export(int argc, char **argv)
 	if (!o.name && !check_export_name(x.name))
 		return EX_ERR;
 	state_paths(&x, x.v.name);
+	x.list = o.list;
 	return export_start(&x);
 }
