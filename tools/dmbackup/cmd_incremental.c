@@ -9,7 +9,10 @@
  * new point in time, turns the record into the increment's map and starts
  * a fresh record, all in one metadata write.  The steps are start's: load,
  * suspend (which freezes the file system), resume; a failure before the
- * resume leaves the tracking job as it was.
+ * resume leaves the tracking job as it was.  With --or-full, a job of
+ * which no exact increment can be made (failed, cancelled, its record
+ * lost) is replaced by a full tracking backup instead (see "--or-full"
+ * below).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,7 +30,7 @@
 
 static const char incremental_usage[] =
 "usage: dmbackup start --incremental <volume> [<backup_device>]\n"
-"           [--list FILE] [--speed RATE]\n"
+"           [--list FILE] [--speed RATE] [--or-full]\n"
 "\n"
 "Start the next backup of <volume>, whose last backup tracks changes (start\n"
 "--meta --track): it copies only the chunks written since that backup's\n"
@@ -42,14 +45,21 @@ static const char incremental_usage[] =
 "per run of chunks, as dmbackup info --list map; FILE - is standard output,\n"
 "and the report goes to standard error then).  RATE as in start.\n"
 "Refuses a volume without a backup job, one whose job does not track\n"
-"changes, has not completed, or lost its record (then start a full backup:\n"
-"dmbackup finish --stop-tracking, then start --track).  On any failure\n"
-"before the resume, the tracking job stays as it was.\n";
+"changes, is still running or paused, failed, was cancelled, or lost its\n"
+"record.  --or-full: when the job failed, was cancelled or lost its record\n"
+"(no exact increment can be made of it), start a full backup that tracks\n"
+"changes instead, onto <backup_device> (default: the last backup's device),\n"
+"with the job's metadata device and options: the old job's table is\n"
+"retired, the metadata device wiped, and the new job switched in (a second\n"
+"suspend/resume, the new point in time); it says that it fell back and why.\n"
+"A running or paused job is still refused.  On any failure before the\n"
+"(last) resume, the tracking job stays as it was.\n";
 
 struct inc_args {
 	const char *list;		/* --list FILE */
 	uint64_t speed;
 	bool speed_set;
+	bool or_full;			/* --or-full */
 };
 
 static int inc_opt(void *ctx, int key, const char *val)
@@ -58,6 +68,9 @@ static int inc_opt(void *ctx, int key, const char *val)
 
 	switch (key) {
 	case OPT_INCREMENTAL:
+		break;
+	case OPT_OR_FULL:
+		a->or_full = true;
 		break;
 	case OPT_LIST:
 		if (!*val)
@@ -84,6 +97,10 @@ struct inc {
 	char opts[512];			/* its optional arguments, unchanged */
 	int nopts;
 	bool track;			/* the live table has "track on" */
+	/* --or-full: why no increment can be made; "": an increment. */
+	char why[256];
+	void *saved;			/* --or-full: the old job's */
+	size_t saved_len;		/* metadata, for the undo */
 };
 
 /* ---- the live job's table ------------------------------------------------ */
@@ -167,9 +184,10 @@ static bool dev_node(const char *dev, char *path, size_t len)
 
 /*
  * inc_refuses - the refusals, before anything is changed: no backup job
- * on the volume, one not started by dmbackup, not tracking, not completed,
- * its record lost; a backup device that is no block device or too small.
- * Fills @c and *@s (the tracking job's status).
+ * on the volume, one not started by dmbackup, not tracking, still running
+ * or paused; failed, cancelled or its record lost (unless --or-full: then
+ * @c->why says which); a backup device that is no block device or too
+ * small.  Fills @c and *@s (the tracking job's status).
  */
 static bool inc_refuses(struct inc *c, const char *bdev_arg,
 			const struct inc_args *a, struct bstatus *s)
@@ -213,19 +231,32 @@ static bool inc_refuses(struct inc *c, const char *bdev_arg,
 		    v->name, s->uuid[0] ? s->uuid : s->state);
 		return true;
 	}
-	if (strcmp(s->state, "completed")) {
-		err("%s: its backup job %s has not completed (state %s, %" PRIu64
-		    "/%" PRIu64 " chunks): an increment continues a complete "
-		    "backup; wait for it (dmbackup wait %s)", v->name, s->uuid,
-		    s->state, s->copied, s->total, v->name);
+	if (!job_ended(s)) {
+		err("%s: its backup job %s has not completed (state %s, %"
+		    PRIu64 "/%" PRIu64 " chunks): an increment continues a "
+		    "complete backup; wait for it (dmbackup wait %s)%s",
+		    v->name, s->uuid, s->state, s->copied, s->total, v->name,
+		    a->or_full ? "; --or-full does not replace a job that may "
+		    "still complete: wait for it, or cancel it first (dmbackup "
+		    "cancel)" : "");
 		return true;
 	}
-	if (!strcmp(s->changed, "lost")) {
-		err("%s: job %s lost its record of changes (its metadata device "
-		    "stalled or failed while writes went on): no increment can be "
-		    "made; start a full backup (dmbackup finish --stop-tracking %s, "
-		    "then dmbackup start %s ... --meta ... --track --force)",
-		    v->name, s->uuid, v->name, v->name);
+	if (strcmp(s->state, "completed"))
+		snprintf(c->why, sizeof(c->why), "its backup job %s %s (%"
+			 PRIu64 "/%" PRIu64 " chunks copied): no complete "
+			 "backup to make an increment of", s->uuid,
+			 strcmp(s->state, "cancelled") ? "failed" :
+			 "was cancelled", s->copied, s->total);
+	else if (!strcmp(s->changed, "lost"))
+		snprintf(c->why, sizeof(c->why), "job %s lost its record of "
+			 "changes (its metadata device stalled or failed "
+			 "while writes went on): the chunks written since are "
+			 "unknown", s->uuid);
+	if (c->why[0] && !a->or_full) {
+		err("%s: %s; no increment can be made: add --or-full to start "
+		    "a full backup that tracks changes instead (dmbackup "
+		    "start --incremental %s --or-full)", v->name, c->why,
+		    v->name);
 		return true;
 	}
 	if (v->info.suspended) {
@@ -272,9 +303,14 @@ static bool inc_refuses(struct inc *c, const char *bdev_arg,
 		snprintf(c->backup, sizeof(c->backup), "%u:%u", major(st.st_rdev),
 			 minor(st.st_rdev));
 	}
-	snprintf(c->params, sizeof(c->params), "%s %s top %d%s meta %s track on "
-		 "increment %s", c->origin, c->backup, c->nopts + 6, c->opts,
-		 c->meta, s->uuid);
+	if (c->why[0])
+		snprintf(c->params, sizeof(c->params), "%s %s full %d%s meta "
+			 "%s track on", c->origin, c->backup, c->nopts + 4,
+			 c->opts, c->meta);
+	else
+		snprintf(c->params, sizeof(c->params), "%s %s top %d%s meta %s "
+			 "track on increment %s", c->origin, c->backup,
+			 c->nopts + 6, c->opts, c->meta, s->uuid);
 	return false;
 }
 
@@ -361,6 +397,248 @@ static const struct step inc_steps[] = {
 	{ .name = "inc-resume", .run = resume_run, .failed = resume_failed },
 };
 
+/* ---- --or-full: a full backup instead ------------------------------------ */
+
+/*
+ * When no exact increment can be made (the tracking job failed, was
+ * cancelled or lost its record), --or-full replaces the job with a new
+ * full backup that tracks changes, over the same hidden origin, with the
+ * same metadata device and options.  The kernel cannot switch from the old
+ * job to a new one on the same metadata device in one resume: a table on
+ * the same origin and backup device takes the old job over, and the
+ * metadata device holds the old job until it is wiped, which must not
+ * happen while the old table may still write it.  So the old job's table
+ * is retired first (a linear table over the hidden origin, one
+ * suspend/resume: the volume's data are unchanged, and nothing holds the
+ * metadata device), the metadata the old job left is saved, its
+ * superblocks wiped, and the full job loaded and switched in with a second
+ * suspend/resume, the new point in time.  Each step has its undo: the
+ * saved metadata is written back and the old table loaded again, which
+ * continues the old job as it was (ended, or with its record lost: what
+ * was written meanwhile it would not have recorded anyway).
+ */
+
+/* put_table_back - @tb is live again, unless it is: load, suspend, resume. */
+static bool put_table_back(struct inc *c, const struct table *tb,
+			   bool want_backup)
+{
+	struct dm_info info;
+	struct table now;
+	bool is_backup;
+
+	if (!read_table(c->v.name, DM_DEVICE_TABLE, &now))
+		return false;
+	is_backup = backup_target(&now) >= 0;
+	table_free(&now);
+	/* Only a table we loaded can be in the inactive slot: it goes. */
+	if (is_backup == want_backup)
+		return unsuspend_unchanged(c->v.name);
+	if (!load_table(c->v.name, tb, c->v.info.read_only) ||
+	    !get_info(c->v.name, &info) ||
+	    (!info.suspended && !suspend_volume(c->v.name)) ||
+	    !simple_op(DM_DEVICE_RESUME, c->v.name)) {
+		err("RESTORE FAILED: %s may be suspended or hold a wrong "
+		    "table: check it with dmsetup info/table; its tracking "
+		    "job's table was '0 %" PRIu64 " backup %s'", c->v.name,
+		    table_len(&c->live), c->live.t[0].params);
+		return false;
+	}
+	return true;
+}
+
+/* The linear table over the hidden origin that retires a job's table. */
+static bool put_linear(struct inc *c)
+{
+	char params[32];
+	struct target t = { 0, table_len(&c->live), "linear", params };
+	struct table tb = { 1, &t };
+
+	snprintf(params, sizeof(params), "%s 0", c->origin);
+	return put_table_back(c, &tb, false);
+}
+
+/* The old tracking job's table, which continues its job from its metadata. */
+static bool put_tracker(struct inc *c)
+{
+	return put_table_back(c, &c->live, true);
+}
+
+/* Step "full-retire": the linear table in place of the tracking job's. */
+static bool retire_run(void *ctx)
+{
+	return put_linear(ctx);
+}
+
+static bool retire_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot switch %s from its tracking job to a linear table over %s; "
+	    "putting the tracking job back", c->v.name, c->v.hidden);
+	return put_tracker(c);
+}
+
+static bool retire_undo(void *ctx)
+{
+	return put_tracker(ctx);
+}
+
+/*
+ * Step "full-save": the metadata the old job left, all of it that a
+ * tracking job uses (superblocks and four bitmap areas), read now that no
+ * table writes it, for the undo of the wipe.
+ */
+static bool save_run(void *ctx)
+{
+	struct inc *c = ctx;
+	uint64_t bytes;
+	char why[256];
+	struct meta_job j;
+	ssize_t got;
+	int fd;
+
+	if (meta_read(c->meta_path, &j, why, sizeof(why)) != META_JOB) {
+		err("%s: cannot read the tracking job's metadata: %s",
+		    c->meta_path, why);
+		return false;
+	}
+	fd = meta_open(c->meta_path, O_RDONLY);
+	if (fd < 0 || !device_bytes(fd, &bytes)) {
+		err("%s: %s", c->meta_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	c->saved_len = meta_min_bytes(j.nr_chunks, true);
+	if (c->saved_len > bytes)
+		c->saved_len = bytes & ~(uint64_t)(MD_BLOCK_SIZE - 1);
+	if (posix_memalign(&c->saved, MD_BLOCK_SIZE, c->saved_len)) {
+		c->saved = NULL;
+		close(fd);
+		return false;
+	}
+	got = pread(fd, c->saved, c->saved_len, 0);
+	close(fd);
+	if (got != (ssize_t)c->saved_len) {
+		err("%s: cannot read its first %zu bytes: %s", c->meta_path,
+		    c->saved_len, got < 0 ? strerror(errno) : "short read");
+		return false;
+	}
+	return true;
+}
+
+/* write_meta - @len bytes of @buf at offset 0 of the metadata device. */
+static bool write_meta(struct inc *c, const void *buf, size_t len)
+{
+	int fd = meta_open(c->meta_path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0) {
+		err("%s: %s", c->meta_path, strerror(errno));
+		return false;
+	}
+	ok = pwrite(fd, buf, len, 0) == (ssize_t)len && !fsync(fd);
+	if (!ok)
+		err("%s: cannot write it: %s", c->meta_path, strerror(errno));
+	if (close(fd))
+		ok = false;
+	return ok;
+}
+
+/*
+ * Step "full-wipe": zero both superblocks, so that the full job's table
+ * starts a new job there (start --meta --force does the same).
+ */
+static bool wipe_run(void *ctx)
+{
+	struct inc *c = ctx;
+	void *zero;
+	bool ok;
+
+	if (posix_memalign(&zero, MD_BLOCK_SIZE, 2 * MD_BLOCK_SIZE))
+		return false;
+	memset(zero, 0, 2 * MD_BLOCK_SIZE);
+	ok = write_meta(c, zero, 2 * MD_BLOCK_SIZE);
+	free(zero);
+	return ok;
+}
+
+/*
+ * The old job's metadata back, also over what a full job wrote of its own;
+ * after a failed wipe too, which may have zeroed one superblock.
+ */
+static bool wipe_undo(void *ctx)
+{
+	struct inc *c = ctx;
+
+	if (write_meta(c, c->saved, c->saved_len))
+		return true;
+	err("RESTORE FAILED: the metadata of the tracking job could not be "
+	    "written back to %s: %s keeps a linear table over %s; start a full "
+	    "backup by hand (dmbackup finish --stop-tracking %s, then dmbackup "
+	    "start %s <backup_device> --meta %s --track --force)", c->meta_path,
+	    c->v.name, c->v.hidden, c->v.name, c->v.name, c->meta_path);
+	return false;
+}
+
+/* Step "full-load": the full job's table into the inactive slot. */
+static bool full_load_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot load the full backup's table '0 %" PRIu64 " backup %s' "
+	    "into %s (the kernel log says why)", table_len(&c->live),
+	    c->params, c->v.name);
+	return true;
+}
+
+/*
+ * Step "full-resume": the point in time of the full job.  If it fails, or
+ * a later step does, after the full job's table went in, the linear table
+ * goes back (retiring the full job before its metadata is restored).
+ */
+static bool full_resume_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot resume %s with the full backup's table", c->v.name);
+	return put_linear(c);
+}
+
+static bool full_resume_undo(void *ctx)
+{
+	return put_linear(ctx);
+}
+
+/* Step "full-resume-after": a checkpoint for the selftests. */
+static bool full_resume_after_failed(void *ctx)
+{
+	struct inc *c = ctx;
+
+	err("cannot resume %s with the full backup's table", c->v.name);
+	return true;
+}
+
+/*
+ * The steps of --or-full.  Their names are the DMBACKUP_FAIL_AT names of
+ * the selftests (test_49).  full-load, full-suspend and full-resume are
+ * the increment's own load, suspend and resume, with the full table.
+ */
+static const struct step full_steps[] = {
+	{ .name = "full-retire", .run = retire_run, .failed = retire_failed,
+	  .undo = retire_undo },
+	{ .name = "full-save", .run = save_run },
+	{ .name = "full-wipe", .run = wipe_run, .failed = wipe_undo,
+	  .undo = wipe_undo },
+	{ .name = "full-load", .run = load_run, .failed = full_load_failed,
+	  .undo = load_undo },
+	{ .name = "full-suspend", .run = suspend_run, .failed = suspend_failed,
+	  .undo = suspend_undo },
+	{ .name = "full-resume", .run = resume_run,
+	  .failed = full_resume_failed, .undo = full_resume_undo },
+	{ .name = "full-resume-after", .failed = full_resume_after_failed },
+};
+
 /* ---- the command --------------------------------------------------------- */
 
 /*
@@ -421,12 +699,83 @@ static bool say_increment(struct inc *c, const char *parent,
 	       meta_list_file(a->list, c->meta_path, &j, MD_BITMAP_MAP);
 }
 
+/*
+ * say_full - --or-full: the full job as the kernel and its metadata report
+ * it; --list FILE: the whole volume, one range.  False if the old job is
+ * still the volume's.
+ */
+static bool say_full(struct inc *c, const char *old,
+		     const struct inc_args *a, const char *bdev_arg)
+{
+	char why[512], pit[48], b[32], node[288];
+	struct meta_job j;
+	struct bstatus s;
+	FILE *f;
+
+	if (!job_status(&c->v, &s, NULL) || !strcmp(s.uuid, old)) {
+		err("%s: the full backup did not start; job %s goes on",
+		    c->v.name, old);
+		return false;
+	}
+	if (meta_read(c->meta_path, &j, why, sizeof(why)) != META_JOB) {
+		err("%s: full backup %s started, but its metadata %s cannot be "
+		    "read: %s", c->v.name, s.uuid, c->meta_path, why);
+		return false;
+	}
+	meta_pit_str(j.pit_ns, pit, sizeof(pit));
+	if (bdev_arg)
+		snprintf(node, sizeof(node), "%s", bdev_arg);
+	else if (!dev_node(c->backup, node, sizeof(node)))
+		snprintf(node, sizeof(node), "%s", c->backup);
+	printf("%s: full backup %s started in place of job %s: point in time "
+	       "%s, copying %" PRIu64 " chunks (%s) to %s, tracking changes\n",
+	       c->v.name, s.uuid, old, pit, s.total,
+	       human(table_len(&c->live) * 512.0, b, sizeof(b)), node);
+	save_jobconf(c, bdev_arg);
+	if (!a->list)
+		return true;
+	f = fopen(a->list, "w");
+	if (f) {
+		bool ok = fprintf(f, "0 %" PRIu64 "\n",
+				  table_len(&c->live) * 512) > 0;
+
+		if (!fclose(f) && ok)
+			return true;
+	}
+	err("--list %s: %s", a->list, strerror(errno));
+	return false;
+}
+
+/*
+ * or_full - --or-full, when no exact increment can be made: say so and
+ * why, then replace the tracking job with a full one (full_steps).
+ */
+static int or_full(struct inc *c, const struct bstatus *s,
+		   const struct inc_args *a, const char *bdev_arg)
+{
+	printf("%s: no increment can be made: %s; falling back to a full "
+	       "backup (--or-full)\n", c->v.name, c->why);
+	fflush(stdout);
+	switch (run_steps(full_steps, ARRAY_SIZE(full_steps), c)) {
+	case STEPS_DONE:
+		return say_full(c, s->uuid, a, bdev_arg) ? EX_OK : EX_ERR;
+	case STEPS_UNDONE:
+		err("%s: the full backup did not start; job %s is the "
+		    "volume's job as it was", c->v.name, s->uuid);
+		break;
+	case STEPS_UNDO_FAILED:
+		break;		/* the undo said what to do */
+	}
+	return EX_ERR;
+}
+
 int cmd_incremental(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "incremental", no_argument, NULL, OPT_INCREMENTAL },
 		{ "list", required_argument, NULL, OPT_LIST },
 		{ "speed", required_argument, NULL, OPT_SPEED },
+		{ "or-full", no_argument, NULL, OPT_OR_FULL },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct inc_args a = { 0 };
@@ -449,6 +798,10 @@ int cmd_incremental(int argc, char **argv)
 	r = EX_ERR;
 	if (inc_refuses(&c, bdev_arg, &a, &s))
 		goto out;
+	if (c.why[0]) {
+		r = or_full(&c, &s, &a, bdev_arg);
+		goto out;
+	}
 	switch (run_steps(inc_steps, ARRAY_SIZE(inc_steps), &c)) {
 	case STEPS_DONE:
 		if (say_increment(&c, s.uuid, &a, bdev_arg))
@@ -470,5 +823,6 @@ int cmd_incremental(int argc, char **argv)
 	}
 out:
 	table_free(&c.live);
+	free(c.saved);
 	return r;
 }
