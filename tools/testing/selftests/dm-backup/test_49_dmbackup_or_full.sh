@@ -9,7 +9,8 @@
 # waited for its mark, under break_backup), (2) the previous job, an
 # increment, was cancelled; a running job is refused even with --or-full.
 # A failure injected in the fallback (DMBACKUP_FAIL_AT), before and after
-# the full job's resume, leaves the old tracking job in place.
+# the full job's resume, leaves the old tracking job in place (also an
+# increment's).
 # Oracles: after each full backup and after the plain increment that
 # follows it, the backup device equals the volume's image taken at its
 # point in time (the file system frozen around the command, as
@@ -160,6 +161,9 @@ run dmbackup cancel /dev/mapper/vol
 [ "$(backup_state vol)" = cancelled ] || fail "not cancelled: $(backup_status vol)"
 uuid=$(backup_status vol job_uuid)
 unchanged_by "was cancelled.*--or-full" start --incremental /dev/mapper/vol
+# The old job is an increment: the undo loads its table, "increment <uuid>".
+STEP=full-resume-after
+unchanged_by "" start --incremental /dev/mapper/vol --or-full --speed 0
 frozen 3 --incremental /dev/mapper/vol --or-full --speed 0
 fell_back 3 "$uuid" "was cancelled"
 done_equals 3
