@@ -51,9 +51,10 @@ static const char incremental_usage[] =
 "changes instead, onto <backup_device> (default: the last backup's device),\n"
 "with the job's metadata device and options: the old job's table is\n"
 "retired, the metadata device wiped, and the new job switched in (a second\n"
-"suspend/resume, the new point in time); it says that it fell back and why.\n"
-"A running or paused job is still refused.  On any failure before the\n"
-"(last) resume, the tracking job stays as it was.\n";
+"suspend/resume, the new point in time); it says that it fell back and why,\n"
+"and --list FILE holds one range, the whole volume.  A running or paused\n"
+"job is still refused.  On any failure before the (last) resume, the\n"
+"tracking job stays as it was.\n";
 
 struct inc_args {
 	const char *list;		/* --list FILE */
@@ -699,6 +700,37 @@ static bool say_increment(struct inc *c, const char *parent,
 	       meta_list_file(a->list, c->meta_path, &j, MD_BITMAP_MAP);
 }
 
+/* say_to - where the report goes: --list - makes standard output the list. */
+static FILE *say_to(const struct inc_args *a)
+{
+	return a->list && !strcmp(a->list, "-") ? stderr : stdout;
+}
+
+/*
+ * list_whole - --list FILE of a full backup: one range, the whole volume
+ * of @bytes; FILE "-" is standard output.  Like meta_list_file(), a file
+ * it could not write whole is removed.
+ */
+static bool list_whole(const char *file, uint64_t bytes)
+{
+	bool out = !strcmp(file, "-");
+	FILE *f = out ? stdout : fopen(file, "w");
+	bool ok;
+
+	if (!f) {
+		err("--list %s: %s", file, strerror(errno));
+		return false;
+	}
+	ok = fprintf(f, "0 %" PRIu64 "\n", bytes) > 0;
+	if ((out ? fflush(f) : fclose(f)) || !ok) {
+		err("--list %s: %s", file, strerror(errno));
+		if (!out)
+			unlink(file);
+		return false;
+	}
+	return true;
+}
+
 /*
  * say_full - --or-full: the full job as the kernel and its metadata report
  * it; --list FILE: the whole volume, one range.  False if the old job is
@@ -710,7 +742,6 @@ static bool say_full(struct inc *c, const char *old,
 	char why[512], pit[48], b[32], node[288];
 	struct meta_job j;
 	struct bstatus s;
-	FILE *f;
 
 	if (!job_status(&c->v, &s, NULL) || !strcmp(s.uuid, old)) {
 		err("%s: the full backup did not start; job %s goes on",
@@ -727,23 +758,12 @@ static bool say_full(struct inc *c, const char *old,
 		snprintf(node, sizeof(node), "%s", bdev_arg);
 	else if (!dev_node(c->backup, node, sizeof(node)))
 		snprintf(node, sizeof(node), "%s", c->backup);
-	printf("%s: full backup %s started in place of job %s: point in time "
-	       "%s, copying %" PRIu64 " chunks (%s) to %s, tracking changes\n",
-	       c->v.name, s.uuid, old, pit, s.total,
-	       human(table_len(&c->live) * 512.0, b, sizeof(b)), node);
+	fprintf(say_to(a), "%s: full backup %s started in place of job %s: "
+		"point in time %s, copying %" PRIu64 " chunks (%s) to %s, "
+		"tracking changes\n", c->v.name, s.uuid, old, pit, s.total,
+		human(table_len(&c->live) * 512.0, b, sizeof(b)), node);
 	save_jobconf(c, bdev_arg);
-	if (!a->list)
-		return true;
-	f = fopen(a->list, "w");
-	if (f) {
-		bool ok = fprintf(f, "0 %" PRIu64 "\n",
-				  table_len(&c->live) * 512) > 0;
-
-		if (!fclose(f) && ok)
-			return true;
-	}
-	err("--list %s: %s", a->list, strerror(errno));
-	return false;
+	return !a->list || list_whole(a->list, table_len(&c->live) * 512);
 }
 
 /*
@@ -753,9 +773,9 @@ static bool say_full(struct inc *c, const char *old,
 static int or_full(struct inc *c, const struct bstatus *s,
 		   const struct inc_args *a, const char *bdev_arg)
 {
-	printf("%s: no increment can be made: %s; falling back to a full "
-	       "backup (--or-full)\n", c->v.name, c->why);
-	fflush(stdout);
+	fprintf(say_to(a), "%s: no increment can be made: %s; falling back to "
+		"a full backup (--or-full)\n", c->v.name, c->why);
+	fflush(NULL);
 	switch (run_steps(full_steps, ARRAY_SIZE(full_steps), c)) {
 	case STEPS_DONE:
 		return say_full(c, s->uuid, a, bdev_arg) ? EX_OK : EX_ERR;
