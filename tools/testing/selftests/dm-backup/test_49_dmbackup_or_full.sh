@@ -164,8 +164,10 @@ unchanged_by "was cancelled.*--or-full" start --incremental /dev/mapper/vol
 # The old job is an increment: the undo loads its table, "increment <uuid>".
 STEP=full-resume-after
 unchanged_by "" start --incremental /dev/mapper/vol --or-full --speed 0
-frozen 3 --incremental /dev/mapper/vol --or-full --speed 0
+frozen 3 --incremental /dev/mapper/vol --or-full --speed 0 --list "$DMBT_TMP/list3"
 fell_back 3 "$uuid" "was cancelled"
+[ "$(cat "$DMBT_TMP/list3")" = "0 $((16 << 20))" ] ||
+	fail "--list of the full backup: $(cat "$DMBT_TMP/list3")"
 done_equals 3
 uuid=$(backup_status vol job_uuid)
 increment_exact 4 "$uuid"
