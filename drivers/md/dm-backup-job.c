@@ -493,7 +493,8 @@ int backup_job_open_meta(struct backup_c *bc, char **error)
 			return -ENOMEM;
 		}
 	}
-	r = backup_meta_open(bc->meta->bdev, &geo, &job->meta, error);
+	r = backup_meta_open(bc->meta->bdev, &geo, bc->cbw_timeout, &job->meta,
+			     error);
 	if (r)
 		return r;
 	job->commit_wq = alloc_ordered_workqueue("dm-" DM_MSG_PREFIX "-commit",
@@ -543,6 +544,17 @@ void backup_job_retire_meta(struct backup_job *job)
 	flush_workqueue(job->commit_wq);
 }
 
+/* The metadata's own workqueue, for the I/O a load or resume gave up on. */
+int backup_job_module_init(void)
+{
+	return backup_meta_module_init();
+}
+
+void backup_job_module_exit(void)
+{
+	backup_meta_module_exit();
+}
+
 /*
  * First resume of the job's first table: the point in time is now.  A
  * persistent job formats its metadata device before any write reaches the
@@ -552,6 +564,7 @@ int backup_job_start(struct backup_c *bc)
 {
 	struct backup_job *job = bc->job;
 	struct backup_meta_record rec;
+	bool increment;
 	int r;
 
 	if (job->pit_ns)
@@ -562,7 +575,8 @@ int backup_job_start(struct backup_c *bc)
 	spin_lock(&job->lock);
 	backup_job_fill_record_locked(job, &rec);
 	spin_unlock(&job->lock);
-	if (backup_meta_increment_pending(job->meta))
+	increment = backup_meta_increment_pending(job->meta);
+	if (increment)
 		r = backup_job_start_increment(job, &rec);
 	else
 		r = backup_meta_format(job->meta, &rec,
@@ -570,8 +584,8 @@ int backup_job_start(struct backup_c *bc)
 	job->super_state = rec.state;
 	job->super_written = jiffies;
 	if (r) {
-		DMERR("%s: cannot format the metadata device: error %d",
-		      bc->name, r);
+		DMERR("%s: cannot %s on the metadata device: error %d",
+		      bc->name, increment ? "start the increment" : "format a new job", r);
 		job->pit_ns = 0;
 	}
 	return r;

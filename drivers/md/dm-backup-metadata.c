@@ -18,11 +18,17 @@
 #include <linux/bio.h>
 #include <linux/bitmap.h>
 #include <linux/blkdev.h>
+#include <linux/completion.h>
 #include <linux/crc32.h>
 #include <linux/device-mapper.h>
+#include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/refcount.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uuid.h>
+#include <linux/workqueue.h>
 
 #include "dm-backup-metadata.h"
 
@@ -51,6 +57,23 @@ struct backup_meta {
 	/* Serialises all I/O, and protects everything below. */
 	struct mutex lock;
 	struct page *page;		/* the I/O buffer */
+	/*
+	 * How long the I/O of the operation under way may wait (jiffies, 0
+	 * for ever): @timeout for a load and a first resume, for ever for a
+	 * commit (the job's watchdog bounds the writes that wait for one).
+	 * @timeout is the table's cbw_timeout when it was loaded.
+	 */
+	unsigned long wait;
+	unsigned long timeout;
+	/*
+	 * A first resume's undo: the superblock block @undo_block must
+	 * hold if any of its requests gives up (struct backup_meta_req).
+	 * The first request that gives up takes it.
+	 */
+	struct page *undo;
+	u64 undo_block;
+	/* An increment: its parent's superblock as the load read it. */
+	struct page *parent_sb;
 	struct backup_meta_geometry geo;
 	u64 nr_blocks;			/* of each bitmap */
 	u64 seq;			/* of the newest superblock */
@@ -77,6 +100,10 @@ struct backup_meta {
 	"Metadata device too small: it needs 8 KiB and 16 KiB per 32768 chunks (track)"
 #define BACKUP_MD_NOT_THE_PARENT \
 	"Metadata holds neither the job to make an increment of nor an increment of it"
+#define BACKUP_MD_TIMED_OUT \
+	"Metadata device did not answer within cbw_timeout"
+#define BACKUP_MD_LATE_IO \
+	"Metadata device still has I/O in flight from a load or start that timed out"
 
 /* Bitmap blocks follow the two superblocks. */
 #define BACKUP_MD_FIRST_BITMAP_BLOCK	BACKUP_MD_NR_SUPERBLOCKS
@@ -97,8 +124,223 @@ static u64 backup_meta_needed_blocks(const struct backup_meta_geometry *geo)
 	       backup_meta_bitmap_blocks(geo->nr_chunks);
 }
 
-static int backup_meta_io(struct backup_meta *meta, u64 block,
-			  blk_opf_t opf)
+/*
+ * ---- Metadata I/O that gives up waiting --------------------------------
+ *
+ * A load and a first resume wait for the metadata device at most
+ * meta->wait: a device that hangs must fail them, not hold the volume
+ * suspended for ever (the resume runs with the volume suspended).  So a
+ * bio owns its pages and a reference to the device, and a waiter that
+ * gives up leaves them to the completion, whenever the device answers.
+ *
+ * A write of a first resume that gave up may still land.  A new job's
+ * superblock would then name a job that never went live, and an
+ * increment's one a point in time no copy-before-write kept; continuing
+ * either would be wrong.  So the first request that gives up takes the
+ * operation's undo (meta->undo): a superblock it writes once the device
+ * has answered, landed or not (zeroes for a new job, the parent with its
+ * record lost for an increment).  Until the late bios of a device have
+ * ended, no table can load on it (BACKUP_MD_LATE_IO), nor can any timed
+ * operation start there: the undo must not land over a newer superblock.
+ * A late bio holds a reference to the module: its completion is module
+ * code.  Commits wait for ever, in the job's commit workqueue: the job's
+ * watchdog bounds what waits for them.
+ */
+struct backup_meta_req {
+	struct bio *bio;
+	struct block_device *bdev;	/* held by reference (get_device()) */
+	u64 block;
+	struct completion done;
+	/* The waiter's and the completion's: the last one frees. */
+	refcount_t ref;
+	blk_status_t status;
+	bool late;			/* the waiter gave up */
+	struct page *undo;		/* written to @undo_block when late */
+	u64 undo_block;
+	struct list_head late_entry;	/* on backup_meta_late while late */
+	struct work_struct work;	/* frees in process context */
+	unsigned int nr_pages;
+	struct page *pages[];
+};
+
+/* The late requests (see above); protected by backup_meta_late_lock. */
+static LIST_HEAD(backup_meta_late);
+static DEFINE_SPINLOCK(backup_meta_late_lock);
+static struct workqueue_struct *backup_meta_wq;
+
+int backup_meta_module_init(void)
+{
+	backup_meta_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-meta", 0, 0);
+	return backup_meta_wq ? 0 : -ENOMEM;
+}
+
+/* No late request is left: each holds a reference to the module. */
+void backup_meta_module_exit(void)
+{
+	destroy_workqueue(backup_meta_wq);
+}
+
+static void backup_meta_req_free(struct backup_meta_req *req)
+{
+	unsigned int k;
+
+	for (k = 0; k < req->nr_pages; k++)
+		if (req->pages[k])
+			__free_page(req->pages[k]);
+	if (req->undo)
+		__free_page(req->undo);
+	bio_put(req->bio);
+	put_device(&req->bdev->bd_device);
+	kfree(req);
+}
+
+static void backup_meta_req_put(struct backup_meta_req *req)
+{
+	if (refcount_dec_and_test(&req->ref))
+		backup_meta_req_free(req);
+}
+
+/* Does @bdev have a late request? */
+static bool backup_meta_has_late_io(struct block_device *bdev)
+{
+	struct backup_meta_req *req;
+	bool found = false;
+
+	spin_lock(&backup_meta_late_lock);
+	list_for_each_entry(req, &backup_meta_late, late_entry)
+		found = found || req->bdev == bdev;
+	spin_unlock(&backup_meta_late_lock);
+	return found;
+}
+
+/* A superblock landed after its writer gave up: put the slot back. */
+static void backup_meta_undo_super(struct backup_meta_req *req)
+{
+	struct bio_vec bvec;
+	struct bio bio;
+	int r;
+
+	bio_init(&bio, req->bdev, &bvec, 1, REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
+	bio.bi_iter.bi_sector = req->undo_block * BACKUP_MD_BLOCK_SECTORS;
+	__bio_add_page(&bio, req->undo, BACKUP_MD_BLOCK_SIZE, 0);
+	r = submit_bio_wait(&bio);
+	bio_uninit(&bio);
+	if (r)
+		DMERR("metadata device %pg: cannot undo a late superblock write: error %d",
+		      req->bdev, r);
+	else
+		DMINFO("metadata device %pg: a late superblock write is undone",
+		       req->bdev);
+}
+
+/*
+ * The completion dropped the last reference: free the request, and if its
+ * waiter gave up (the refcount orders @late before this), undo its
+ * superblock, landed or torn, first.
+ */
+static void backup_meta_late_work(struct work_struct *ws)
+{
+	struct backup_meta_req *req = container_of(ws, struct backup_meta_req,
+						   work);
+	bool late = req->late;
+
+	if (!late) {
+		backup_meta_req_free(req);
+		return;
+	}
+	if (req->undo)
+		backup_meta_undo_super(req);
+	spin_lock(&backup_meta_late_lock);
+	list_del(&req->late_entry);
+	spin_unlock(&backup_meta_late_lock);
+	backup_meta_req_free(req);
+	module_put(THIS_MODULE);
+}
+
+static void backup_meta_req_end_io(struct bio *bio)
+{
+	struct backup_meta_req *req = bio->bi_private;
+
+	req->status = bio->bi_status;
+	complete(&req->done);
+	/* Last only if the waiter gave up: free in process context. */
+	if (refcount_dec_and_test(&req->ref))
+		queue_work(backup_meta_wq, &req->work);
+}
+
+/* A request for @n blocks from @block, its pages in the bio; NULL on ENOMEM. */
+static struct backup_meta_req *backup_meta_req_alloc(struct backup_meta *meta,
+						     u64 block, unsigned int n,
+						     blk_opf_t opf)
+{
+	struct backup_meta_req *req;
+	unsigned int k;
+
+	req = kzalloc(struct_size(req, pages, n), GFP_KERNEL);
+	if (!req)
+		return NULL;
+	req->bdev = meta->bdev;
+	get_device(&req->bdev->bd_device);
+	req->block = block;
+	req->nr_pages = n;
+	init_completion(&req->done);
+	refcount_set(&req->ref, 2);
+	INIT_LIST_HEAD(&req->late_entry);
+	INIT_WORK(&req->work, backup_meta_late_work);
+	req->bio = bio_alloc(meta->bdev, n, opf, GFP_KERNEL);
+	req->bio->bi_iter.bi_sector = block * BACKUP_MD_BLOCK_SECTORS;
+	req->bio->bi_private = req;
+	req->bio->bi_end_io = backup_meta_req_end_io;
+	for (k = 0; k < n; k++) {
+		req->pages[k] = alloc_page(GFP_KERNEL);
+		if (!req->pages[k]) {
+			backup_meta_req_free(req);
+			return NULL;
+		}
+		__bio_add_page(req->bio, req->pages[k], BACKUP_MD_BLOCK_SIZE, 0);
+	}
+	return req;
+}
+
+/* The waiter gives up: the completion frees @req, whenever it comes. */
+static void backup_meta_req_abandon(struct backup_meta *meta,
+				    struct backup_meta_req *req)
+{
+	DMERR("metadata device %pg did not answer within %u ms: giving up",
+	      meta->bdev, jiffies_to_msecs(meta->wait));
+	__module_get(THIS_MODULE);
+	req->late = true;
+	req->undo = meta->undo;
+	req->undo_block = meta->undo_block;
+	meta->undo = NULL;
+	spin_lock(&backup_meta_late_lock);
+	list_add_tail(&req->late_entry, &backup_meta_late);
+	spin_unlock(&backup_meta_late_lock);
+	if (refcount_dec_and_test(&req->ref))
+		queue_work(backup_meta_wq, &req->work);
+}
+
+/*
+ * Submit @req and wait for it, at most meta->wait.  0 or the bio's error,
+ * and the caller puts @req; or -ETIMEDOUT, and @req is not the caller's
+ * any more.
+ */
+static int backup_meta_req_run(struct backup_meta *meta,
+			       struct backup_meta_req *req)
+{
+	submit_bio(req->bio);
+	if (!meta->wait) {
+		wait_for_completion_io(&req->done);
+	} else if (!wait_for_completion_io_timeout(&req->done, meta->wait)) {
+		backup_meta_req_abandon(meta, req);
+		return -ETIMEDOUT;
+	}
+	return blk_status_to_errno(req->status);
+}
+
+/* A commit's block: no copy, no allocation, no time limit. */
+static int backup_meta_io_untimed(struct backup_meta *meta, u64 block,
+				  blk_opf_t opf)
 {
 	struct bio_vec bvec;
 	struct bio bio;
@@ -109,6 +351,29 @@ static int backup_meta_io(struct backup_meta *meta, u64 block,
 	__bio_add_page(&bio, meta->page, BACKUP_MD_BLOCK_SIZE, 0);
 	r = submit_bio_wait(&bio);
 	bio_uninit(&bio);
+	return r;
+}
+
+/* One block from or to the buffer. */
+static int backup_meta_io(struct backup_meta *meta, u64 block,
+			  blk_opf_t opf)
+{
+	struct backup_meta_req *req;
+	int r;
+
+	if (!meta->wait)
+		return backup_meta_io_untimed(meta, block, opf);
+	req = backup_meta_req_alloc(meta, block, 1, opf);
+	if (!req)
+		return -ENOMEM;
+	if (op_is_write(opf))
+		copy_page(page_address(req->pages[0]), page_address(meta->page));
+	r = backup_meta_req_run(meta, req);
+	if (r == -ETIMEDOUT)
+		return r;
+	if (!r && !op_is_write(opf))
+		copy_page(page_address(meta->page), page_address(req->pages[0]));
+	backup_meta_req_put(req);
 	return r;
 }
 
@@ -366,29 +631,28 @@ static void backup_meta_decode_block(struct backup_meta_bits *b, u64 i,
 
 /*
  * Blocks [@i, @i + @n) of bitmap @b, @n <= BACKUP_MD_BULK_BLOCKS, read
- * into or written from @b->bits in one bio, a buffer page per block.
+ * into or written from @b->bits in one bio, a page per block.
  */
 static int backup_meta_bulk_bio(struct backup_meta *meta,
 				struct backup_meta_bits *b, u64 i,
-				unsigned int n, struct page **pages,
-				blk_opf_t opf)
+				unsigned int n, blk_opf_t opf)
 {
 	bool write = op_is_write(opf);
-	struct bio *bio;
+	struct backup_meta_req *req;
 	unsigned int k;
 	int r;
 
-	bio = bio_alloc(meta->bdev, n, opf, GFP_KERNEL);
-	bio->bi_iter.bi_sector = (b->first_block + i) * BACKUP_MD_BLOCK_SECTORS;
-	for (k = 0; k < n; k++) {
-		if (write)
-			backup_meta_encode_block(b, i + k, page_address(pages[k]));
-		__bio_add_page(bio, pages[k], BACKUP_MD_BLOCK_SIZE, 0);
-	}
-	r = submit_bio_wait(bio);
-	bio_put(bio);
+	req = backup_meta_req_alloc(meta, b->first_block + i, n, opf);
+	if (!req)
+		return -ENOMEM;
+	for (k = 0; write && k < n; k++)
+		backup_meta_encode_block(b, i + k, page_address(req->pages[k]));
+	r = backup_meta_req_run(meta, req);
+	if (r == -ETIMEDOUT)
+		return r;
 	for (k = 0; !r && !write && k < n; k++)
-		backup_meta_decode_block(b, i + k, page_address(pages[k]));
+		backup_meta_decode_block(b, i + k, page_address(req->pages[k]));
+	backup_meta_req_put(req);
 	return r;
 }
 
@@ -396,28 +660,14 @@ static int backup_meta_bulk_bio(struct backup_meta *meta,
 static int backup_meta_bulk_io(struct backup_meta *meta,
 			       struct backup_meta_bits *b, blk_opf_t opf)
 {
-	unsigned int nr = min_t(u64, meta->nr_blocks, BACKUP_MD_BULK_BLOCKS);
-	unsigned int k, got = 0;
-	struct page **pages;
-	int r = -ENOMEM;
+	unsigned int nr;
+	int r = 0;
 	u64 i;
 
-	pages = kcalloc(nr, sizeof(*pages), GFP_KERNEL);
-	if (!pages)
-		return -ENOMEM;
-	for (got = 0; got < nr; got++) {
-		pages[got] = alloc_page(GFP_KERNEL);
-		if (!pages[got])
-			goto out;
-	}
-	for (i = 0, r = 0; i < meta->nr_blocks && !r; i += nr) {
+	for (i = 0; i < meta->nr_blocks && !r; i += nr) {
 		nr = min_t(u64, meta->nr_blocks - i, BACKUP_MD_BULK_BLOCKS);
-		r = backup_meta_bulk_bio(meta, b, i, nr, pages, opf);
+		r = backup_meta_bulk_bio(meta, b, i, nr, opf);
 	}
-out:
-	for (k = 0; k < got; k++)
-		__free_page(pages[k]);
-	kfree(pages);
 	return r;
 }
 
@@ -511,6 +761,9 @@ static int backup_meta_open_increment(struct backup_meta *meta, char **error)
 		return backup_meta_load(meta, error);
 	if (backup_meta_check_parent(meta, error))
 		return -EINVAL;
+	meta->parent_sb = alloc_page(GFP_KERNEL);
+	if (meta->parent_sb)
+		copy_page(page_address(meta->parent_sb), page_address(meta->page));
 	meta->increment_pending = true;
 	return 0;
 }
@@ -564,7 +817,8 @@ static struct backup_meta *backup_meta_alloc(struct block_device *bdev,
  */
 int backup_meta_open(struct block_device *bdev,
 		     const struct backup_meta_geometry *geo,
-		     struct backup_meta **metap, char **error)
+		     unsigned int timeout_ms, struct backup_meta **metap,
+		     char **error)
 {
 	struct backup_meta *meta;
 	int r;
@@ -578,12 +832,18 @@ int backup_meta_open(struct block_device *bdev,
 		*error = "Metadata device's logical block size is above 4 KiB";
 		return -EINVAL;
 	}
+	if (backup_meta_has_late_io(bdev)) {
+		*error = BACKUP_MD_LATE_IO;
+		return -EBUSY;
+	}
 	meta = backup_meta_alloc(bdev, geo);
 	if (!meta) {
 		*error = "Cannot allocate the metadata";
 		return -ENOMEM;
 	}
 	mutex_lock(&meta->lock);
+	meta->timeout = msecs_to_jiffies(timeout_ms);
+	meta->wait = meta->timeout;
 	r = backup_meta_read_super(meta, error);
 	if (r > 0 && geo->parent) {
 		r = backup_meta_open_increment(meta, error);
@@ -593,6 +853,8 @@ int backup_meta_open(struct block_device *bdev,
 		*error = "Metadata device holds no job to make an increment of";
 		r = -EINVAL;
 	}
+	if (r == -ETIMEDOUT)
+		*error = BACKUP_MD_TIMED_OUT;
 	mutex_unlock(&meta->lock);
 	if (r) {
 		backup_meta_close(meta);
@@ -608,6 +870,8 @@ void backup_meta_close(struct backup_meta *meta)
 		return;
 	if (meta->page)
 		__free_page(meta->page);
+	if (meta->parent_sb)
+		__free_page(meta->parent_sb);
 	backup_meta_bits_free(&meta->changed);
 	backup_meta_bits_free(&meta->copied);
 	put_device(&meta->bdev->bd_device);
@@ -749,6 +1013,20 @@ static int backup_meta_write_whole(struct backup_meta *meta)
 }
 
 /*
+ * The next superblock, over the older slot: the preflush makes any earlier
+ * write durable before the superblock that counts it, FUA it before this
+ * returns.
+ */
+static int backup_meta_write_super(struct backup_meta *meta,
+				   const struct backup_meta_record *rec)
+{
+	meta->seq++;
+	backup_meta_encode_super(meta, rec);
+	return backup_meta_io(meta, meta->seq % BACKUP_MD_NR_SUPERBLOCKS,
+			      REQ_OP_WRITE | REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+}
+
+/*
  * Write the bitmap blocks marked dirty, then, if @super, the next
  * superblock: the preflush makes any earlier write durable before the
  * superblock that counts it, FUA the superblock before this returns.
@@ -771,10 +1049,36 @@ static int backup_meta_write(struct backup_meta *meta,
 		r = backup_meta_write_bits(meta, &meta->changed);
 	if (r || !super)
 		return r;
-	meta->seq++;
-	backup_meta_encode_super(meta, rec);
-	return backup_meta_io(meta, meta->seq % BACKUP_MD_NR_SUPERBLOCKS,
-			      REQ_OP_WRITE | REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	return backup_meta_write_super(meta, rec);
+}
+
+/*
+ * A first resume's I/O waits at most the table's cbw_timeout, and does not
+ * start while a late request of an earlier one is in flight.  Caller holds
+ * meta->lock.
+ */
+static int backup_meta_begin_timed(struct backup_meta *meta)
+{
+	if (!meta->timeout)
+		return 0;
+	meta->wait = meta->timeout;
+	if (!backup_meta_has_late_io(meta->bdev))
+		return 0;
+	DMERR("metadata device %pg: %s", meta->bdev,
+	      "I/O of a start that timed out is still in flight");
+	return -EBUSY;
+}
+
+/* @undo (or NULL), for block @block, is the operation's: see struct backup_meta. */
+static void backup_meta_set_undo(struct backup_meta *meta, struct page *undo,
+				 u64 block)
+{
+	if (meta->undo)
+		__free_page(meta->undo);
+	meta->undo = meta->timeout ? undo : NULL;
+	meta->undo_block = block;
+	if (undo && !meta->undo)
+		__free_page(undo);
 }
 
 /*
@@ -790,6 +1094,9 @@ int backup_meta_format(struct backup_meta *meta,
 	int r;
 
 	mutex_lock(&meta->lock);
+	r = backup_meta_begin_timed(meta);
+	if (r)
+		goto out;
 	meta->copied.first_block = BACKUP_MD_FIRST_BITMAP_BLOCK;
 	bitmap_copy(meta->copied.bits, copied, meta->geo.nr_chunks);
 	meta->nr_copied = bitmap_weight(meta->copied.bits, meta->geo.nr_chunks);
@@ -797,11 +1104,15 @@ int backup_meta_format(struct backup_meta *meta,
 		meta->changed.first_block = meta->copied.first_block +
 					    meta->nr_blocks;
 	meta->seq = 0;
+	/* A zeroed device: a late superblock is undone with zeroes. */
+	backup_meta_set_undo(meta, alloc_page(GFP_KERNEL | __GFP_ZERO), 1);
 	r = backup_meta_write(meta, rec, true, true);
+	backup_meta_set_undo(meta, NULL, 0);
 	if (!r) {
 		meta->has_job = true;
 		meta->rec = *rec;
 	}
+out:
 	mutex_unlock(&meta->lock);
 	return r;
 }
@@ -855,6 +1166,39 @@ static int backup_meta_reread_parent(struct backup_meta *meta)
 }
 
 /*
+ * An increment's undo (struct backup_meta): the parent as the load read
+ * it, with its record marked lost, in the older slot (where the
+ * increment's superblock goes), with a sequence number no commit of the
+ * parent reaches before the increment's first resume, so that it is the
+ * newer superblock.  Odd: the slot of a superblock is its seq modulo 2.
+ * The volume may have been written without the parent's table since:
+ * that table went with the resume that failed, and none can load on the
+ * device until the late request has ended.
+ */
+#define BACKUP_MD_UNDO_SEQ_JUMP		((1ULL << 32) + 1)
+
+static void backup_meta_set_parent_undo(struct backup_meta *meta)
+{
+	struct backup_md_super *sb;
+	struct page *undo;
+	u64 seq;
+
+	if (!meta->timeout || !meta->parent_sb)
+		return;
+	undo = alloc_page(GFP_KERNEL);
+	if (!undo)
+		return;
+	copy_page(page_address(undo), page_address(meta->parent_sb));
+	sb = page_address(undo);
+	seq = le64_to_cpu(sb->seq) + BACKUP_MD_UNDO_SEQ_JUMP;
+	sb->seq = cpu_to_le64(seq);
+	sb->flags |= cpu_to_le32(BACKUP_MD_FLAG_TRACK_LOST);
+	sb->crc = 0;
+	sb->crc = cpu_to_le32(backup_meta_crc(sb));
+	backup_meta_set_undo(meta, undo, seq % BACKUP_MD_NR_SUPERBLOCKS);
+}
+
+/*
  * First resume of an increment: the parent's changed chunks are what it
  * copies (in its copied bitmap, every other chunk starts set: *@nr_unmapped
  * of them), its own record starts empty, and one superblock write makes
@@ -872,6 +1216,10 @@ int backup_meta_start_increment(struct backup_meta *meta,
 	int r;
 
 	mutex_lock(&meta->lock);
+	r = backup_meta_begin_timed(meta);
+	if (r)
+		goto out;
+	backup_meta_set_parent_undo(meta);
 	r = backup_meta_reread_parent(meta);
 	if (!r)
 		r = backup_meta_pick_areas(meta, areas);
@@ -895,6 +1243,7 @@ int backup_meta_start_increment(struct backup_meta *meta,
 	meta->has_job = true;
 	meta->increment_pending = false;
 out:
+	backup_meta_set_undo(meta, NULL, 0);
 	mutex_unlock(&meta->lock);
 	return r;
 }
@@ -939,6 +1288,7 @@ int backup_meta_commit(struct backup_meta *meta,
 	int r;
 
 	mutex_lock(&meta->lock);
+	meta->wait = 0;
 	r = backup_meta_write(meta, rec, super, false);
 	mutex_unlock(&meta->lock);
 	return r;

@@ -147,9 +147,12 @@ struct backup_meta_record {
 	bool track_lost;		/* BACKUP_MD_FLAG_TRACK_LOST */
 };
 
+int backup_meta_module_init(void);
+void backup_meta_module_exit(void);
 int backup_meta_open(struct block_device *bdev,
 		     const struct backup_meta_geometry *geo,
-		     struct backup_meta **metap, char **error);
+		     unsigned int timeout_ms, struct backup_meta **metap,
+		     char **error);
 void backup_meta_close(struct backup_meta *meta);
 bool backup_meta_has_job(struct backup_meta *meta);
 bool backup_meta_increment_pending(struct backup_meta *meta);

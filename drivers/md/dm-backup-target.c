@@ -1013,6 +1013,9 @@ static int __init dm_backup_init(void)
 	r = backup_copy_module_init();
 	if (r)
 		return r;
+	r = backup_job_module_init();
+	if (r)
+		goto bad_meta;
 	backup_free_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-free", 0, 0);
 	if (!backup_free_wq) {
 		r = -ENOMEM;
@@ -1030,6 +1033,8 @@ bad_view:
 bad_target:
 	destroy_workqueue(backup_free_wq);
 bad_wq:
+	backup_job_module_exit();
+bad_meta:
 	DMERR("register failed %d", r);
 	backup_copy_module_exit();
 	return r;
@@ -1040,6 +1045,7 @@ static void __exit dm_backup_exit(void)
 	backup_view_unregister();
 	dm_unregister_target(&backup_target);
 	destroy_workqueue(backup_free_wq);
+	backup_job_module_exit();
 	backup_copy_module_exit();
 }
 

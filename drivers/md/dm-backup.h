@@ -654,6 +654,8 @@ bool backup_job_copy_written(struct backup_copy *copy);
 bool backup_job_mark_write(struct backup_c *bc, struct bio *bio);
 int backup_job_open_meta(struct backup_c *bc, char **error);
 void backup_job_retire_meta(struct backup_job *job);
+int backup_job_module_init(void);
+void backup_job_module_exit(void);
 bool backup_job_persisted(struct backup_job *job);
 int backup_job_start(struct backup_c *bc);
 struct backup_c *backup_job_live_lock(struct backup_job *job, int *idx)
