@@ -230,3 +230,31 @@ md_chunks() {
 	md_bitmap "$1" "$2" "$DMBT_TMP/md_chunks.bits"
 	bits_set "$DMBT_TMP/md_chunks.bits"
 }
+
+# held_meta <dev>: "mdev", a metadata device over <dev> whose superblock
+# writes can be held: reads go to <dev>, writes through "wsplit", whose
+# first 16 sectors (the superblocks) go through "sbgate".  Hold them with
+# dmsetup suspend --noflush sbgate; the caller's EXIT trap should resume
+# sbgate (a device removed with bios held leaks them).
+held_meta() {
+	_hm_n=$(sectors "$1")
+	run dmsetup create sbgate --table "0 16 linear $1 0"
+	printf '0 16 linear /dev/mapper/sbgate 0\n16 %s linear %s 16\n' \
+		$((_hm_n - 16)) "$1" | dmsetup create wsplit || fail "cannot create wsplit"
+	run dmsetup create mdev --table "0 $_hm_n delay $1 0 0 /dev/mapper/wsplit 0 0"
+}
+
+# late_undone: resume sbgate (held_meta); within 15 s the kernel logs that
+# it undid the superblock write it had given up on.
+late_undone() {
+	run dmsetup resume sbgate
+	wait_until 15 'no undo logged: $(dmesg | tail -n 3)' \
+		sh -c 'dmesg | tail -n 20 | grep -q "late superblock write is undone"'
+}
+
+# superblocks_zero <dev>: the first 8 KiB of <dev> (both superblocks) are
+# zeroes, read with O_DIRECT.
+superblocks_zero() {
+	[ "$(dd if="$1" bs=4096 count=2 iflag=direct status=none | md5sum)" = \
+		"$(dd if=/dev/zero bs=4096 count=2 status=none | md5sum)" ]
+}

@@ -29,7 +29,6 @@ o=$(mkloop 16) || exit 1
 b=$(mkloop 16) || exit 1
 m=$(mkloop 1) || exit 1
 S=$(sectors "$o")
-M=$(sectors "$m")
 fill_random "$o" 4900
 cp "$o" "$DMBT_TMP/expect" 2>/dev/null ||
 	dd if="$o" of="$DMBT_TMP/expect" bs=1M status=none || fail "cannot image $o"
@@ -37,13 +36,9 @@ run dmsetup create volo --table "0 $S linear $o 0"
 run dmsetup create vol --table "0 $S linear /dev/mapper/volo 0"
 LINEAR="0 $S linear /dev/mapper/volo 0"
 
-# The metadata device "mdev": reads from $m, writes through "wsplit",
-# whose superblocks (sectors 0-15) go through "sbgate".
+# The metadata device "mdev", its superblock writes held by "sbgate".
 run dd if=/dev/zero of="$m" bs=1M count=1 oflag=direct status=none
-run dmsetup create sbgate --table "0 16 linear $m 0"
-printf '0 16 linear /dev/mapper/sbgate 0\n16 %s linear %s 16\n' $((M - 16)) "$m" |
-	dmsetup create wsplit || fail "cannot create wsplit"
-run dmsetup create mdev --table "0 $M delay $m 0 0 /dev/mapper/wsplit 0 0"
+held_meta "$m"
 
 # Held writes go on whatever ends the test: a hung resume would stay hung
 # through the cleanup, and a device removed with bios held leaks them.
@@ -82,13 +77,6 @@ linear_back() {
 	wait $_lb_pid || fail "a write to the volume failed"
 }
 
-# late_undone: release the held writes; the late superblock is undone.
-late_undone() {
-	run dmsetup resume sbgate
-	wait_until 15 'no undo logged: $(dmesg | tail -n 3)' \
-		sh -c 'dmesg | tail -n 20 | grep -q "late superblock write is undone"'
-}
-
 info "a new job: its format's superblock is held"
 run dmsetup load vol --table "$(bk_table /dev/mapper/volo "$b" full 4 cbw_timeout 2000 \
 	meta /dev/mapper/mdev)"
@@ -97,8 +85,7 @@ linear_back 4901 3
 expect_ctr_error "still has I/O in flight" \
 	"$(bk_table /dev/mapper/volo "$b" full 2 meta /dev/mapper/mdev)"
 late_undone
-zero=$(dd if=/dev/zero bs=4096 count=2 status=none | md5sum)
-[ "$(dd if="$m" bs=4096 count=2 iflag=direct status=none | md5sum)" = "$zero" ] ||
+superblocks_zero "$m" ||
 	fail "the late superblock of a job that never went live is on the device"
 same /dev/mapper/vol "$DMBT_TMP/expect"
 
