@@ -102,6 +102,7 @@ struct inc {
 	char why[256];
 	void *saved;			/* --or-full: the old job's */
 	size_t saved_len;		/* metadata, for the undo */
+	bool untracked;			/* untracked_back() ran */
 };
 
 /* ---- the live job's table ------------------------------------------------ */
@@ -361,12 +362,61 @@ static bool suspend_failed(void *ctx)
 	return true;
 }
 
-/* Clear the loaded table first, or the resume would swap it in. */
+/*
+ * untracked_back - neither the tracking job's table nor the increment's
+ * resumes: the kernel refuses both while its metadata device does not
+ * answer (a failed resume swapped the increment's table in, and the
+ * tracking job's table went).  The volume must not stay suspended: its
+ * original table (the hidden device's) goes back, as finish
+ * --stop-tracking leaves it, and the record is lost (the kernel marks it
+ * so once the device answers).
+ */
+static bool untracked_back(struct inc *c)
+{
+	struct table orig;
+	bool ok;
+
+	if (!read_table(c->v.hidden, DM_DEVICE_TABLE, &orig)) {
+		err("RESTORE FAILED: cannot read %s's table; %s is suspended "
+		    "(dmsetup info %s)", c->v.hidden, c->v.name, c->v.name);
+		return false;
+	}
+	ok = load_table(c->v.name, &orig, c->v.info.read_only) &&
+	     simple_op(DM_DEVICE_RESUME, c->v.name);
+	table_free(&orig);
+	if (!ok) {
+		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
+		    c->v.name, c->v.name);
+		return false;
+	}
+	c->untracked = true;
+	err("%s: neither its tracking job's table nor the increment's resumes "
+	    "(does its metadata device %s answer? the kernel log says): it goes "
+	    "on with its original table, its record of changes lost; once the "
+	    "device answers, start a full backup (dmbackup start %s "
+	    "<backup_device> --meta %s --track --force)", c->v.name,
+	    c->meta_path, c->v.name, c->meta_path);
+	if (!simple_op(DM_DEVICE_REMOVE, c->v.hidden))
+		err("%s could not be removed: dmsetup remove %s", c->v.hidden,
+		    c->v.hidden);
+	jobconf_remove(c->v.name);
+	return true;
+}
+
+/*
+ * Clear the loaded table first, or the resume would swap it in; if the
+ * volume stays suspended, untracked_back().
+ */
 static bool suspend_undo(void *ctx)
 {
 	struct inc *c = ctx;
+	struct dm_info info;
 
-	return unsuspend_unchanged(c->v.name);
+	simple_op(DM_DEVICE_CLEAR, c->v.name);
+	if (!get_info(c->v.name, &info) || !info.suspended ||
+	    simple_op(DM_DEVICE_RESUME, c->v.name))
+		return true;
+	return untracked_back(c);
 }
 
 /*
@@ -831,6 +881,8 @@ int cmd_incremental(int argc, char **argv)
 		struct bstatus now;
 
 		/* A resume that failed may have swapped the increment in. */
+		if (c.untracked)
+			break;	/* untracked_back() said what happened */
 		if (job_status(&c.v, &now, NULL) && strcmp(now.uuid, s.uuid))
 			err("%s: the increment %s is the volume's job all the same "
 			    "(the resume swapped it in)", c.v.name, now.uuid);
