@@ -128,42 +128,39 @@ backup_is_image() {
 		result FAIL "on the host: backup.img is not $1 (t0.img): $out"
 }
 
-scenario_job() {
-	local line uuid files append
+# two_boots <first> <second> <calibration> <what>: a scenario's two boots
+# on new disks: <first> ends with a DMBT-RESET line and a reset; <second>
+# gets the job's uuid and file count on its command line (and
+# dmbt.calibrate=<calibration> with --calibrate).  The reset line in LINE,
+# the job in UUID.
+two_boots() {
+	local files append
 	new_disks
-	echo "=== reboot: phase 1 ($KVER): a persistent job, reset mid-job ==="
-	boot phase1
-	line=$(reset_line phase1)
-	uuid=$(word uuid "$line")
-	files=$(word files "$line")
-	[ -n "$uuid" ] && [ -n "$files" ] || result FAIL "phase 1 printed no job uuid/files: '$line'"
-	echo "reboot: phase 1 reset the VM mid-job: ${line#DMBT-RESET }"
-	echo "=== reboot: phase 2 ($KVER): boot again, continue job $uuid ==="
-	append="dmbt.uuid=$uuid dmbt.files=$files"
-	[ -z "$CALIBRATE" ] || append="$append dmbt.calibrate=new-job"
-	boot phase2 "$append"
+	echo "=== reboot: $1 ($KVER): $4, reset ==="
+	boot "$1"
+	LINE=$(reset_line "$1")
+	UUID=$(word uuid "$LINE")
+	files=$(word files "$LINE")
+	[ -n "$UUID" ] && [ -n "$files" ] || result FAIL "$1 printed no job uuid/files: '$LINE'"
+	echo "reboot: $1 reset the VM: ${LINE#DMBT-RESET }"
+	echo "=== reboot: $2 ($KVER): boot again, job $UUID ==="
+	append="dmbt.uuid=$UUID dmbt.files=$files"
+	[ -z "$CALIBRATE" ] || append="$append dmbt.calibrate=$3"
+	boot "$2" "$append"
+}
+
+scenario_job() {
+	two_boots phase1 phase2 new-job "a persistent job, mid-job"
 	backup_is_image T0
 	rm -f "$DIR"/*.img
-	SAID="job $uuid continued after a reset at $(word copied "$line"), completed; backup = T0"
+	SAID="job $UUID continued after a reset at $(word copied "$LINE"), completed; backup = T0"
 }
 
 scenario_track() {
-	local line uuid files append
-	new_disks
-	echo "=== reboot: track1 ($KVER): a tracking job, reset mid-writes ==="
-	boot track1
-	line=$(reset_line track1)
-	uuid=$(word uuid "$line")
-	files=$(word files "$line")
-	[ -n "$uuid" ] && [ -n "$files" ] || result FAIL "track1 printed no job uuid/files: '$line'"
-	echo "reboot: track1 reset the VM while tracking: ${line#DMBT-RESET }"
-	echo "=== reboot: track2 ($KVER): boot again, reinstate job $uuid, increment ==="
-	append="dmbt.uuid=$uuid dmbt.files=$files"
-	[ -z "$CALIBRATE" ] || append="$append dmbt.calibrate=write-first"
-	boot track2 "$append"
+	two_boots track1 track2 write-first "a tracking job, mid-writes"
 	backup_is_image T1
 	rm -f "$DIR"/*.img
-	SAID="${SAID:+$SAID; }tracking job $uuid reinstated after a reset at $(word changed "$line")"
+	SAID="${SAID:+$SAID; }tracking job $UUID reinstated after a reset at $(word changed "$LINE")"
 	SAID="$SAID changed chunks, increment = T1"
 }
 

@@ -114,6 +114,26 @@ soft() {
 	FAILS="$FAILS${FAILS:+; }$_so_what"
 }
 
+# reset_now <words>: "DMBT-RESET <words>" (tests/reboot-test.sh reads
+# it), then a reset with sysrq-b: no unmount, no sync.
+reset_now() {
+	echo "DMBT-RESET $1"
+	sleep 1		# the line out on the console before the reset
+	echo b >/proc/sysrq-trigger
+	sleep 30
+	fail "sysrq-b did not reset the machine"
+}
+
+# second_boot_args <first boot>: uuid, files and calibrate from the kernel
+# command line (dmbt.uuid=, dmbt.files= of the first boot's reset line).
+second_boot_args() {
+	uuid=$(arg uuid)
+	files=$(arg files)
+	calibrate=$(arg calibrate)
+	[ -n "$uuid" ] && [ -n "$files" ] ||
+		fail "dmbt.uuid= and dmbt.files= (from $1) missing on the kernel command line"
+}
+
 phase1() {
 	echo 1 >/proc/sys/kernel/sysrq
 	mkvol vol $origin
@@ -150,19 +170,11 @@ phase1() {
 	[ "$copied" -lt "$total" ] || fail "the walk ended before the reset: $copied/$total"
 	dmbackup info $meta
 	kernel_clean || fail "the kernel log reports a bug"
-	echo "DMBT-RESET uuid=$uuid copied=$copied/$total cbw=$(bk_cbw vol) files=$files"
-	sleep 1		# the line out on the console before the reset
-	echo b >/proc/sysrq-trigger
-	sleep 30
-	fail "sysrq-b did not reset the machine"
+	reset_now "uuid=$uuid copied=$copied/$total cbw=$(bk_cbw vol) files=$files"
 }
 
 phase2() {
-	uuid=$(arg uuid)
-	files=$(arg files)
-	calibrate=$(arg calibrate)
-	[ -n "$uuid" ] && [ -n "$files" ] ||
-		fail "dmbt.uuid= and dmbt.files= (from phase 1) missing on the kernel command line"
+	second_boot_args phase1
 	mkvol vol $origin
 	info "after the reset: job $uuid on $meta, vol not mounted"
 	dmbackup info $meta
@@ -263,19 +275,11 @@ track1() {
 	[ "$(backup_status vol changed)" != lost ] || fail "the record is lost"
 	dmbackup status /dev/mapper/vol --interval 0
 	kernel_clean || fail "the kernel log reports a bug"
-	echo "DMBT-RESET uuid=$uuid changed=$(backup_status vol changed) files=$files"
-	sleep 1		# the line out on the console before the reset
-	echo b >/proc/sysrq-trigger
-	sleep 30
-	fail "sysrq-b did not reset the machine"
+	reset_now "uuid=$uuid changed=$(backup_status vol changed) files=$files"
 }
 
 track2() {
-	uuid=$(arg uuid)
-	files=$(arg files)
-	calibrate=$(arg calibrate)
-	[ -n "$uuid" ] && [ -n "$files" ] ||
-		fail "dmbt.uuid= and dmbt.files= (from track1) missing on the kernel command line"
+	second_boot_args track1
 	mkvol vol $origin
 	etc_mount
 	mkdir -p /mnt/vol
