@@ -11,6 +11,20 @@ lo_up() {
 		ip addr add 127.0.0.1/8 dev lo || fail "cannot give lo 127.0.0.1"
 }
 
+# export_client_ready: for dmbackup export's tests and recipes, which
+# leave /dev/nbd0 to nbd.sh's helpers and connect /dev/nbd1: nbd-server and
+# nbd-client are in the initramfs, the nbd module is loaded, /dev/nbd1
+# exists and is not connected, lo is up.
+export_client_ready() {
+	command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
+	command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
+	grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
+	[ -b /dev/nbd1 ] ||
+		fail "/dev/nbd1 does not exist (nbds_max: $(cat /sys/module/nbd/parameters/nbds_max))"
+	[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
+	lo_up
+}
+
 # nbd_ready: nbd-server and nbd-client are in the initramfs, the nbd module
 # is loaded, /dev/nbd0 exists and is not connected, lo is up.
 nbd_ready() {

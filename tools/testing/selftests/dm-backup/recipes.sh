@@ -337,12 +337,7 @@ app_pulled() {
 # it serves, and NBD over the loopback interface reads about 1.5 MB/s.
 # Source nbd.sh first.
 export_recipe_setup() {
-	command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
-	command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
-	grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
-	[ -b /dev/nbd1 ] || fail "/dev/nbd1 does not exist"
-	[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
-	lo_up
+	export_client_ready
 	grep -q volhost /etc/hosts 2>/dev/null || echo "127.0.0.1 volhost" >>/etc/hosts
 	trap 'fs_release /mnt/data; nbd-client -d /dev/nbd1 >/dev/null 2>&1
 		for p in /run/dmbackup/export-*.pid; do

@@ -25,14 +25,7 @@
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/nbd.sh"
 
-command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
-command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
-# nbd0 is nbd.sh's; this test uses nbd1.
-grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
-[ -b /dev/nbd1 ] ||
-	fail "/dev/nbd1 does not exist (nbds_max: $(cat /sys/module/nbd/parameters/nbds_max))"
-[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
-lo_up
+export_client_ready
 RUN=/run/dmbackup
 trap 'nbd-client -d /dev/nbd1 >/dev/null 2>&1
 	for p in $RUN/export-*.pid; do [ -e "$p" ] && kill "$(cat "$p")"; done' EXIT

@@ -25,13 +25,7 @@
 . "$DMBT_DIR/dmbackup.sh"
 . "$DMBT_DIR/nbd.sh"
 
-command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
-command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
-# nbd0 is nbd.sh's; this test uses nbd1.
-grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
-[ -b /dev/nbd1 ] || fail "/dev/nbd1 does not exist"
-[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
-lo_up
+export_client_ready
 RUN=/run/dmbackup
 export DMBACKUP_JOBS_DIR="$DMBT_TMP/jobs"
 # A failed check leaves no export behind (a starting nbd-server ignores
