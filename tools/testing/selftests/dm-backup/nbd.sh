@@ -19,8 +19,8 @@ export_client_ready() {
 	command -v nbd-server >/dev/null || fail "nbd-server is not in the initramfs"
 	command -v nbd-client >/dev/null || fail "nbd-client is not in the initramfs"
 	grep -q '^nbd ' /proc/modules || load_mod nbd nbds_max=4
-	[ -b /dev/nbd1 ] ||
-		fail "/dev/nbd1 does not exist (nbds_max: $(cat /sys/module/nbd/parameters/nbds_max))"
+	[ -b /dev/nbd1 ] || fail "/dev/nbd1 does not exist (nbds_max:" \
+		"$(cat /sys/module/nbd/parameters/nbds_max))"
 	[ ! -e /sys/block/nbd1/pid ] || fail "/dev/nbd1 is already connected"
 	lo_up
 }
