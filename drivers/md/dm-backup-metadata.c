@@ -1075,10 +1075,13 @@ static void backup_meta_set_undo(struct backup_meta *meta, struct page *undo,
 {
 	if (meta->undo)
 		__free_page(meta->undo);
-	meta->undo = meta->timeout ? undo : NULL;
-	meta->undo_block = block;
-	if (undo && !meta->undo)
+	/* Without a time limit no request gives up: nothing to undo. */
+	if (undo && !meta->timeout) {
 		__free_page(undo);
+		undo = NULL;
+	}
+	meta->undo = undo;
+	meta->undo_block = block;
 }
 
 /*
