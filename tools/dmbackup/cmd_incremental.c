@@ -371,6 +371,9 @@ static bool suspend_failed(void *ctx)
  * --stop-tracking leaves it, and the record is lost (the kernel marks it
  * so once the device answers).
  */
+static bool put_table_back(struct inc *c, const struct table *tb,
+			   bool want_backup);
+
 static bool untracked_back(struct inc *c)
 {
 	struct table orig;
@@ -381,14 +384,10 @@ static bool untracked_back(struct inc *c)
 		    "(dmsetup info %s)", c->v.hidden, c->v.name, c->v.name);
 		return false;
 	}
-	ok = load_table(c->v.name, &orig, c->v.info.read_only) &&
-	     simple_op(DM_DEVICE_RESUME, c->v.name);
+	ok = put_table_back(c, &orig, false);
 	table_free(&orig);
-	if (!ok) {
-		err("RESTORE FAILED: %s may still be suspended (dmsetup resume %s)",
-		    c->v.name, c->v.name);
-		return false;
-	}
+	if (!ok)
+		return false;	/* put_table_back() said what to do */
 	c->untracked = true;
 	err("%s: neither its tracking job's table nor the increment's resumes "
 	    "(does its metadata device %s answer? the kernel log says): it goes "
