@@ -7,8 +7,9 @@
 # For each kernel: build dm-backup.ko (make modules KVER=...), build the
 # initramfs, boot the VM (tests/run-vm.sh).  Default kernel: Debian's 6.1
 # (linux-image-amd64); "all" = the 6.1, the 6.12 and the 6.1 PREEMPT_RT
-# kernel (tests/kernels.sh), one after the other, the last without the
-# user-space tier of tests (see run.sh); "debug" = a 6.1 kernel
+# kernel (tests/kernels.sh), one after the other, 6.12 without the
+# user-space tier of tests and the RT kernel with the slice "rt" only (see
+# run.sh); "debug" = a 6.1 kernel
 # with KASAN, lockdep, kmemleak and fault injection, built once by
 # tests/debug-kernel.sh (`make check-debug`).  --long: the campaign tests'
 # long form (`make check-long`).
@@ -119,11 +120,11 @@ for k in $KVERS; do
 	# CI's time: in KVER=all, 6.1 runs every tier; 6.12 leaves out
 	# "# tier: user" (the CLI and the recipes: the same user space over
 	# the same kernel interface, which 6.1 runs), the PREEMPT_RT kernel
-	# "# tier: crash" as well (run.sh).  Named on its own, a kernel runs
+	# runs "# slice: rt" only (run.sh).  Named on its own, a kernel runs
 	# everything.
 	append=${DMBT_APPEND:-}
 	case $KVER_ARG:$k in
-	all:*-rt-*) append="$append dmbt.tier=kernel" ;;
+	all:*-rt-*) append="$append dmbt.slice=rt" ;;
 	all:6.12*) append="$append dmbt.tier=kernel,crash" ;;
 	esac
 	DMBT_APPEND=$append DMBT_SUMMARY_LABEL="$k: " \

@@ -70,6 +70,8 @@ for w in $(cat /proc/cmdline); do
 	dmbt.long=1)  export DMBT_LONG=1 ;;
 	# Run only these tiers (run.sh, "# tier: ..."; untagged: kernel).
 	dmbt.tier=*) export DMBT_TIER=${w#dmbt.tier=} ;;
+	# Run only the tests of this slice (run.sh, "# slice: ...").
+	dmbt.slice=*) export DMBT_SLICE=${w#dmbt.slice=} ;;
 	esac
 done
 

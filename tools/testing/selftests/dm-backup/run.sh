@@ -97,16 +97,29 @@ not_planned() {
 	# the same kernel paths as the other tests.  "# tier: crash": the
 	# campaigns of power cuts and corrupted metadata, whose subject is
 	# what lands on the devices, which the kernel's flavour does not
-	# change; test_92 takes persistent jobs through the RT kernel.
-	# dmbt.tier=<tier,...> (DMBT_TIER) runs only the tiers it lists, an
-	# untagged test being "kernel": make check KVER=all, for CI's time,
-	# runs every tier on 6.1, kernel and crash on 6.12, kernel on the
-	# PREEMPT_RT kernel.
+	# change.  dmbt.tier=<tier,...> (DMBT_TIER) runs only the tiers it
+	# lists, an untagged test being "kernel": make check KVER=all, for
+	# CI's time, runs every tier on 6.1, kernel and crash on 6.12.
 	_tier=$(sed -n 's/^# tier: *//p' "$DMBT_DIR/$1")
 	if [ -n "${DMBT_TIER:-}" ]; then
 		case ",$DMBT_TIER," in
 		*,"${_tier:-kernel}",*) ;;
-		*) echo "tier: ${_tier:-kernel}, left out of a run of tiers $DMBT_TIER" ;;
+		*) echo "tier: ${_tier:-kernel}, left out of a run of tiers $DMBT_TIER"
+		   return ;;
+		esac
+	fi
+	# "# slice: <name> ...": the test belongs to these short selections.
+	# dmbt.slice=<name> (DMBT_SLICE) runs only the tests of that slice:
+	# make check KVER=all runs slice "rt" on the PREEMPT_RT kernel, the
+	# tests whose paths take the module's locks, timers and completions
+	# in every context (the map path under load, stalls, cancels,
+	# reloads, removes, views, persistent and tracking jobs); the RT
+	# kernel named on its own runs everything.
+	if [ -n "${DMBT_SLICE:-}" ]; then
+		_slices=$(sed -n 's/^# slice: *//p' "$DMBT_DIR/$1")
+		case " $_slices " in
+		*" $DMBT_SLICE "*) ;;
+		*) echo "not in slice $DMBT_SLICE" ;;
 		esac
 	fi
 }

@@ -3,6 +3,7 @@
 # Smoke test of the harness itself, not of dm-backup: the tools and lib.sh
 # helpers the real tests build on must work, and `same` must be able to fail.
 # timeout: 120
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 
 # The module under test was loaded by /init and registers its target.

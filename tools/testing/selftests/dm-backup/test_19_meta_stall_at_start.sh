@@ -21,6 +21,7 @@
 # volume's data is the image of the writes (expect), the device's bytes.
 # tier: kernel
 # timeout: 240
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

@@ -7,6 +7,7 @@
 # Oracles: the backup equals the image saved before the job (T0); the
 # origin and the dm device equal the expected image (T0 + every write).
 # timeout: 600
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

@@ -14,6 +14,7 @@
 #     gone, and the kernel log stays clean (the runner scans it).
 # The chunks the walk copied before the stall hold T0 on the backup device.
 # timeout: 300
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

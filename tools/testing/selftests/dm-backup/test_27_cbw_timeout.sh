@@ -15,6 +15,7 @@
 # Also: cbw_timeout by message, in the table line and across a reload,
 # bad values refused.
 # timeout: 400
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

@@ -10,6 +10,7 @@
 # Oracles: the device is live after the kill, the job completes, the backup
 # equals T0 and the origin T0 + writes.
 # timeout: 300
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

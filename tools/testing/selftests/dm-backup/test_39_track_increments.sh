@@ -17,6 +17,7 @@
 # metadata device, or not in sync mode top.
 # tier: user
 # timeout: 400
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

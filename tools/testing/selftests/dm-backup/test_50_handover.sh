@@ -9,6 +9,7 @@
 # taken over is not reported abandoned; one replaced by a table on another
 # backup device is.
 # timeout: 400
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

@@ -9,6 +9,7 @@
 #   The view refuses writes; a view keeps its backup device busy; a view
 #   whose job went away fails reads; bad view tables are refused.
 # timeout: 400
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

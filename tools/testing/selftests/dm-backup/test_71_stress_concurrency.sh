@@ -7,6 +7,7 @@
 # (No table reload: a reload starts a new job until handover exists.)
 # Oracles: backup == T0 image, origin == dm device == expected image.
 # timeout: 300
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

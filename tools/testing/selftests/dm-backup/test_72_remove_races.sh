@@ -13,6 +13,7 @@
 # Oracle: the origin holds every acknowledged write (the expected image);
 # at the end rmmod dm-backup succeeds.
 # timeout: 300
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

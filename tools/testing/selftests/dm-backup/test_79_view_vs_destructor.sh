@@ -11,6 +11,7 @@
 # minutes on the stock kernels under load and about 12 on the debug kernel
 # (KASAN), hence the timeout.
 # timeout: 900
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 

@@ -10,6 +10,7 @@
 # job after cbw_timeout without holding the write, and the failure is
 # recorded.
 # timeout: 600
+# slice: rt
 . "${DMBT_DIR:-$(dirname "$0")}/lib.sh"
 . "$DMBT_DIR/backup.sh"
 
