@@ -156,6 +156,52 @@ static bool backup_table_takes(struct dm_table *table, struct backup_c *old)
 }
 
 /*
+ * An increment's tracking job, on the same device and metadata device in
+ * a table this one replaces, with a reference; NULL if none.
+ */
+static struct backup_job *backup_replaced_tracker(struct backup_c *bc)
+{
+	struct backup_job *job = NULL;
+	struct backup_c *old;
+
+	if (!bc->increment)
+		return NULL;
+	mutex_lock(&backup_jobs_lock);
+	list_for_each_entry(old, &backup_jobs, jobs_entry)
+		if (old->md == bc->md && old->ti->table != bc->ti->table &&
+		    old->meta_dev == bc->meta_dev &&
+		    !backup_table_takes(bc->ti->table, old)) {
+			job = backup_job_get(old->job);
+			break;
+		}
+	mutex_unlock(&backup_jobs_lock);
+	return job;
+}
+
+/*
+ * An increment writes the metadata device from now on: its tracking job
+ * writes there no more.  Waits for that job's commit in flight, at most
+ * cbw_timeout, without backup_jobs_lock; the replaced table, suspended,
+ * holds the job until the resume has ended.
+ */
+static int backup_retire_tracker(struct backup_c *bc)
+{
+	struct backup_job *job = backup_replaced_tracker(bc);
+	unsigned int ms = READ_ONCE(bc->cbw_timeout);
+	int r;
+
+	if (!job)
+		return 0;
+	r = backup_job_retire_meta(job, ms);
+	backup_job_put(job);
+	if (r)
+		DMERR("%s: the increment cannot start: %s within %u ms; its record is lost",
+		      dm_device_name(bc->md),
+		      "the tracking job's commit did not end", ms);
+	return r;
+}
+
+/*
  * At preresume: become the instance that acts on the job.  If the job was
  * the replaced table's (the constructor took a reference to it), that
  * table's instance, suspended and drained by now, stops acting on it and
@@ -163,12 +209,21 @@ static bool backup_table_takes(struct dm_table *table, struct backup_c *old)
  * dm calls the preresume of each target of the new table in turn, all
  * constructed by then, so a table with several backup targets hands over
  * each job to its own target whatever their order: a job of the replaced
- * table ends here only if no target of the new table holds it.
+ * table ends here only if no target of the new table holds it.  An
+ * increment fails here, changing nothing, if its tracking job's commit
+ * hangs (backup_retire_tracker()).
  */
-void backup_take_over(struct backup_c *bc)
+int backup_take_over(struct backup_c *bc)
 {
 	struct backup_c *old;
+	int r;
 
+	/* Only this instance's resume sets its @live. */
+	if (!READ_ONCE(bc->live)) {
+		r = backup_retire_tracker(bc);
+		if (r)
+			return r;
+	}
 	mutex_lock(&backup_jobs_lock);
 	if (!bc->live) {
 		old = backup_live_job(bc);
@@ -183,15 +238,13 @@ void backup_take_over(struct backup_c *bc)
 			    backup_table_takes(bc->ti->table, old))
 				continue;
 			WRITE_ONCE(old->live, false);
-			/* An increment of @old's job writes its metadata now. */
-			if (bc->increment && old->meta_dev == bc->meta_dev)
-				backup_job_retire_meta(old->job);
 		}
 		WRITE_ONCE(bc->live, true);
 		/* Views pause while the job changes hands, then follow. */
 		backup_job_set_live(bc->job, bc);
 	}
 	mutex_unlock(&backup_jobs_lock);
+	return 0;
 }
 
 void backup_jobs_lock_acquire(void)

@@ -24,6 +24,8 @@
 #include "dm_backup_trace.h"
 
 static void backup_job_commit_work(struct work_struct *ws);
+static void backup_job_retired_work(struct work_struct *ws);
+static void backup_job_end_work(struct work_struct *ws);
 static void backup_job_mark_stall_work(struct work_struct *ws);
 static void backup_job_marks_committed(struct backup_job *job, u64 upto,
 				       int err);
@@ -41,6 +43,10 @@ struct backup_job *backup_job_create(unsigned long nr_chunks)
 	init_waitqueue_head(&job->live_wait);
 	INIT_LIST_HEAD(&job->commit_copies);
 	INIT_WORK(&job->commit_work, backup_job_commit_work);
+	INIT_WORK(&job->retired_work, backup_job_retired_work);
+	init_completion(&job->retired);
+	INIT_WORK(&job->end_work, backup_job_end_work);
+	INIT_LIST_HEAD(&job->ending_entry);
 	INIT_DELAYED_WORK(&job->mark_stall_work, backup_job_mark_stall_work);
 	bio_list_init(&job->mark_bios);
 	generate_random_uuid(job->uuid);
@@ -60,10 +66,25 @@ struct backup_job *backup_job_get(struct backup_job *job)
 	return job;
 }
 
-static void backup_job_release(struct kref *ref)
-{
-	struct backup_job *job = container_of(ref, struct backup_job, ref);
+/*
+ * The end of a persistent job: its commit workqueue drains, then the job
+ * is freed.  A commit may wait for ever on a metadata device that hangs,
+ * so that runs in backup_job_end_wq, not in the put that ended the job,
+ * which may be a table's destructor inside `dmsetup remove` or inside the
+ * resume that replaced the table (an increment's, which then fails).
+ * Until its end work has run, the job is on backup_jobs_ending, and no
+ * new job opens its metadata device: a commit landing later would write
+ * over that job's superblock.  Each ending job holds a reference to the
+ * module.  The list and the jobs' @end_late are under
+ * backup_jobs_ending_lock; backup_jobs_ended is woken as each one goes.
+ */
+static LIST_HEAD(backup_jobs_ending);
+static DEFINE_SPINLOCK(backup_jobs_ending_lock);
+static DECLARE_WAIT_QUEUE_HEAD(backup_jobs_ended);
+static struct workqueue_struct *backup_job_end_wq;
 
+static void backup_job_free(struct backup_job *job)
+{
 	/*
 	 * Copies, ends and marks waiting for a commit hold an instance, so
 	 * the job: none waits now, but the watchdog may still be queued.
@@ -74,7 +95,86 @@ static void backup_job_release(struct kref *ref)
 	backup_meta_close(job->meta);
 	kvfree(job->changed);
 	backup_job_chunks_free(job);
+}
+
+static void backup_job_end_work(struct work_struct *ws)
+{
+	struct backup_job *job = container_of(ws, struct backup_job, end_work);
+	dev_t dev = job->meta_dev;
+	bool late;
+
+	backup_job_free(job);
+	spin_lock(&backup_jobs_ending_lock);
+	list_del(&job->ending_entry);
+	late = job->end_late;
+	spin_unlock(&backup_jobs_ending_lock);
+	wake_up_all(&backup_jobs_ended);
+	if (late)
+		DMINFO("metadata device %u:%u: the last commit of a job whose table went has ended",
+		       MAJOR(dev), MINOR(dev));
 	kfree(job);
+	/* Taken by backup_job_release(); module exit flushes this work. */
+	module_put(THIS_MODULE);
+}
+
+static void backup_job_release(struct kref *ref)
+{
+	struct backup_job *job = container_of(ref, struct backup_job, ref);
+
+	if (!job->meta) {
+		backup_job_free(job);
+		kfree(job);
+		return;
+	}
+	job->meta_dev = backup_meta_dev(job->meta);
+	__module_get(THIS_MODULE);
+	spin_lock(&backup_jobs_ending_lock);
+	list_add_tail(&job->ending_entry, &backup_jobs_ending);
+	spin_unlock(&backup_jobs_ending_lock);
+	queue_work(backup_job_end_wq, &job->end_work);
+}
+
+/* Is a job that ended still writing to metadata device @dev? */
+static bool backup_job_ending_on(dev_t dev)
+{
+	struct backup_job *job;
+	bool found = false;
+
+	spin_lock(&backup_jobs_ending_lock);
+	list_for_each_entry(job, &backup_jobs_ending, ending_entry)
+		found = found || job->meta_dev == dev;
+	spin_unlock(&backup_jobs_ending_lock);
+	return found;
+}
+
+/* The waiter gave up: the end of each job on @dev says when it comes. */
+static void backup_job_mark_end_late(dev_t dev)
+{
+	struct backup_job *job;
+
+	spin_lock(&backup_jobs_ending_lock);
+	list_for_each_entry(job, &backup_jobs_ending, ending_entry)
+		if (job->meta_dev == dev)
+			job->end_late = true;
+	spin_unlock(&backup_jobs_ending_lock);
+}
+
+/*
+ * Wait until no ended job writes to metadata device @dev any more, at most
+ * @ms (0: for ever).  True if none does.  Normally at once: the end work
+ * only drains an idle commit workqueue.
+ */
+bool backup_job_meta_dev_free(dev_t dev, unsigned int ms)
+{
+	if (!ms) {
+		wait_event(backup_jobs_ended, !backup_job_ending_on(dev));
+		return true;
+	}
+	if (wait_event_timeout(backup_jobs_ended, !backup_job_ending_on(dev),
+			       msecs_to_jiffies(ms)))
+		return true;
+	backup_job_mark_end_late(dev);
+	return false;
 }
 
 void backup_job_put(struct backup_job *job)
@@ -493,6 +593,10 @@ int backup_job_open_meta(struct backup_c *bc, char **error)
 			return -ENOMEM;
 		}
 	}
+	if (!backup_job_meta_dev_free(bc->meta->bdev->bd_dev, bc->cbw_timeout)) {
+		*error = "Metadata device still has a commit in flight from a table that went";
+		return -EBUSY;
+	}
 	r = backup_meta_open(bc->meta->bdev, &geo, bc->cbw_timeout, &job->meta,
 			     error);
 	if (r)
@@ -530,28 +634,65 @@ static int backup_job_start_increment(struct backup_job *job,
 	return r;
 }
 
+/* Every commit queued before backup_job_retire_meta() has ended. */
+static void backup_job_retired_work(struct work_struct *ws)
+{
+	complete(&container_of(ws, struct backup_job, retired_work)->retired);
+}
+
 /*
- * An increment of @job's record took its metadata device over: @job's
+ * An increment of @job's record takes its metadata device over: @job's
  * table is suspended (its writes and their marks are done) and goes, and
  * nothing of @job may reach the device from now on.  Called before the
- * increment writes there.
+ * increment writes there, it waits for the commit in flight, at most @ms
+ * (0: for ever).  A commit that hangs on the device must not hold the
+ * resume, the volume suspended, for ever; nor may the increment start, as
+ * that commit would land over its superblock.  So -ETIMEDOUT: @job keeps
+ * the device, its record lost (the volume goes on without its table), and
+ * says so once the device answers.
  */
-void backup_job_retire_meta(struct backup_job *job)
+int backup_job_retire_meta(struct backup_job *job, unsigned int ms)
 {
 	if (!job->meta)
-		return;
+		return 0;
 	WRITE_ONCE(job->meta_retired, true);
-	flush_workqueue(job->commit_wq);
+	reinit_completion(&job->retired);
+	queue_work(job->commit_wq, &job->retired_work);
+	if (!ms) {
+		wait_for_completion(&job->retired);
+		return 0;
+	}
+	if (wait_for_completion_timeout(&job->retired, msecs_to_jiffies(ms)))
+		return 0;
+	spin_lock(&job->lock);
+	job->track_lost = job->track;
+	spin_unlock(&job->lock);
+	WRITE_ONCE(job->meta_retired, false);
+	queue_work(job->commit_wq, &job->commit_work);
+	return -ETIMEDOUT;
 }
 
-/* The metadata's own workqueue, for the I/O a load or resume gave up on. */
+/*
+ * The workqueue of the jobs' ends, and the metadata's own, for the I/O a
+ * load or resume gave up on.
+ */
 int backup_job_module_init(void)
 {
-	return backup_meta_module_init();
+	int r;
+
+	backup_job_end_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-end", 0, 0);
+	if (!backup_job_end_wq)
+		return -ENOMEM;
+	r = backup_meta_module_init();
+	if (r)
+		destroy_workqueue(backup_job_end_wq);
+	return r;
 }
 
+/* No job is ending: each holds a reference to the module. */
 void backup_job_module_exit(void)
 {
+	destroy_workqueue(backup_job_end_wq);
 	backup_meta_module_exit();
 }
 

@@ -725,6 +725,8 @@ static void backup_report_abandoned(struct backup_c *bc)
 static void backup_dtr(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
+	unsigned int ms = READ_ONCE(bc->cbw_timeout);
+	dev_t meta_dev = bc->meta_dev;	/* 0 without "meta" */
 
 	backup_report_abandoned(bc);
 	/*
@@ -746,6 +748,15 @@ static void backup_dtr(struct dm_target *ti)
 	backup_put_devices(bc);
 	__module_get(THIS_MODULE);	/* until backup_free_work() */
 	kref_put(&bc->ref, backup_release_now);
+	/*
+	 * A persistent job that ended with its table has its last commit on
+	 * the metadata device when `dmsetup remove` returns, or, if that
+	 * hangs, after cbw_timeout, and no table uses the device until then.
+	 */
+	if (meta_dev && !backup_job_meta_dev_free(meta_dev, ms))
+		DMERR("metadata device %u:%u did not answer within %u ms: %s",
+		      MAJOR(meta_dev), MINOR(meta_dev), ms,
+		      "the last commit of a removed table's job is left in flight; the device takes no new job until it ends");
 }
 
 /*-------------------------------------------------------------------------*/
@@ -813,8 +824,11 @@ static void backup_postsuspend(struct dm_target *ti)
 static int backup_preresume(struct dm_target *ti)
 {
 	struct backup_c *bc = ti->private;
+	int r;
 
-	backup_take_over(bc);
+	r = backup_take_over(bc);
+	if (r)
+		return r;
 	/* A new job's point in time: its first resume. */
 	return backup_job_start(bc);
 }

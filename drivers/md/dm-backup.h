@@ -240,8 +240,24 @@ struct backup_job {
 	/*
 	 * An increment took the metadata device over from this job (whose
 	 * table is suspended and goes): nothing is written to it any more.
+	 * @retired_work, queued behind the commits on commit_wq, completes
+	 * @retired: every commit queued before it has ended.
 	 */
 	bool meta_retired;
+	struct work_struct retired_work;
+	struct completion retired;
+
+	/*
+	 * The end of a persistent job (backup_job_release()): on
+	 * backup_jobs_ending by @ending_entry, with its metadata device's
+	 * number @meta_dev, until @end_work has drained commit_wq and freed
+	 * it.  @end_late: a put gave up waiting for that (under the lock of
+	 * backup_jobs_ending).
+	 */
+	struct work_struct end_work;
+	struct list_head ending_entry;
+	dev_t meta_dev;
+	bool end_late;
 };
 
 /* Bits of backup_c->flags. */
@@ -653,7 +669,8 @@ void backup_job_break_locked(struct backup_c *bc, int err, unsigned long chunk);
 bool backup_job_copy_written(struct backup_copy *copy);
 bool backup_job_mark_write(struct backup_c *bc, struct bio *bio);
 int backup_job_open_meta(struct backup_c *bc, char **error);
-void backup_job_retire_meta(struct backup_job *job);
+int backup_job_retire_meta(struct backup_job *job, unsigned int ms);
+bool backup_job_meta_dev_free(dev_t dev, unsigned int ms);
 int backup_job_module_init(void);
 void backup_job_module_exit(void);
 bool backup_job_persisted(struct backup_job *job);
@@ -687,7 +704,7 @@ void backup_view_unregister(void);
 /* dm-backup-handover.c: job registry, handover on table reload */
 int backup_register_job(struct backup_c *bc, char **error);
 void backup_unregister_job(struct backup_c *bc);
-void backup_take_over(struct backup_c *bc);
+int backup_take_over(struct backup_c *bc);
 struct backup_c *backup_find_live_job(dev_t dev);
 struct backup_c *backup_find_live_job_by_devices(struct block_device *origin,
 						 struct block_device *backup);

@@ -231,16 +231,21 @@ md_chunks() {
 	bits_set "$DMBT_TMP/md_chunks.bits"
 }
 
-# held_meta <dev>: "mdev", a metadata device over <dev> whose superblock
-# writes can be held: reads go to <dev>, writes through "wsplit", whose
-# first 16 sectors (the superblocks) go through "sbgate".  Hold them with
-# dmsetup suspend --noflush sbgate; the caller's EXIT trap should resume
-# sbgate (a device removed with bios held leaks them).
+# held_meta <dev> [all]: "mdev", a metadata device over <dev> whose
+# superblock writes (all its writes with "all") can be held: reads go to
+# <dev>, writes through "wsplit", whose first 16 sectors (the superblocks;
+# every sector with "all") go through "sbgate".  Hold them with dmsetup
+# suspend --noflush sbgate; the caller's EXIT trap should resume sbgate (a
+# device removed with bios held leaks them).
 held_meta() {
 	_hm_n=$(sectors "$1")
-	run dmsetup create sbgate --table "0 16 linear $1 0"
-	printf '0 16 linear /dev/mapper/sbgate 0\n16 %s linear %s 16\n' \
-		$((_hm_n - 16)) "$1" | dmsetup create wsplit || fail "cannot create wsplit"
+	_hm_g=16
+	[ "${2:-}" = all ] && _hm_g=$_hm_n
+	run dmsetup create sbgate --table "0 $_hm_g linear $1 0"
+	{
+		echo "0 $_hm_g linear /dev/mapper/sbgate 0"
+		[ "$_hm_g" = "$_hm_n" ] || echo "$_hm_g $((_hm_n - _hm_g)) linear $1 $_hm_g"
+	} | dmsetup create wsplit || fail "cannot create wsplit"
 	run dmsetup create mdev --table "0 $_hm_n delay $1 0 0 /dev/mapper/wsplit 0 0"
 }
 
