@@ -190,8 +190,10 @@ WANT_MODULES="crc32c_generic dm-mod dm-bufio dm-delay dm-flakey dm-snapshot
 # tests that need these skip without them; dm-mirror is for bench case 8;
 # virtio_pci and virtio_blk give tests/reboot-test.sh its disks (host
 # files, DMBT_DRIVES of run-vm.sh): modules of Debian's 6.1, virtio_pci
-# built into 6.12.
-OPTIONAL_MODULES="sd_mod scsi_debug dm-mirror virtio_pci virtio_blk"
+# built into 6.12; virtio_rng seeds the kernel's random pool from the
+# host (run-vm.sh), so a blocking getrandom() (nbd-server's) does not wait
+# for jitter entropy under TCG.
+OPTIONAL_MODULES="sd_mod scsi_debug dm-mirror virtio_pci virtio_blk virtio_rng"
 
 declare -A DONE=()
 ORDER=()

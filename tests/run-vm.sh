@@ -54,8 +54,10 @@ mkdir -p "$OUT"
 
 # log_buf_len: room for a whole run's kernel log, which run.sh scans.
 # -nic none: no network, and no iPXE option ROM delaying the boot.
+# virtio-rng: the host's randomness, so the guest's pool is ready at once.
 QEMU=(qemu-system-x86_64 -accel tcg -m "${DMBT_VM_MEM:-2048}" -smp "${DMBT_VM_SMP:-2}"
-	-nographic -no-reboot -nic none -kernel "$KERNEL" -initrd "$INITRD"
+	-nographic -no-reboot -nic none -device virtio-rng-pci
+	-kernel "$KERNEL" -initrd "$INITRD"
 	-append "console=ttyS0 quiet panic=-1 log_buf_len=8M dmbt.mode=$MODE dmbt.tests=$TESTS ${DMBT_APPEND:-}")
 for f in ${DMBT_DRIVES:-}; do
 	[ -f "$f" ] || { echo "$0: DMBT_DRIVES: $f is not a file" >&2; exit 2; }
