@@ -196,3 +196,27 @@ files_intact() {
 		_fi_j=$((_fi_j + 1))
 	done
 }
+
+# fails_soon <out> <cmd...>: the command fails (exit 1) within 30 s (a
+# device that hangs must not hang dmbackup); its output goes to <out> and
+# is shown.
+fails_soon() {
+	_fs_out=$1
+	shift
+	"$@" >"$_fs_out" 2>&1 &
+	_fs_pid=$!
+	wait_until 30 "'$*' hangs on the metadata device" proc_gone $_fs_pid
+	wait $_fs_pid
+	_fs_rc=$?
+	cat "$_fs_out"
+	[ $_fs_rc -eq 1 ] || fail "'$*': exit code $_fs_rc, not 1"
+}
+
+# fs_writes <k>: a file /mnt/vol/stall-<k> written and synced within 10 s.
+fs_writes() {
+	sh -c "dmbt-prng $((1810 + $1)) 256K >/mnt/vol/stall-$1 && sync" &
+	_fw_pid=$!
+	wait_until 10 'a write to the file system hangs: $(dmsetup info vol)' \
+		proc_gone $_fw_pid
+	wait $_fw_pid || fail "writing stall-$1 failed"
+}

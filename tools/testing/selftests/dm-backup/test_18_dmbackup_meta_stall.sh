@@ -33,28 +33,6 @@ mkfs_mount /dev/mapper/vol /mnt/vol 4 1800
 table0=$(table_of vol)
 held_meta "$m"
 
-# fails_soon <out> <cmd...>: the command fails (exit 1) within 30 s.
-fails_soon() {
-	_fs_out=$1
-	shift
-	"$@" >"$_fs_out" 2>&1 &
-	_fs_pid=$!
-	wait_until 30 "'$*' hangs on the metadata device" proc_gone $_fs_pid
-	wait $_fs_pid
-	_fs_rc=$?
-	cat "$_fs_out"
-	[ $_fs_rc -eq 1 ] || fail "'$*': exit code $_fs_rc, not 1"
-}
-
-# fs_writes <k>: a file written and synced on the volume within 10 s.
-fs_writes() {
-	sh -c "dmbt-prng $((1810 + $1)) 256K >/mnt/vol/stall-$1 && sync" &
-	_fw_pid=$!
-	wait_until 10 'a write to the file system hangs: $(dmsetup info vol)' \
-		proc_gone $_fw_pid
-	wait $_fw_pid || fail "writing stall-$1 failed"
-}
-
 info "dmbackup start --meta, the superblock writes held"
 run dmsetup suspend --noflush sbgate
 fails_soon "$DMBT_TMP/start.out" dmbackup start /dev/mapper/vol "$bdisk" \
