@@ -78,7 +78,9 @@ kill_session() {
 	_sid=$1
 	for _p in /proc/[0-9]*; do
 		_pid=${_p#/proc/}
-		_st=$(cat "$_p/stat" 2>/dev/null) || continue
+		# read, not $(cat): no fork per process (under TCG a fork costs
+		# milliseconds, and the VM has a hundred kernel threads).
+		{ read -r _st <"$_p/stat"; } 2>/dev/null || continue
 		_st=${_st##*) }		# drop "pid (comm) ", comm may hold spaces
 		set -- $_st		# state ppid pgrp session ...
 		[ "$4" = "$_sid" ] && kill -9 "$_pid" 2>/dev/null
@@ -141,7 +143,7 @@ done
 # Boot problems (a module failed to load, the kernel already complained) are
 # reported as an extra failing test "boot", so they can't go unnoticed.
 BOOT_FAIL=
-dmesg >"$RUNDIR/dmesg.boot"
+dmesg -c >"$RUNDIR/dmesg.boot"	# cleared: see the scan after each test
 if [ -z "$ONE" ] && { [ -s /tmp/dmbt-boot-errors ] ||
 		      [ -n "$(bad_lines "$RUNDIR/dmesg.boot")" ]; }; then
 	BOOT_FAIL=1
@@ -211,8 +213,11 @@ for name in $TESTS; do
 	cleanup_rc=$(cat "$RUNDIR/cleanup_rc" 2>/dev/null || echo 1)
 	rm -rf "$SCRATCH"
 
-	# Kernel log since this test's marker, including its cleanup.
-	dmesg | sed -n "/dmbt: start $IDX $name\$/,\$p" >"$RUNDIR/dmesg"
+	# The kernel log since the last test's scan: this test's, with its
+	# cleanup (and what the last one left in flight).  Read and cleared
+	# in one call, so that no line falls between two scans, and each
+	# test's own dmesg reads only its own log, not the whole run's.
+	dmesg -c >"$RUNDIR/dmesg"
 	bad_lines "$RUNDIR/dmesg" >"$RUNDIR/bad"
 
 	reason=
