@@ -133,7 +133,7 @@ kmemleak_scan() {
 kmemleak_check() {
 	_kr=/tmp/dmbt-kmemleak
 	mkdir -p "$_kr"
-	_idx=$(dmesg | sed -n 's/.*dmbt: start \([0-9]*\) .*/\1/p' | tail -n1)
+	_idx=$(cat /tmp/dmbt-run/last 2>/dev/null)	# run.sh's last test
 	_idx=$((${_idx:-0} + 1))
 	echo "# dmbt: start kmemleak"
 	echo "dmbt: start $_idx kmemleak" >/dev/kmsg

@@ -254,6 +254,9 @@ for name in $TESTS; do
 done
 
 echo "# dmbt: $FAILED of $N failed or skipped"
+# The number of the last test, for a check /init runs after (kmemleak): the
+# kernel log no longer holds the markers.
+echo "$IDX" >"$RUNDIR/last"
 # --one: kselftest's exit codes (4 = skip).
 [ -n "$ONE" ] && [ "$FAILED" -eq 1 ] && [ "$SKIPPED" -eq 1 ] && exit 4
 [ "$FAILED" -eq 0 ]
