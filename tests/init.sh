@@ -28,6 +28,11 @@ mount -t tmpfs tmpfs /run
 # Optional: absent or unmountable on some configs, the tests can check.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+# Enabling a trace event (test_45, test_50) would also hook sched_switch to
+# record task names, patching a jump label in __schedule while every CPU
+# runs it; TCG has been seen to run a stale translation of such a site
+# ("Oops: int3" in __schedule, 6.12).  The tests do not need the names.
+echo 0 >/sys/kernel/tracing/options/record-cmd 2>/dev/null
 
 echo "DMBT-INIT uptime=$(cut -d' ' -f1 /proc/uptime)s kernel=$(uname -r)"
 
