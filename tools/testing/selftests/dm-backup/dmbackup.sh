@@ -220,3 +220,21 @@ fs_writes() {
 		proc_gone $_fw_pid
 	wait $_fw_pid || fail "writing stall-$1 failed"
 }
+
+# stall_volume <seed> [all]: the setting of the dmbackup stall tests: a
+# volume "vol" over a loop device (disk) with ext4 mounted on /mnt/vol,
+# filled from <seed>, its table in table0; a backup disk (bdisk); the
+# metadata device "mdev" over m, whose superblock writes (every write
+# with "all") can be held (held_meta); the job files in $DMBT_TMP/jobs.
+# The EXIT trap lets held writes go and unmounts.
+stall_volume() {
+	disk=$(mkloop 16) || exit 1
+	bdisk=$(mkloop 16) || exit 1
+	m=$(mkloop 1) || exit 1
+	export DMBACKUP_JOBS_DIR="$DMBT_TMP/jobs"
+	trap 'dmsetup resume sbgate 2>/dev/null; fs_release /mnt/vol' EXIT
+	mkvol vol "$disk"
+	mkfs_mount /dev/mapper/vol /mnt/vol 4 "$1"
+	table0=$(table_of vol)
+	held_meta "$m" ${2:-}
+}

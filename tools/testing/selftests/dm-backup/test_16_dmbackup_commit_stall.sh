@@ -22,15 +22,7 @@
 . "$DMBT_DIR/backup.sh"
 . "$DMBT_DIR/dmbackup.sh"
 
-disk=$(mkloop 16) || exit 1
-bdisk=$(mkloop 16) || exit 1
-m=$(mkloop 1) || exit 1
-export DMBACKUP_JOBS_DIR="$DMBT_TMP/jobs"
-trap 'dmsetup resume sbgate 2>/dev/null; fs_release /mnt/vol' EXIT
-mkvol vol "$disk"
-mkfs_mount /dev/mapper/vol /mnt/vol 4 1600
-table0=$(table_of vol)
-held_meta "$m" all
+stall_volume 1600 all
 
 # commit_ends: the held writes go on; the end of the job whose table went
 # is logged within 15 s, and the record on the device says lost.
