@@ -461,6 +461,16 @@ static bool copy_get_pages(struct backup_copy *copy, bool can_sleep)
 	return true;
 }
 
+/*
+ * Do copies other than the walk's read the origin or write the backup
+ * device?  Their buffers say: a copy holds its pages until its data is
+ * written (copy_release_pages()).  A hint, read without a lock.
+ */
+bool backup_cbw_copies_busy(struct backup_c *bc)
+{
+	return atomic_read(&bc->nr_pages) > atomic_read(&bc->walk_pages);
+}
+
 /* Add @len bytes of the copy buffer from byte @pos to @bio. */
 static void copy_add_pages(struct backup_copy *copy, struct bio *bio,
 			   unsigned int pos, unsigned int len)
@@ -920,6 +930,12 @@ static void copy_finish_work(struct work_struct *ws)
 	if (!copy->status) {
 		/* Its buffer is not needed again, whatever the owner does. */
 		copy_release_pages(copy);
+		/*
+		 * A walk that stopped at its share of pages may go on now,
+		 * while the owner (a persistent job) commits this copy.
+		 */
+		if (copy->for_walk)
+			backup_kick(copy->bc);
 		if (copy->bc->ops->copy_written(copy))
 			return;
 	}
@@ -1263,6 +1279,8 @@ bool backup_cow_bio(struct backup_c *bc, struct bio *bio,
 		} else if (cell) {
 			trace_dm_backup_cow_wait(bc->dev, cell->chunk,
 						 cell->nr_chunks);
+			if (!cell->hold)
+				bc->ops->copy_awaited_locked(bc);
 		} else {
 			if (spare && *spare) {
 				copy = *spare;

@@ -24,6 +24,7 @@
 #include "dm_backup_trace.h"
 
 static void backup_job_commit_work(struct work_struct *ws);
+static void backup_job_commit_timer(struct work_struct *ws);
 static void backup_job_retired_work(struct work_struct *ws);
 static void backup_job_end_work(struct work_struct *ws);
 static void backup_job_mark_stall_work(struct work_struct *ws);
@@ -43,6 +44,7 @@ struct backup_job *backup_job_create(unsigned long nr_chunks)
 	init_waitqueue_head(&job->live_wait);
 	INIT_LIST_HEAD(&job->commit_copies);
 	INIT_WORK(&job->commit_work, backup_job_commit_work);
+	INIT_DELAYED_WORK(&job->commit_timer, backup_job_commit_timer);
 	INIT_WORK(&job->retired_work, backup_job_retired_work);
 	init_completion(&job->retired);
 	INIT_WORK(&job->end_work, backup_job_end_work);
@@ -87,9 +89,11 @@ static void backup_job_free(struct backup_job *job)
 {
 	/*
 	 * Copies, ends and marks waiting for a commit hold an instance, so
-	 * the job: none waits now, but the watchdog may still be queued.
+	 * the job: none waits now, but the watchdog and the commit timer
+	 * may still be queued.
 	 */
 	cancel_delayed_work_sync(&job->mark_stall_work);
+	cancel_delayed_work_sync(&job->commit_timer);
 	if (job->commit_wq)
 		destroy_workqueue(job->commit_wq);
 	backup_meta_close(job->meta);
@@ -733,26 +737,99 @@ int backup_job_start(struct backup_c *bc)
 }
 
 /*
+ * Copies put off for a later commit (see backup_job_commit_delay_locked())
+ * are committed now.  Without such copies no commit starts: it would write
+ * the superblock's counters, and a hung metadata device would then hold
+ * an increment's takeover (backup_job_retire_meta()).
+ */
+void backup_job_commit_deferred(struct backup_job *job)
+{
+	spin_lock(&job->lock);
+	if (!list_empty(&job->commit_copies))
+		queue_work(job->commit_wq, &job->commit_work);
+	spin_unlock(&job->lock);
+}
+
+/* The time copies may wait for a commit is up (system_wq). */
+static void backup_job_commit_timer(struct work_struct *ws)
+{
+	backup_job_commit_deferred(container_of(to_delayed_work(ws),
+						struct backup_job,
+						commit_timer));
+}
+
+/*
+ * How long the commit of @copy, just written, may wait for more copies to
+ * share it (0: it starts now).  Caller holds job->lock.
+ *  - A walk copy's, that nobody waits for: BACKUP_WALK_COMMIT_DELAY, while
+ *    the batch is small and the walk goes on.
+ *  - A first write's, while other first writes' copies still read or
+ *    write: until the last of them is written and commits, at most
+ *    BACKUP_CBW_COMMIT_DELAY (dm-snapshot's persistent store, too, waits
+ *    for the exceptions in flight).  queue_delayed_work() does not
+ *    shorten a walk batch's timer, so not while one runs.
+ * The timer (@commit_timer) queues the commit of whatever waits then.
+ */
+static unsigned long backup_job_commit_delay_locked(struct backup_job *job,
+						    struct backup_copy *copy)
+{
+	lockdep_assert_held(&job->lock);
+	if (!list_empty(&copy->cell.view_waiters))
+		return 0;
+	if (copy->for_walk) {
+		/* The last copies of the walk: the job completes after them. */
+		if (!bio_list_empty(&copy->cell.waiters) ||
+		    job->walk_cursor >= job->nr_chunks)
+			return 0;
+		return ++job->walk_deferred < BACKUP_WALK_COMMIT_COPIES ?
+		       BACKUP_WALK_COMMIT_DELAY : 0;
+	}
+	if (job->walk_deferred || !backup_cbw_copies_busy(copy->bc))
+		return 0;
+	return BACKUP_CBW_COMMIT_DELAY;
+}
+
+/*
  * The copy engine's report that a copy's data is written (struct
  * backup_engine_ops): a running persistent job keeps the copy in flight,
  * its writes waiting, until a commit has made its data durable and
- * recorded its bits.
+ * recorded its bits.  Its commit may wait for more copies to share it.
  */
 bool backup_job_copy_written(struct backup_copy *copy)
 {
 	struct backup_job *job = copy->bc->job;
+	unsigned long delay;
 	bool take;
 
 	if (!job->meta)
 		return false;
 	spin_lock(&job->lock);
 	take = backup_job_active(job->state);
-	if (take)
+	if (take) {
 		list_add_tail(&copy->list, &job->commit_copies);
+		delay = backup_job_commit_delay_locked(job, copy);
+		if (delay)
+			queue_delayed_work(system_wq, &job->commit_timer,
+					   delay);
+		else
+			queue_work(job->commit_wq, &job->commit_work);
+	}
 	spin_unlock(&job->lock);
-	if (take)
-		queue_work(job->commit_wq, &job->commit_work);
 	return take;
+}
+
+/*
+ * The copy engine's report that a write waits for a copy in flight
+ * (struct backup_engine_ops): if that may be a walk copy whose commit
+ * waits, the commit starts now.
+ */
+void backup_job_copy_awaited_locked(struct backup_c *bc)
+{
+	struct backup_job *job = bc->job;
+
+	lockdep_assert_held(&job->lock);
+	if (job->walk_deferred)
+		queue_work(job->commit_wq, &job->commit_work);
 }
 
 /*
@@ -845,6 +922,9 @@ static void backup_job_commit_work(struct work_struct *ws)
 
 	spin_lock(&job->lock);
 	list_splice_init(&job->commit_copies, &batch);
+	/* Their timer, if any, would hold the next copies' commit. */
+	job->walk_deferred = 0;
+	cancel_delayed_work(&job->commit_timer);
 	end_bc = job->end_bc;
 	job->end_bc = NULL;
 	/* The chunks of these marks are in the metadata's bitmap already. */

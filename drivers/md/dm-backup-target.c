@@ -519,6 +519,7 @@ static const struct backup_engine_ops backup_target_engine_ops = {
 	.copy_ended_locked = backup_job_copy_ended_locked,
 	.write_stalled_locked = backup_job_write_stalled_locked,
 	.copy_written = backup_job_copy_written,
+	.copy_awaited_locked = backup_job_copy_awaited_locked,
 	.release = backup_release,
 };
 
@@ -676,6 +677,8 @@ static void backup_drain(struct backup_c *bc)
 
 	wake_up_all(&bc->copy_done_wait);
 	flush_delayed_work(&bc->worker);
+	/* The walk's last copies need not wait for their batch's timer. */
+	backup_job_commit_deferred(bc->job);
 	if (!ms)
 		wait_event(bc->copy_done_wait, backup_copies_drained(bc));
 	else if (!wait_event_timeout(bc->copy_done_wait,

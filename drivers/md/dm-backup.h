@@ -52,6 +52,22 @@
 #define BACKUP_CACHED_PAGES		BACKUP_WALK_MAX_PAGES
 
 /*
+ * A persistent job commits the walk's copies in batches: nothing waits for
+ * them, and a crash only makes the walk copy them again.  A written walk
+ * copy waits at most BACKUP_WALK_COMMIT_DELAY for its commit, and no
+ * longer than it takes BACKUP_WALK_COMMIT_COPIES of them to be written,
+ * so the walk costs one flush and one bitmap write per batch, not per
+ * copy.  A write to one of their chunks commits at once.
+ */
+#define BACKUP_WALK_COMMIT_DELAY	(HZ / 10)
+#define BACKUP_WALK_COMMIT_COPIES	16
+/*
+ * A first write's commit waits at most this long for the other first
+ * writes' copies in flight, so that concurrent first writes share it.
+ */
+#define BACKUP_CBW_COMMIT_DELAY		1
+
+/*
  * How long a write may wait for the copy of its chunk before the job gives
  * up on the backup device (on_cbw_error decides what then happens to the
  * write).  30 s: longer than a SCSI command timeout or a multipath path
@@ -186,12 +202,19 @@ struct backup_job {
 	 * data durable and commits their bits, then ends them: a write to
 	 * their chunks waits until then.  @commit_wq is ordered, so one
 	 * commit runs at a time and the copies that arrive meanwhile share
-	 * the next one (group commit).
+	 * the next one (group commit).  A copy may wait for a later commit
+	 * (backup_job_commit_delay_locked()): then @commit_timer (on
+	 * system_wq) queues @commit_work when its time is up.  Of the
+	 * copies on @commit_copies, @walk_deferred (under @lock) are the
+	 * walk's that wait so; a write that waits for one of them commits
+	 * at once.
 	 */
 	struct backup_meta *meta;
 	struct list_head commit_copies;
+	unsigned int walk_deferred;
 	struct workqueue_struct *commit_wq;
 	struct work_struct commit_work;
+	struct delayed_work commit_timer;
 	/*
 	 * The state the superblock holds and when it was last written:
 	 * commits write it only for a new state, or a second later for the
@@ -308,6 +331,11 @@ struct backup_engine_ops {
 	 * with backup_copy_committed()), false to end it now.
 	 */
 	bool (*copy_written)(struct backup_copy *copy);
+	/*
+	 * A write waits for a copy in flight: a commit the owner put off
+	 * (see copy_written) runs now.  Caller holds job->lock.
+	 */
+	void (*copy_awaited_locked)(struct backup_c *bc);
 	/* The last reference to the instance went: see backup_put(). */
 	void (*release)(struct kref *ref);
 };
@@ -651,6 +679,7 @@ void backup_park_write_locked(struct backup_c *bc, struct bio_list *list,
 void backup_stall_watchdog_rearm(struct backup_c *bc);
 void backup_job_ended_locked(struct backup_c *bc);
 void backup_copy_committed(struct backup_copy *copy, int err);
+bool backup_cbw_copies_busy(struct backup_c *bc);
 void backup_put(struct backup_c *bc);
 
 /* dm-backup-job.c: the job object and its state machine */
@@ -667,6 +696,8 @@ backup_job_copy_ended_locked(struct backup_copy *copy, int err,
 bool backup_job_write_stalled_locked(struct backup_c *bc, unsigned long chunk);
 void backup_job_break_locked(struct backup_c *bc, int err, unsigned long chunk);
 bool backup_job_copy_written(struct backup_copy *copy);
+void backup_job_copy_awaited_locked(struct backup_c *bc);
+void backup_job_commit_deferred(struct backup_job *job);
 bool backup_job_mark_write(struct backup_c *bc, struct bio *bio);
 int backup_job_open_meta(struct backup_c *bc, char **error);
 int backup_job_retire_meta(struct backup_job *job, unsigned int ms);
