@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Power cut under a persistent job: origin, backup and metadata device are
 # each a dm-linear (the metadata a dm-delay of 20 ms writes); at a
-# different instant in each round, with writers hammering the volume and
-# the walk half-way, all three are switched to
+# different instant in each round, with writers hammering the volume (one
+# right behind the walk) and the walk half-way, all three are switched to
 # the error target at once (nothing reaches any disk after the cut).
 # Then the disks come back ("reboot"), the same table is loaded, and the
 # job continues from its metadata to completion: the backup must equal
@@ -148,6 +148,26 @@ writers_start() {
 	seq_writer "$1" &
 	seqw=$!
 }
+# trail_writer <seed>: 4 KiB writes to the 16 chunks behind the walk's
+# front (its copied chunks, less those copies of writes made: the status),
+# where the walk's batched commits may not have landed yet (test_13): a
+# write there must wait for that commit, or the chunk, its bit lost in
+# the cut, is copied again from the written origin.  It keeps out of
+# seq_writer's last MiB and stops when a write fails (the cut).
+trail_writer() {
+	_tw_seed=$1 _tw_i=0
+	_tw_max=$((bytes / 4096 - 256 - 16))
+	while _tw_st=$(dmsetup status bk 2>/dev/null); do
+		# shellcheck disable=SC2086 # word splitting wanted
+		set -- $_tw_st
+		_tw_f=$((${6%/*} - $8 - 16))
+		[ "$_tw_f" -ge 0 ] || _tw_f=0
+		[ "$_tw_f" -le "$_tw_max" ] || _tw_f=$_tw_max
+		bkp-io write /dev/mapper/bk "$DMBT_TMP/junk" "$_tw_seed$_tw_i" 16 1 4096 4096 \
+			100 0 0 $((_tw_f * 4096)) $((16 * 4096)) >/dev/null 2>&1 || return 0
+		_tw_i=$((_tw_i + 1))
+	done
+}
 # sleep_ms <ms>
 sleep_ms() {
 	sleep "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"
@@ -184,12 +204,14 @@ while [ "$r" -le "$rounds" ]; do
 	set -- $track
 	bk_create bk "$o" "$b" full $((6 + $#)) chunk_size 8 speed 524288 meta "$m" $track
 	writers_start "$r"
+	trail_writer "$((9500 + r))" &
+	trailw=$!
 	# From 0.05 s to 2.4 s after the start, a different instant each round.
 	cut_ms=$((50 + (r * 373) % 2350))
 	sleep_ms "$cut_ms"
 	before=$(backup_status bk)
 	power_cut
-	wait "$writer" "$seqw" 2>/dev/null
+	wait "$writer" "$seqw" "$trailw" 2>/dev/null
 	info "round $r: cut at $cut_ms ms, status before: $before"
 	case $before in *" completed "*) completed_at_cut=$((completed_at_cut + 1)) ;; esac
 	run dmsetup remove bk
