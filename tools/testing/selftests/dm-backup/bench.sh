@@ -523,11 +523,12 @@ while [ $RUN -le "$RUNS" ]; do
 		dm_create bmeta "0 $META_SZ linear $B $WALK_SZ"
 		info "case 9: walk without and with meta"
 		for m in none meta; do
+			# Zeroed before the clock starts: a new job's metadata.
+			dd if=/dev/zero of=/dev/mapper/bmeta bs=4096 count=2 \
+				oflag=direct status=none || fail "zeroing the metadata"
 			w0=$(writes_of /dev/mapper/bmeta)
 			t0=$(now)
 			if [ $m = meta ]; then
-				dd if=/dev/zero of=/dev/mapper/bmeta bs=4096 count=2 \
-					oflag=direct status=none || fail "zeroing the metadata"
 				dm_create bk "0 $WALK_SZ backup $O $B full 2 meta /dev/mapper/bmeta"
 			else
 				dm_create bk "0 $WALK_SZ backup $O $B full"
